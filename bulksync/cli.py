@@ -1,0 +1,433 @@
+"""The ``bulksync`` command: parse options, call the library, render, exit.
+
+Shared options (``-v``, ``-q``, ``--api-key``, ``--base-url``, ``--sandbox``,
+``--traceback``) are declared once and accepted before or after a command's name.
+Every ``BulksyncError`` becomes one line on stderr and its documented exit code, in
+``BulksyncGroup.invoke``; no command has a try/except of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bulksync import __version__
+from bulksync.client import NextStepClient
+from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
+from bulksync.errors import BulksyncError, ConfigError, ExitCode
+from bulksync.report import runs_table, templates_table, to_json
+from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
+from bulksync.sandbox import reset_sandbox as _reset_sandbox
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("bulksync")
+
+
+@dataclass
+class Settings:
+    """What the shared options said, wherever on the command line they stood."""
+
+    verbose: int = 0
+    quiet: bool = False
+    api_key: str | None = None
+    base_url: str | None = None
+    sandbox: bool = False
+    traceback: bool = False
+    _logging_on: bool = False
+
+    def activate(self) -> None:
+        """Set up logging to stderr for the verbosity asked for (once)."""
+        if self._logging_on:
+            return
+        self._logging_on = True
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("bulksync")
+        root.handlers[:] = [handler]
+        root.propagate = False
+        if self.quiet:
+            root.setLevel(logging.ERROR)
+        elif self.verbose >= 2:
+            root.setLevel(logging.DEBUG)
+        elif self.verbose == 1:
+            root.setLevel(logging.INFO)
+        else:
+            root.setLevel(logging.WARNING)
+        # Each request and answer line only at -vvv.
+        http_level = logging.DEBUG if self.verbose >= 3 else max(root.level, logging.INFO)
+        logging.getLogger("bulksync.http").setLevel(http_level)
+
+    def connection(self) -> Connection:
+        return Connection.resolve(
+            api_key=self.api_key, base_url=self.base_url, sandbox=self.sandbox
+        )
+
+    @contextmanager
+    def client(self) -> Iterator[NextStepClient]:
+        """A client for the command; ``-v`` reports its request counts at the end."""
+        client = self.connection().client()
+        try:
+            yield client
+        finally:
+            client.close()
+            log.info("%s", client.stats.summary())
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.ensure_object(Settings)
+
+
+def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value in (None, False, 0):
+            return
+        settings = _settings(ctx)
+        if name == "verbose":
+            settings.verbose += int(value)
+        else:
+            setattr(settings, name, value)
+
+    return callback
+
+
+def shared_options(func: F) -> F:
+    """The options every command accepts, before or after its name."""
+    options = [
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            expose_value=False,
+            callback=_set("verbose"),
+            help="More output on stderr; -vvv logs every request (key redacted).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("quiet"),
+            help="Only errors on stderr: no progress, no warnings.",
+        ),
+        click.option(
+            "--api-key",
+            metavar="KEY",
+            expose_value=False,
+            callback=_set("api_key"),
+            help=f"NextStep API key [env {API_KEY_ENV}]. Never written anywhere.",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            expose_value=False,
+            callback=_set("base_url"),
+            help=f"API base URL [env {BASE_URL_ENV}; default the public NextStep].",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("sandbox"),
+            help=f"Use the in-process sandbox kept in {DEFAULT_STATE} (no account).",
+        ),
+        click.option(
+            "--traceback",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("traceback"),
+            help="Show the Python traceback of an error (for bug reports).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class BulksyncGroup(click.Group):
+    """A group that turns errors into one clear line and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BulksyncError as exc:
+            _fail(ctx, str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail(ctx, "Interrupted.", ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            _fail(
+                ctx,
+                f"Internal error: {type(exc).__name__}: {exc}. This is a bug in bulksync; "
+                "run again with --traceback and report it.",
+                ExitCode.INTERNAL,
+            )
+        return None
+
+
+def _fail(ctx: click.Context, message: str, code: ExitCode) -> None:
+    settings = _settings(ctx)
+    if settings.traceback:
+        traceback.print_exc(file=sys.stderr)
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(int(code))
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=BulksyncGroup, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="bulksync")
+@shared_options
+def cli() -> None:
+    """Edit NextStep process runs in a spreadsheet, safely.
+
+    \b
+    Examples:
+      bulksync --sandbox list runs          try it on the built-in sandbox
+      bulksync list templates --json        needs NEXTSTEP_API_KEY
+      bulksync sandbox serve --port 8765    a local NextStep to rehearse on
+    """
+
+
+# -- list ---------------------------------------------------------------------------------
+
+
+@cli.group("list", cls=BulksyncGroup, context_settings=CONTEXT)
+@shared_options
+def list_group() -> None:
+    """List templates or runs, to find their ids.
+
+    \b
+    Examples:
+      bulksync list templates
+      bulksync list runs --template tpl_onboarding --status active
+    """
+
+
+@list_group.command("templates", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout, for scripts.")
+@shared_options
+@click.pass_context
+def list_templates(ctx: click.Context, as_json: bool) -> None:
+    """List the team's process templates.
+
+    \b
+    Examples:
+      bulksync --sandbox list templates
+      bulksync list templates --json | jq '.[].id'
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    with settings.client() as client:
+        templates = client.list_templates()
+    click.echo(to_json(templates) if as_json else templates_table(templates))
+
+
+@list_group.command("runs", context_settings=CONTEXT)
+@click.option("--template", "template_id", metavar="ID", help="Only runs of this template.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "completed", "all"]),
+    default="all",
+    show_default=True,
+    help="Only runs in this status.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout, for scripts.")
+@shared_options
+@click.pass_context
+def list_runs(ctx: click.Context, template_id: str | None, status: str, as_json: bool) -> None:
+    """List process runs, newest first.
+
+    \b
+    Examples:
+      bulksync --sandbox list runs
+      bulksync list runs --template tpl_onboarding --status active
+      bulksync list runs --status completed --json
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    with settings.client() as client:
+        runs = client.list_runs(template_id=template_id, status=None if status == "all" else status)
+    click.echo(to_json(runs) if as_json else runs_table(runs))
+
+
+# -- sandbox ------------------------------------------------------------------------------
+
+
+@cli.group("sandbox", cls=BulksyncGroup, context_settings=CONTEXT)
+@shared_options
+def sandbox_group() -> None:
+    """Run or reset the local NextStep emulator.
+
+    \b
+    Examples:
+      bulksync sandbox serve
+      bulksync sandbox reset
+    """
+
+
+_state_option = click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="The SQLite file that keeps the sandbox's state.",
+)
+_seed_option = click.option(
+    "--seed",
+    "seed_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Seed a new state from this directory (default: the bundled sample_data/).",
+)
+
+
+@sandbox_group.command("serve", context_settings=CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@_state_option
+@_seed_option
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Requests allowed per window and key.",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Length of the rate-limit window in seconds.",
+)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Added latency per request.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests answered 500 (half before, half after doing the work).",
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of connections dropped without an answer (half after the work).",
+)
+@click.option("--fault-seed", type=int, help="Seed of the fault dice, for a repeatable run.")
+@shared_options
+@click.pass_context
+def sandbox_serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    state: Path,
+    seed_dir: Path | None,
+    rate_limit: int,
+    window: float,
+    latency_ms: float,
+    fail_rate: float,
+    drop_rate: float,
+    fault_seed: int | None,
+) -> None:
+    """Serve the sandbox over HTTP until Ctrl-C.
+
+    It accepts the key nxs_live_sandbox unless --api-key names another. State is kept
+    in --state between runs.
+
+    \b
+    Examples:
+      bulksync sandbox serve
+      bulksync sandbox serve --port 9000 --rate-limit 20 --window 10
+      bulksync sandbox serve --fail-rate 0.2 --drop-rate 0.05 --latency-ms 80
+    """
+    from bulksync.sandbox.server import make_server
+
+    settings = _settings(ctx)
+    settings.activate()
+    config = SandboxConfig(
+        api_key=settings.api_key or SANDBOX_API_KEY,
+        rate_limit=rate_limit,
+        window=window,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        drop_rate=drop_rate,
+        fault_seed=fault_seed,
+    )
+    sandbox = open_sandbox(state, seed_dir=seed_dir, config=config)
+    server = make_server(sandbox, host, port)
+    try:
+        sock = server.config.bind_socket()
+    except (OSError, SystemExit) as exc:
+        sandbox.store.close()
+        raise ConfigError(
+            f"The sandbox cannot listen on {host}:{port} ({exc}); is the port "
+            "in use? Choose another with --port."
+        ) from None
+    url = f"http://{host}:{sock.getsockname()[1]}/api/v1"
+    click.echo(f"NextStep sandbox serving at {url}")
+    if not settings.quiet:
+        key_note = "the key given with --api-key" if settings.api_key else SANDBOX_API_KEY
+        click.echo(f"  API key: {key_note}; state: {state}; Ctrl-C stops it.", err=True)
+        click.echo(
+            f"  Point bulksync at it: export {BASE_URL_ENV}={url}"
+            + ("" if settings.api_key else f" {API_KEY_ENV}={SANDBOX_API_KEY}"),
+            err=True,
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        # uvicorn shuts down cleanly on Ctrl-C, then re-raises it: here it is the way out.
+        server.run(sockets=[sock])
+    sandbox.store.close()
+    if not settings.quiet:
+        click.echo("Sandbox stopped.", err=True)
+
+
+@sandbox_group.command("reset", context_settings=CONTEXT)
+@_state_option
+@_seed_option
+@shared_options
+@click.pass_context
+def sandbox_reset(ctx: click.Context, state: Path, seed_dir: Path | None) -> None:
+    """Throw away the sandbox's state and seed it afresh.
+
+    \b
+    Examples:
+      bulksync sandbox reset
+      bulksync sandbox reset --state /tmp/rehearsal.db --seed ./my_team
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    _reset_sandbox(state, seed_dir=seed_dir)
+    if not settings.quiet:
+        click.echo(
+            f"Sandbox state {state} reset from {seed_dir or 'the bundled sample_data/'}.", err=True
+        )
+
+
+def main() -> None:
+    """The console script."""
+    cli(prog_name="bulksync")

@@ -1,0 +1,100 @@
+"""Client-side pacing: a sliding-window rate limiter that also obeys 429s.
+
+NextStep allows 100 requests per minute per key, counted in a sliding window on the
+server, 429s included. The limiter keeps the client under that count so that a
+well-behaved import never sees a 429:
+
+* a request occupies a place in the window from the moment it is sent; once it is
+  answered, the place is held until ``window`` seconds after the *answer*, because the
+  server saw the request no later than that, whatever the latency was;
+* a 429 holds back every request not yet sent until ``Retry-After`` has passed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class RateLimiter:
+    """At most ``limit`` requests in any ``window`` seconds; thread-safe."""
+
+    def __init__(
+        self,
+        limit: int = 100,
+        window: float = 60.0,
+        *,
+        margin: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("a rate limit allows at least one request")
+        if window <= 0:
+            raise ValueError("a rate-limit window is longer than zero seconds")
+        self.limit = limit
+        self.window = window
+        # The server's clock and ours tick apart by a little; a place is freed a little late.
+        self.margin = margin
+        self._clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._answered: deque[float] = deque()
+        self._in_flight = 0
+        self._hold_until = 0.0
+        self.waited = 0.0
+        """Seconds spent waiting for a place, summed over every request."""
+
+    def acquire(self) -> float:
+        """Wait for a place in the window and take it; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._cond:
+                now = self._clock()
+                horizon = now - self.window - self.margin
+                while self._answered and self._answered[0] <= horizon:
+                    self._answered.popleft()
+                if now < self._hold_until:
+                    pause = self._hold_until - now
+                elif len(self._answered) + self._in_flight < self.limit:
+                    self._in_flight += 1
+                    self.waited += waited
+                    return waited
+                elif self._answered:
+                    pause = self._answered[0] - horizon
+                else:
+                    # Every place is taken by a request still in flight: wait for an answer.
+                    self._cond.wait()
+                    continue
+            self._sleep(pause)
+            waited += pause
+
+    def release(self) -> None:
+        """The request taken with ``acquire`` got its answer (or failed) just now."""
+        with self._cond:
+            self._in_flight -= 1
+            self._answered.append(self._clock())
+            self._cond.notify_all()
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` from now (after a 429 with ``Retry-After``)."""
+        with self._cond:
+            self._hold_until = max(self._hold_until, self._clock() + seconds)
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """``acquire`` for the block's duration; yields the seconds waited."""
+        waited = self.acquire()
+        try:
+            yield waited
+        finally:
+            self.release()
+
+    def floor_seconds(self, requests: int) -> float:
+        """The least time ``requests`` requests can take under this limit, from empty."""
+        if requests <= self.limit:
+            return 0.0
+        return ((requests - 1) // self.limit) * self.window
