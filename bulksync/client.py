@@ -109,8 +109,9 @@ class RequestStats:
         """One line, for ``-v``: ``GET 200×31, PATCH 200×4; 1 retry; 0 rate-limited``."""
         parts = [f"{m} {s}×{n}" for (m, s), n in sorted(self.by_status.items())]
         retry_word = "retry" if self.retries == 1 else "retries"
+        request_word = "request" if self.total == 1 else "requests"
         return (
-            f"{self.total} requests ({', '.join(parts) or 'none'}); "
+            f"{self.total} {request_word} ({', '.join(parts) or 'none'}); "
             f"{self.retries} {retry_word}; {self.rate_limited} rate-limited"
         )
 
@@ -123,6 +124,19 @@ class _BudgetSpent(tenacity.stop.stop_base):
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         return self.client.retry_budget_spent()
+
+
+class _UnreachableTwice(tenacity.stop.stop_base):
+    """Stop after three refused connections: a wrong host or port does not heal in seconds."""
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        return (
+            isinstance(failure, _Transient)
+            and failure.connect_failed
+            and retry_state.attempt_number >= 3
+        )
 
 
 class _Transient(Exception):
@@ -235,7 +249,8 @@ class NextStepClient:
 
     def list_templates(self) -> list[Template]:
         """Every process template of the team."""
-        return [parse_template(item) for item in self._paginate("process-templates", {})]
+        path = "process-templates"
+        return [self._parse(parse_template, i, "GET", path) for i in self._paginate(path, {})]
 
     def get_template(self, template_id: str) -> Template:
         return self._one(parse_template, "GET", f"process-templates/{_id(template_id)}")
@@ -405,7 +420,9 @@ class NextStepClient:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
             stop=tenacity.stop_any(
-                tenacity.stop_after_attempt(self.max_retries + 1), _BudgetSpent(self)
+                tenacity.stop_after_attempt(self.max_retries + 1),
+                _BudgetSpent(self),
+                _UnreachableTwice(),
             ),
             wait=tenacity.wait_random_exponential(
                 multiplier=self.backoff_base, max=self.backoff_cap

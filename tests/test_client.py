@@ -1,0 +1,305 @@
+"""The client against the sandbox: pagination, errors, retries, pacing, concurrency."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from bulksync import (
+    ApiValidationError,
+    AuthError,
+    ConfigError,
+    ConflictError,
+    NextStepClient,
+    NotFoundError,
+    OutcomeUnknownError,
+    ResponseError,
+    TransportError,
+)
+from bulksync.sandbox import sandbox_client
+from tests.badserver import CannedServer
+
+FAST = {"backoff_base": 0.001, "backoff_cap": 0.01}
+
+
+def test_lists_follow_every_page(sandbox):
+    with (
+        sandbox_client(sandbox, page_size=100) as whole,
+        sandbox_client(sandbox, page_size=7) as paged,
+    ):
+        everything = whole.list_runs()
+        assert whole.stats.sent("GET") == 1
+        assert [r.id for r in paged.list_runs()] == [r.id for r in everything]
+        assert paged.stats.sent("GET") == -(-len(everything) // 7)
+        assert len(everything) >= 30
+
+
+def test_every_list_endpoint_asks_for_100_items(sandbox, serve):
+    with NextStepClient("nxs_live_sandbox", serve(sandbox)) as client:
+        client.list_templates()
+        client.template_tasks("tpl_onboarding")
+        client.run_tasks("run_onb_003")
+        client.list_runs(template_id="tpl_vendor", status="completed")
+    assert client.stats.sent("GET") == 4
+    assert sandbox.stats.total("GET") == 4
+
+
+def test_filters_and_single_objects(client):
+    completed = client.list_runs(status="completed")
+    assert completed and all(r.is_completed for r in completed)
+    vendor = client.list_runs(template_id="tpl_vendor")
+    assert vendor and {r.template_id for r in vendor} == {"tpl_vendor"}
+    run = client.get_run("run_onb_003")
+    tasks = client.run_tasks(run.id)
+    assert {t.run_id for t in tasks} == {run.id}
+    one = client.get_task(run.id, tasks[1].id)
+    assert one == tasks[1]
+    template = client.get_template(run.template_id)
+    assert client.template_tasks(template.id)[0].id == tasks[0].template_task_id
+
+
+def test_options_are_read_as_strings(client):
+    task = client.run_tasks("run_onb_003")[2]
+    department = task.element("el_onb_dept")
+    assert department is not None
+    assert "Sales, EMEA" in department.options
+    assert "=Unassigned" in department.options
+
+
+def test_patch_and_create_run(client):
+    run = client.create_run(
+        "tpl_vendor",
+        "Security review – Test",
+        due_date="2027-01-31",
+        custom_elements=[
+            {"task_id": "tt_ven_intake", "element_id": "el_ven_name", "value": "Test"}
+        ],
+    )
+    task = client.run_tasks(run.id)[0]
+    assert task.element("el_ven_name").value == "Test"
+    updated = client.patch_task(
+        run.id,
+        task.id,
+        completed=True,
+        assignee="usr_ana",
+        actor_email="ops@acme.example",
+        elements={"el_ven_spend": 1200, "el_ven_duns": "007"},
+    )
+    assert (updated.completed, updated.completed_by, updated.assignee) == (
+        True,
+        "ops@acme.example",
+        "usr_ana",
+    )
+    assert updated.element("el_ven_spend").value == 1200
+    cleared = client.patch_task(run.id, task.id, assignee=None, elements={"el_ven_duns": None})
+    assert cleared.assignee is None
+    assert cleared.element("el_ven_duns").value is None
+    assert cleared.completed is True  # fields not sent are left alone
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def test_a_refused_key_names_the_environment_variable_and_not_the_key(sandbox):
+    with (
+        sandbox_client(sandbox, api_key="nxs_live_s3cr3t") as client,
+        pytest.raises(AuthError) as caught,
+    ):
+        client.list_templates()
+    assert "NEXTSTEP_API_KEY" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    assert caught.value.status == 401
+    assert caught.value.code == "unauthorized"
+
+
+def test_api_errors_map_to_one_type_each_with_code_and_message(client):
+    with pytest.raises(NotFoundError) as not_found:
+        client.get_run("run_nope")
+    assert not_found.value.code == "not_found"
+    task = client.run_tasks("run_onb_003")[2]
+    with pytest.raises(ApiValidationError) as invalid:
+        client.patch_task("run_onb_003", task.id, elements={"el_onb_dept": "Enginering"})
+    assert "Must be one of: Engineering" in invalid.value.server_message
+    done = client.run_tasks("run_onb_001")[0]
+    with pytest.raises(ConflictError) as locked:
+        client.patch_task("run_onb_001", done.id, completed=False)
+    assert locked.value.code == "run_completed"
+
+
+def test_no_key_at_all_is_a_config_error():
+    with pytest.raises(ConfigError, match="NEXTSTEP_API_KEY"):
+        NextStepClient("")
+
+
+@pytest.mark.parametrize("url", ["getnextstep.io/api/v1", "ftp://x/api", "https://"])
+def test_a_base_url_that_is_not_http_is_a_config_error(url):
+    with pytest.raises(ConfigError, match="--base-url"):
+        NextStepClient("k", url)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_host_is_a_transport_error_after_retries():
+    url = f"http://127.0.0.1:{_free_port()}/api/v1"
+    with (
+        NextStepClient("k", url, max_retries=5, **FAST) as client,
+        pytest.raises(TransportError) as caught,
+    ):
+        client.list_templates()
+    assert url in str(caught.value)
+    assert client.stats.retries == 2
+
+
+def test_a_write_that_never_connected_is_a_transport_error_not_unknown():
+    url = f"http://127.0.0.1:{_free_port()}/api/v1"
+    with NextStepClient("k", url) as client, pytest.raises(TransportError):
+        client.patch_task("r", "t", completed=True)
+    assert client.stats.sent("PATCH") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "expected"),
+    [
+        (200, b"<!doctype html><title>Login</title>", "text/html", "is not JSON"),
+        (502, b"<html>Bad gateway</html>", "text/html", "is not JSON"),
+        (200, b'{"data": [{"id": "tpl_1", "tit', "application/json", "is not JSON"),
+        (200, b'{"items": []}', "application/json", 'no "data" list'),
+        (
+            200,
+            b'{"data": [{"id": "t", "is_published": "yes"}]}',
+            "application/json",
+            "is_published is not a boolean",
+        ),
+        (404, b'{"detail": "Not Found"}', "application/json", 'without an "error" object'),
+    ],
+)
+def test_answers_that_are_not_the_documented_json_are_response_errors(
+    status, body, content_type, expected
+):
+    with (
+        CannedServer(status, body, content_type) as server,
+        NextStepClient("k", server.base_url, max_retries=1, **FAST) as client,
+        pytest.raises(ResponseError) as caught,
+    ):
+        client.list_templates()
+    assert expected in str(caught.value)
+    assert "--base-url" in str(caught.value)
+
+
+def test_the_key_is_sent_only_as_a_bearer_header():
+    with CannedServer(200, b'{"data": [], "pagination": {"has_more": false}}') as server:
+        with NextStepClient("nxs_live_k3y", server.base_url) as client:
+            client.list_runs(status="active")
+        _, path, headers = server.requests[0]
+    assert headers["Authorization"] == "Bearer nxs_live_k3y"
+    assert "k3y" not in path
+    assert "limit=100" in path
+    assert "status=active" in path
+
+
+def test_request_logs_redact_the_key(sandbox, caplog):
+    caplog.set_level(logging.DEBUG, logger="bulksync.http")
+    with sandbox_client(sandbox) as client:
+        client.list_templates()
+    text = caplog.text
+    assert "GET /process-templates" in text
+    assert "Bearer [redacted]" in text
+    assert "nxs_live_sandbox" not in text
+
+
+# -- retries and unknown outcomes -----------------------------------------------------------
+
+
+def test_gets_survive_injected_500s_and_drops(make_sandbox):
+    calm = make_sandbox()
+    stormy = make_sandbox(fail_rate=0.25, drop_rate=0.1, fault_seed=11)
+    with sandbox_client(calm) as good, sandbox_client(stormy, max_retries=8, **FAST) as client:
+        expected = [(r.id, r.title) for r in good.list_runs()]
+        assert [(r.id, r.title) for r in client.list_runs()] == expected
+        for run_id, _ in expected[:10]:
+            assert client.run_tasks(run_id) == good.run_tasks(run_id)
+    assert client.stats.retries > 0
+    assert stormy.stats.count("GET", 500) + stormy.stats.dropped == client.stats.retries
+
+
+def test_a_get_that_keeps_failing_gives_the_server_error(make_sandbox):
+    from bulksync import ServerError
+
+    sandbox = make_sandbox(fail_rate=1.0, fault_seed=1)
+    with sandbox_client(sandbox, max_retries=3, **FAST) as client, pytest.raises(ServerError):
+        client.list_templates()
+    assert sandbox.stats.total("GET") == 4
+
+
+def test_the_retry_budget_stops_a_storm_of_retries(make_sandbox):
+    sandbox = make_sandbox(fail_rate=1.0, fault_seed=1)
+    with sandbox_client(sandbox, max_retries=5, min_retries=3, retry_ratio=0.0, **FAST) as client:
+        for _ in range(3):
+            with pytest.raises(Exception):  # noqa: B017, PT011 - ServerError, checked above
+                client.list_templates()
+    assert client.stats.retries == 3
+    assert sandbox.stats.total("GET") == 6
+
+
+def test_a_patch_with_an_unknown_outcome_is_never_resent(make_sandbox):
+    sandbox = make_sandbox(fail_rate=0.3, drop_rate=0.2, fault_seed=5)
+    unknown = 0
+    with sandbox_client(sandbox, max_retries=8, **FAST) as client:
+        tasks = [t for t in client.run_tasks("run_onb_003") if t.element("el_onb_phone") is None]
+        for i in range(30):
+            task = tasks[i % len(tasks)]
+            try:
+                client.patch_task("run_onb_003", task.id, assignee=f"p{i}@example.com")
+            except OutcomeUnknownError as exc:
+                unknown += 1
+                assert exc.method == "PATCH"
+                assert "Re-read" in str(exc)
+        sent = client.stats.sent("PATCH")
+    assert unknown > 0
+    assert sent == 30
+    assert sandbox.stats.total("PATCH") == 30
+
+
+# -- pacing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("over_http", [False, True])
+def test_no_429_when_client_and_sandbox_share_a_limit(make_sandbox, serve, over_http):
+    sandbox = make_sandbox(rate_limit=8, window=1.0, latency_ms=20)
+    kwargs = {"rate_limit": 8, "window": 1.0, "max_in_flight": 4}
+    if over_http:
+        client = NextStepClient("nxs_live_sandbox", serve(sandbox), **kwargs)
+    else:
+        client = sandbox_client(sandbox, **kwargs)
+    runs = [r.id for r in client.list_runs()]
+    with client:
+        results = list(client.map(client.run_tasks, runs[:20]))
+    assert len(results) == 20
+    assert sandbox.stats.count("GET", 429) == 0
+    assert client.stats.rate_limited == 0
+    assert sandbox.stats.total("GET") == 21
+
+
+@pytest.mark.slow
+def test_finishes_without_failure_when_the_sandbox_limit_is_lower(make_sandbox, serve):
+    sandbox = make_sandbox(rate_limit=4, window=1.0)
+    with NextStepClient(
+        "nxs_live_sandbox", serve(sandbox), rate_limit=10, window=1.0, max_in_flight=3
+    ) as client:
+        runs = [r.id for r in client.list_runs()]
+        results = list(client.map(client.run_tasks, runs[:12]))
+    assert all(results)
+    assert client.stats.rate_limited > 0
+    assert sandbox.stats.count("GET", 429) == client.stats.rate_limited
+
+
+def test_map_keeps_order_with_several_in_flight(client):
+    runs = [r.id for r in client.list_runs()][:8]
+    assert [tasks[0].run_id for tasks in client.map(client.run_tasks, runs)] == runs

@@ -1,0 +1,82 @@
+"""The rate limiter on a fake clock: places, answer times, holds after a 429."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bulksync.pacing import RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def limiter(clock: Clock, limit: int = 3, window: float = 10.0) -> RateLimiter:
+    return RateLimiter(limit, window, margin=0.0, clock=clock, sleep=clock.sleep)
+
+
+def test_up_to_the_limit_goes_at_once_then_waits_a_window_from_the_answers():
+    clock = Clock()
+    pacer = limiter(clock)
+    for _ in range(3):
+        with pacer.slot() as waited:
+            assert waited == 0
+            clock.now += 1.0  # each answer takes a second
+    # answers came at t=1, 2, 3: the fourth may go at t=11, when the first answer leaves.
+    with pacer.slot() as waited:
+        assert clock.now == pytest.approx(11.0)
+        assert waited == pytest.approx(8.0)
+    assert pacer.waited == pytest.approx(8.0)
+
+
+def test_a_429_holds_back_every_request():
+    clock = Clock()
+    pacer = limiter(clock, limit=100)
+    pacer.hold(7)
+    assert pacer.acquire() == pytest.approx(7)
+    pacer.release()
+    assert pacer.acquire() == 0
+    pacer.release()
+
+
+def test_requests_in_flight_take_places_until_answered():
+    pacer = RateLimiter(2, 0.1)
+    pacer.acquire()
+    pacer.acquire()
+    got_third = threading.Event()
+
+    def third() -> None:
+        pacer.acquire()
+        got_third.set()
+
+    worker = threading.Thread(target=third)
+    worker.start()
+    # Three windows pass, but both places are held by requests still in flight.
+    assert not got_third.wait(0.3)
+    pacer.release()  # answered: its place is freed a window after the answer
+    assert got_third.wait(5)
+    worker.join()
+
+
+def test_floor_seconds():
+    pacer = RateLimiter(100, 60.0)
+    assert pacer.floor_seconds(100) == 0
+    assert pacer.floor_seconds(101) == 60
+    assert pacer.floor_seconds(500) == 240
+
+
+@pytest.mark.parametrize(("limit", "window"), [(0, 60), (10, 0)])
+def test_a_limit_that_allows_nothing_is_refused(limit, window):
+    with pytest.raises(ValueError):  # noqa: PT011
+        RateLimiter(limit, window)
