@@ -43,6 +43,8 @@ class Settings:
     base_url: str | None = None
     sandbox: bool = False
     traceback: bool = False
+    max_rate: int | None = None
+    in_flight: int | None = None
     _logging_on: bool = False
 
     def activate(self) -> None:
@@ -75,7 +77,12 @@ class Settings:
     @contextmanager
     def client(self) -> Iterator[NextStepClient]:
         """A client for the command; ``-v`` reports its request counts at the end."""
-        client = self.connection().client()
+        kwargs: dict[str, Any] = {}
+        if self.max_rate:
+            kwargs.update(rate_limit=self.max_rate, window=60.0)
+        if self.in_flight:
+            kwargs["max_in_flight"] = self.in_flight
+        client = self.connection().client(**kwargs)
         try:
             yield client
         finally:
@@ -139,6 +146,23 @@ def shared_options(func: F) -> F:
             expose_value=False,
             callback=_set("sandbox"),
             help=f"Use the in-process sandbox kept in {DEFAULT_STATE} (no account).",
+        ),
+        click.option(
+            "--max-rate",
+            type=click.IntRange(min=1),
+            metavar="N",
+            expose_value=False,
+            callback=_set("max_rate"),
+            help="Requests per minute bulksync allows itself [default: 100, NextStep's "
+            "limit]. Raise it only if your plan's limit is higher.",
+        ),
+        click.option(
+            "--in-flight",
+            type=click.IntRange(1, 32),
+            metavar="N",
+            expose_value=False,
+            callback=_set("in_flight"),
+            help="Requests sent at once [default: 4].",
         ),
         click.option(
             "--traceback",

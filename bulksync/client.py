@@ -471,7 +471,9 @@ class NextStepClient:
     ) -> httpx.Response:
         """One request through the pacing; 429s are waited out and resent here."""
         for _ in range(self.max_rate_limit_waits + 1):
-            with self._in_flight, self.limiter.slot():
+            with self._in_flight, self.limiter.slot() as waited:
+                if waited >= 1.0:
+                    log.info("waited %.1fs for the rate limit before %s /%s", waited, method, path)
                 started = time.perf_counter()
                 log.debug(
                     "→ %s /%s%s Authorization: Bearer [redacted]%s",

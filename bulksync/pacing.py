@@ -69,6 +69,8 @@ class RateLimiter:
                     # Every place is taken by a request still in flight: wait for an answer.
                     self._cond.wait()
                     continue
+            # A floor on the pause: float rounding must not make a loop of zero-length waits.
+            pause = max(pause, 0.001)
             self._sleep(pause)
             waited += pause
 

@@ -239,3 +239,17 @@ def test_python_dash_m_and_the_real_server_stop_cleanly_on_ctrl_c(tmp_path):
     assert server.returncode == 0
     assert "Sandbox stopped." in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "option", [("--max-rate", "0"), ("--in-flight", "0"), ("--in-flight", "100")]
+)
+def test_pacing_options_refuse_impossible_values(run, option):
+    result = run("--sandbox", "list", "runs", *option)
+    assert result.exit_code == ExitCode.USAGE
+    assert option[0] in result.stderr
+
+
+def test_pacing_options_are_accepted_anywhere(run):
+    result = run("--max-rate", "600", "--sandbox", "list", "runs", "--in-flight", "8")
+    assert result.exit_code == 0

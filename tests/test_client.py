@@ -6,6 +6,8 @@ import logging
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulksync import (
     ApiValidationError,
@@ -18,7 +20,7 @@ from bulksync import (
     ResponseError,
     TransportError,
 )
-from bulksync.sandbox import sandbox_client
+from bulksync.sandbox import open_sandbox, sandbox_client
 from tests.badserver import CannedServer
 
 FAST = {"backoff_base": 0.001, "backoff_cap": 0.01}
@@ -303,3 +305,17 @@ def test_finishes_without_failure_when_the_sandbox_limit_is_lower(make_sandbox, 
 def test_map_keeps_order_with_several_in_flight(client):
     runs = [r.id for r in client.list_runs()][:8]
     assert [tasks[0].run_id for tasks in client.map(client.run_tasks, runs)] == runs
+
+
+@settings(max_examples=25, deadline=None)
+@given(page_size=st.integers(1, 100))
+def test_any_page_size_reads_every_run_once(tmp_path_factory, page_size):
+    state = tmp_path_factory.getbasetemp() / "pages.db"
+    sandbox = open_sandbox(state)
+    try:
+        expected = [r["id"] for r in sandbox.store.runs()]
+        with sandbox_client(sandbox, page_size=page_size) as client:
+            assert [r.id for r in client.list_runs()] == expected
+        assert client.stats.sent("GET") == max(1, -(-len(expected) // page_size))
+    finally:
+        sandbox.store.close()

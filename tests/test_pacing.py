@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulksync.pacing import RateLimiter
 
@@ -80,3 +82,27 @@ def test_floor_seconds():
 def test_a_limit_that_allows_nothing_is_refused(limit, window):
     with pytest.raises(ValueError):  # noqa: PT011
         RateLimiter(limit, window)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    limit=st.integers(1, 6),
+    window=st.floats(1.0, 30.0),
+    steps=st.lists(
+        st.tuples(st.floats(0, 5.0), st.floats(0, 3.0), st.floats(0, 1)), min_size=1, max_size=40
+    ),
+)
+def test_the_server_never_sees_more_than_the_limit_in_any_window(limit, window, steps):
+    """Whatever the latencies, arrivals at the server keep to the limit (sliding window)."""
+    clock = Clock()
+    pacer = RateLimiter(limit, window, margin=0.0, clock=clock, sleep=clock.sleep)
+    arrivals = []
+    for gap, latency, where in steps:
+        clock.now += gap
+        pacer.acquire()
+        arrivals.append(clock.now + latency * where)  # it reaches the server on the way
+        clock.now += latency
+        pacer.release()
+    for i, start in enumerate(arrivals):
+        in_window = [a for a in arrivals[i:] if start <= a < start + window]
+        assert len(in_window) <= limit
