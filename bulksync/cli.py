@@ -24,9 +24,11 @@ from bulksync import __version__
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
 from bulksync.errors import BulksyncError, ConfigError, ExitCode
-from bulksync.report import runs_table, templates_table, to_json
+from bulksync.report import progress_bar, runs_table, templates_table, to_json
 from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
 from bulksync.sandbox import reset_sandbox as _reset_sandbox
+from bulksync.sheets import Layout, write_export
+from bulksync.snapshot import fetch_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -219,6 +221,7 @@ def cli() -> None:
     \b
     Examples:
       bulksync --sandbox list runs          try it on the built-in sandbox
+      bulksync --sandbox export --template tpl_onboarding -o onboarding.xlsx
       bulksync list templates --json        needs NEXTSTEP_API_KEY
       bulksync sandbox serve --port 8765    a local NextStep to rehearse on
     """
@@ -284,6 +287,81 @@ def list_runs(ctx: click.Context, template_id: str | None, status: str, as_json:
     with settings.client() as client:
         runs = client.list_runs(template_id=template_id, status=None if status == "all" else status)
     click.echo(to_json(runs) if as_json else runs_table(runs))
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+@cli.command("export", context_settings=CONTEXT)
+@click.argument("run_ids", nargs=-1, metavar="[RUN_ID]...")
+@click.option("--template", "template_id", metavar="ID", help="Export the runs of this template.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "completed", "all"]),
+    default="active",
+    show_default=True,
+    help="With --template: which runs.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file to write: .xlsx or .csv (a CSV gets a FILE.csv.base.json beside it).",
+)
+@click.option(
+    "--layout",
+    type=click.Choice([layout.value for layout in Layout]),
+    help="tasks: a row per value (default with run ids); runs: a row per run "
+    "(default with --template).",
+)
+@click.option(
+    "--assignees/--no-assignees",
+    default=None,
+    help="Include assignee cells [default: yes in the tasks layout, no in runs].",
+)
+@shared_options
+@click.pass_context
+def export(
+    ctx: click.Context,
+    run_ids: tuple[str, ...],
+    template_id: str | None,
+    status: str,
+    output: Path,
+    layout: str | None,
+    assignees: bool | None,
+) -> None:
+    """Export runs to a spreadsheet to edit.
+
+    \b
+    Examples:
+      bulksync --sandbox export --template tpl_onboarding -o onboarding.xlsx
+      bulksync export run_123 run_456 -o two-runs.xlsx
+      bulksync export --template tpl_vendor --status all --layout tasks -o vendors.csv
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    if bool(run_ids) == bool(template_id):
+        raise click.UsageError("Name runs by id, or give --template ID (not both).")
+    chosen = Layout(layout) if layout else (Layout.RUNS if template_id else Layout.TASKS)
+    with (
+        settings.client() as client,
+        progress_bar("Reading runs", quiet=settings.quiet) as progress,
+    ):
+        snapshot = fetch_snapshot(
+            client,
+            run_ids=run_ids,
+            template_id=template_id,
+            status=None if status == "all" else status,
+            with_template=chosen is Layout.RUNS,
+            progress=progress,
+        )
+    result = write_export(snapshot, output, layout=chosen, assignees=assignees)
+    extra = f" and {result.sidecar}" if result.sidecar else ""
+    click.echo(
+        f"Exported {result.runs} runs, {result.values:,} values to {result.path}{extra} "
+        f"({result.layout.value} layout)."
+    )
 
 
 # -- sandbox ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ The tree::
 
     BulksyncError
     ├── ConfigError            a missing key, a malformed base URL, a bad option value
+    ├── SheetError             a file that cannot be exported to or read as a bulksync sheet
     ├── TransportError         the API could not be reached: refused, DNS, timeout
     ├── ResponseError          the API answered something that is not the documented JSON
     ├── OutcomeUnknownError    a write was sent but its outcome is unknown; re-read first
@@ -34,6 +35,7 @@ class ExitCode(IntEnum):
     AUTH = 4
     API = 5
     NETWORK = 6
+    SHEET = 7
     INTERRUPTED = 130
 
 
@@ -54,6 +56,12 @@ class ConfigError(BulksyncError):
     """The settings cannot work: no API key, a base URL that is not a URL."""
 
     exit_code = ExitCode.CONFIG
+
+
+class SheetError(BulksyncError):
+    """A spreadsheet cannot be written as asked, or read as a bulksync export."""
+
+    exit_code = ExitCode.SHEET
 
 
 class TransportError(BulksyncError):

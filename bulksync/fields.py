@@ -1,0 +1,349 @@
+"""One codec per field type: how a value is written to a cell, read back, and compared.
+
+A *field* is one editable value of a task: a writable form element (``shortText`` …
+``multichoice``), the task's completion, or its assignee. Adding an element type is
+adding one codec here and registering it in ``CODECS``.
+
+Values on the API side are JSON (``None``, str, int, float, bool, list of str). On the
+sheet side a cell holds ``None``, str, int, float, bool or ``datetime.date``. Reading a
+cell gives the API value, or raises ``CellError`` with a code and a message that says
+how to fix it.
+
+Empty values: text, number, date, dropdown and assignee are ``None`` when empty (an
+empty text ``""`` is the same empty value); multichoice is ``[]``; checkbox and
+completion are ``False``. ``equal`` compares with each type's own equality.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from bulksync.model import JSON
+
+CellValue = str | int | float | bool | dt.date | None
+
+COMPLETION: Final = "completed"
+ASSIGNEE: Final = "assignee"
+MULTI_SEPARATOR: Final = "; "
+
+DISPLAY_ONLY_TYPES: Final = frozenset({"text", "image", "video", "lineBreak"})
+
+
+class UnholdableValue(str):
+    """Text that a cell shows but that would not read back as the value it stands for."""
+
+    __slots__ = ()
+
+
+MAX_CELL_TEXT: Final = 32_767
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def unholdable(value: CellValue, *, xml: bool) -> str | None:
+    """Why a spreadsheet cell cannot hold ``value`` exactly, or None.
+
+    ``xml`` is for xlsx, whose XML cannot carry control characters; a CSV can, but a
+    spreadsheet app that opens it still keeps 32,767 characters and 15 digits.
+    """
+    if isinstance(value, UnholdableValue):
+        return "options that cannot be told apart in one cell"
+    if isinstance(value, str):
+        if len(value) > MAX_CELL_TEXT:
+            return (
+                f"{len(value):,} characters, more than a spreadsheet cell holds ({MAX_CELL_TEXT:,})"
+            )
+        if xml and _XML_ILLEGAL.search(value):
+            return "control characters that a spreadsheet cannot hold"
+    elif (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and float(f"{value:.15g}") != value
+    ):
+        return "more than the 15 significant digits a spreadsheet keeps"
+    return None
+
+
+class CellError(ValueError):
+    """A cell's content is not a valid value of its field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_TRUE = frozenset({"true", "yes", "1", "y"})
+_FALSE = frozenset({"false", "no", "0", "n", ""})
+
+
+def _text_of(raw: CellValue) -> str:
+    """A cell as the text a person sees (a number typed into a text cell: ``123``)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, bool):
+        return "TRUE" if raw else "FALSE"
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**53:
+        return str(int(raw))
+    if isinstance(raw, dt.datetime):
+        return raw.isoformat(sep=" ")
+    if isinstance(raw, dt.date):
+        return raw.isoformat()
+    return str(raw)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """The base codec: text values."""
+
+    kind: str
+    label: ClassVar[str] = "text"
+
+    def empty(self) -> JSON:
+        return None
+
+    def canonical(self, value: JSON) -> JSON:
+        """The one spelling of a value that ``equal`` compares."""
+        if value is None or value == "":
+            return None
+        return str(value).replace("\r\n", "\n").replace("\r", "\n")
+
+    def equal(self, a: JSON, b: JSON) -> bool:
+        return bool(self.canonical(a) == self.canonical(b))
+
+    def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
+        """What goes into an xlsx cell."""
+        return None if value is None else str(value)
+
+    def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
+        """What goes into a CSV cell (before formula escaping)."""
+        cell = self.to_cell(value, options)
+        return _text_of(cell)
+
+    def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        """The API value of a cell; ``CellError`` if it is not one."""
+        text = _text_of(raw)
+        return text if text else None
+
+
+@dataclass(frozen=True)
+class NumberCodec(Codec):
+    label: ClassVar[str] = "number"
+
+    def canonical(self, value: JSON) -> JSON:
+        if value is None or value == "":
+            return None
+        number = float(value)
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+    def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
+        if value is None:
+            return None
+        return value if isinstance(value, int | float) else float(value)
+
+    def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
+        if value is None:
+            return ""
+        number = self.canonical(value)
+        return repr(number) if isinstance(number, float) else str(number)
+
+    def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        if raw is None or raw == "":
+            return None
+        if isinstance(raw, (bool, dt.date)):
+            raise CellError("not_a_number", f"{_text_of(raw)!r} is not a number; type a number")
+        if isinstance(raw, int | float):
+            number = float(raw)
+        else:
+            text = raw.strip()
+            if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+                raise CellError(
+                    "not_a_number",
+                    f"{raw!r} is not a number; type digits with a '.' for decimals, "
+                    "no thousands separators or units",
+                )
+            number = float(text)
+        if not math.isfinite(number):
+            raise CellError("not_a_number", f"{raw!r} is not a finite number")
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+@dataclass(frozen=True)
+class DateCodec(Codec):
+    label: ClassVar[str] = "date"
+
+    def canonical(self, value: JSON) -> JSON:
+        if value is None or value == "":
+            return None
+        return str(value)[:10]
+
+    def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
+        if value is None:
+            return None
+        try:
+            day = dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return str(value)
+        # Spreadsheets count days from 1900; an earlier date stays ISO text.
+        return day if day.year >= 1900 else day.isoformat()
+
+    def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
+        return "" if value is None else str(value)[:10]
+
+    def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        if raw is None or raw == "":
+            return None
+        if isinstance(raw, dt.datetime):
+            if raw.time() != dt.time():
+                raise CellError("not_a_date", f"{_text_of(raw)} has a time; give only a date")
+            return raw.date().isoformat()
+        if isinstance(raw, dt.date):
+            return raw.isoformat()
+        text = _text_of(raw).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            try:
+                return dt.date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise CellError("not_a_date", f"{text!r} is not a date in the calendar") from None
+        raise CellError(
+            "not_a_date",
+            f"{text!r} is not an ISO date; write it as YYYY-MM-DD (for example 2026-03-04)",
+        )
+
+
+@dataclass(frozen=True)
+class BooleanCodec(Codec):
+    label: ClassVar[str] = "TRUE/FALSE"
+
+    def empty(self) -> JSON:
+        return False
+
+    def canonical(self, value: JSON) -> JSON:
+        return bool(value)
+
+    def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
+        return bool(value)
+
+    def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
+        return "TRUE" if value else "FALSE"
+
+    def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int | float) and raw in (0, 1):
+            return bool(raw)
+        text = _text_of(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise CellError("not_a_boolean", f"{_text_of(raw)!r} is not TRUE or FALSE")
+
+
+@dataclass(frozen=True)
+class DropdownCodec(Codec):
+    label: ClassVar[str] = "one of the options"
+
+
+@dataclass(frozen=True)
+class MultichoiceCodec(Codec):
+    label: ClassVar[str] = "options separated by ;"
+
+    def empty(self) -> JSON:
+        return []
+
+    def canonical(self, value: JSON) -> JSON:
+        if not value:
+            return frozenset()
+        return frozenset(value)
+
+    def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
+        """Items joined by "; ", or by line breaks where options hold "; " themselves.
+
+        An encoding that would not read back as the same items is refused: the cell is
+        then exported locked (see ``sheets.xlsx.unholdable``).
+        """
+        if not value:
+            return None
+        for separator in (MULTI_SEPARATOR, "\n"):
+            text = separator.join(value)
+            items, unknown = split_multichoice(text, options or value)
+            if not unknown and items == list(dict.fromkeys(value)):
+                return text
+        return UnholdableValue(MULTI_SEPARATOR.join(value))
+
+    def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        text = _text_of(raw)
+        items, unknown = split_multichoice(text, options)
+        if unknown:
+            return items + unknown  # validation names the unknown items
+        return items
+
+
+def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split a multichoice cell into known options and unknown parts.
+
+    Items are separated by ``;``, ``,`` or line breaks, but an option that itself holds
+    a separator ("Keyboard, US layout") is matched whole: at each place the longest
+    option that fits wins. Duplicates are dropped; the order is the cell's.
+    """
+    by_length = sorted(options, key=len, reverse=True)
+    separators = ";,\n\r"
+    items: list[str] = []
+    unknown: list[str] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        while pos < end and (text[pos] in separators or text[pos].isspace()):
+            pos += 1
+        if pos >= end:
+            break
+        match = None
+        for option in by_length:
+            if option and text.startswith(option, pos):
+                after = pos + len(option)
+                rest = text[after:].lstrip(" \t")
+                if not rest or rest[0] in separators:
+                    match = option
+                    break
+        if match is not None:
+            if match not in items:
+                items.append(match)
+            pos += len(match)
+            continue
+        stop = pos
+        while stop < end and text[stop] not in separators:
+            stop += 1
+        part = text[pos:stop].strip()
+        if part and part not in unknown:
+            unknown.append(part)
+        pos = stop
+    return items, unknown
+
+
+CODECS: Final[dict[str, Codec]] = {
+    "shortText": Codec("shortText"),
+    "longText": Codec("longText"),
+    "email": Codec("email"),
+    "website": Codec("website"),
+    "number": NumberCodec("number"),
+    "date": DateCodec("date"),
+    "checkbox": BooleanCodec("checkbox"),
+    "dropdown": DropdownCodec("dropdown"),
+    "multichoice": MultichoiceCodec("multichoice"),
+    COMPLETION: BooleanCodec(COMPLETION),
+    ASSIGNEE: Codec(ASSIGNEE),
+}
+
+
+def codec_for(kind: str) -> Codec:
+    """The codec of a field type; unknown types are treated as text."""
+    return CODECS.get(kind) or Codec(kind)
+
+
+def is_writable(kind: str) -> bool:
+    """An element type bulksync can write (display-only and unknown types are not)."""
+    return kind in CODECS and kind not in (COMPLETION, ASSIGNEE)

@@ -1,0 +1,115 @@
+"""Spreadsheets: the export layouts, and the xlsx and CSV writers and readers.
+
+``write_export`` puts a ``Snapshot`` into a file; ``read_sheet`` reads any file that
+export wrote (also after a spreadsheet app re-saved it) into a ``Sheet``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from bulksync import __version__
+from bulksync.errors import SheetError
+from bulksync.sheets.csvfile import read_csv, sidecar, write_csv
+from bulksync.sheets.layout import Layout, build_grid
+from bulksync.sheets.meta import ExportMeta
+from bulksync.sheets.reading import Sheet, SheetCell
+from bulksync.sheets.xlsx import MAX_ROWS, write_xlsx
+from bulksync.sheets.xlsx_read import read_xlsx
+from bulksync.snapshot import Snapshot
+
+__all__ = ["ExportResult", "Layout", "Sheet", "SheetCell", "read_sheet", "write_export"]
+
+SUFFIXES = (".xlsx", ".csv")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    layout: Layout
+    runs: int
+    values: int
+    sidecar: Path | None = None
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise SheetError(
+            f"{path.name}: bulksync writes and reads .xlsx and .csv files; name the file "
+            "with one of those endings."
+        )
+    return suffix
+
+
+def about_lines(snapshot: Snapshot, meta: ExportMeta) -> list[str]:
+    what = (
+        f"all runs of template {snapshot.template_id}"
+        if snapshot.template_id and meta.layout == Layout.RUNS.value
+        else f"{meta.runs} run(s)"
+    )
+    return [
+        "bulksync export of NextStep process runs",
+        "",
+        f"What: {what}: {meta.runs} runs, {meta.values} editable values, "
+        f"{meta.layout} layout (sheet {meta.sheet!r}).",
+        f"When: {meta.exported_at} (UTC), from {meta.host}, by bulksync {meta.bulksync_version}.",
+        "",
+        "How to edit:",
+        "• Change values in the white cells only. Grey cells are context or locked: values "
+        "of completed runs and skipped tasks, and values a spreadsheet cell cannot hold.",
+        "• Edited cells turn yellow. Dropdown cells offer their options; multichoice cells "
+        "take options separated by ';'. Completion and checkboxes are TRUE or FALSE; dates "
+        "are YYYY-MM-DD.",
+        "• Sort and filter as you like; deleting a row changes nothing. Do not edit the hidden "
+        "id columns or the hidden sheets: import uses them.",
+        "",
+        "How to import:",
+        "• bulksync import THIS_FILE --dry-run   shows what would change, and conflicts with "
+        "edits made in NextStep since this export;",
+        "• bulksync import THIS_FILE             applies it.",
+    ]
+
+
+def write_export(
+    snapshot: Snapshot,
+    path: Path,
+    *,
+    layout: Layout | None = None,
+    assignees: bool | None = None,
+    now: dt.datetime | None = None,
+    max_rows: int = MAX_ROWS,
+) -> ExportResult:
+    """Write the snapshot to ``path`` (.xlsx or .csv) in a layout."""
+    suffix = _suffix(path)
+    layout = layout or (Layout.RUNS if snapshot.template_tasks else Layout.TASKS)
+    grid = build_grid(snapshot, layout, assignees=assignees)
+    with_assignees = layout is Layout.TASKS if assignees is None else assignees
+    meta = ExportMeta(
+        bulksync_version=__version__,
+        host=snapshot.host,
+        exported_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        layout=layout.value,
+        sheet=grid.sheet,
+        runs=len(snapshot.runs),
+        values=sum(1 for _ in snapshot.fields(assignees=with_assignees)),
+        template_id=snapshot.template_id,
+        assignees=with_assignees,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        values = write_csv(grid, meta, path)
+        return ExportResult(path, layout, meta.runs, values, sidecar(path))
+    values = write_xlsx(grid, meta, path, about_lines(snapshot, meta), max_rows=max_rows)
+    return ExportResult(path, layout, meta.runs, values)
+
+
+def read_sheet(path: Path, *, encoding: str | None = None) -> Sheet:
+    """Read a file that ``write_export`` wrote, as is or re-saved by a spreadsheet app."""
+    if not path.exists():
+        raise SheetError(f"{path} does not exist.")
+    if _suffix(path) == ".csv":
+        return read_csv(path, encoding)
+    return read_xlsx(path)

@@ -1,0 +1,173 @@
+"""Writing an export to CSV and reading it back, as spreadsheet apps save it.
+
+Written: UTF-8 with a BOM (so Excel opens it right), comma-separated, CRLF, one header
+row with the same columns as the xlsx sheet, ids included. The runs layout's header
+names each value column ``Task › Field [TEMPLATE_TASK_ID:FIELD]``. The base snapshot
+and metadata go to a sidecar ``FILE.csv.base.json``.
+
+A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number or a
+date is written with a leading apostrophe, so that it stays text; reading removes one
+leading apostrophe from every cell. Read: with or without BOM; ``,`` ``;`` or tab,
+sniffed from the header; CRLF or LF; quoted line breaks; ``encoding`` for a legacy file
+(never guessed: a file that is not UTF-8 is an error that says what to do).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+from bulksync.errors import SheetError
+from bulksync.fields import CellValue, codec_for, unholdable
+from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
+from bulksync.sheets.meta import BaseWriter, ExportMeta, locked_as_unholdable, read_base
+from bulksync.sheets.reading import Sheet, run_cells, task_cells
+from bulksync.snapshot import FieldKey, FieldValue
+
+Base = Mapping[FieldKey, FieldValue]
+
+TEXT_KINDS: Final = frozenset(
+    {"shortText", "longText", "email", "website", "dropdown", "multichoice", "assignee"}
+)
+_LOOKS_TYPED = re.compile(
+    r"\s*[+-]?(\d[\d,. ]*|\.\d+)([eE][+-]?\d+)?%?\s*\Z"  # numbers, 1,234.5, 12%
+    r"|\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*\Z"  # dates: 2026-01-31, 3/4, 03.04.2026
+    r"|\s*(true|false)\s*\Z",
+    re.IGNORECASE,
+)
+_KEY = re.compile(r"\[([^\[\]]+)\]\s*\Z")
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".base.json")
+
+
+def guard(text: str, *, as_text: bool) -> str:
+    """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
+    if not text:
+        return text
+    if text[0] in "=+-@\t\r'" or (as_text and _LOOKS_TYPED.match(text)):
+        return "'" + text
+    return text
+
+
+def unguard(text: str) -> str:
+    return text[1:] if text.startswith("'") else text
+
+
+def header_of(grid: Grid) -> list[str]:
+    if grid.layout is Layout.TASKS:
+        return [c.title for c in grid.columns]
+    return [f"{c.group} › {c.title} [{c.key}]" if c.kind else c.title for c in grid.columns]
+
+
+def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
+    base = BaseWriter()
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow([guard(h, as_text=False) for h in header_of(grid)])
+        for row in grid.rows:
+            out = []
+            for cell in row:
+                if cell.field is None:
+                    out.append("n/a" if cell.na else guard(_plain(cell.value), as_text=False))
+                    continue
+                field = cell.field
+                kind = field.spec.kind
+                text = codec_for(kind).to_text(field.value, field.spec.options)
+                why = unholdable(cell.value, xml=False)
+                if why:
+                    field = locked_as_unholdable(field, why)
+                base.add(field)
+                out.append(guard(text, as_text=kind in TEXT_KINDS))
+            writer.writerow(out)
+    document = {"meta": meta.as_dict(), "base": json.loads(base.to_json())}
+    sidecar(path).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return len(base)
+
+
+def _plain(value: CellValue) -> str:
+    return "" if value is None else str(value)
+
+
+def read_csv(path: Path, encoding: str | None = None) -> Sheet:
+    where = str(path)
+    side = sidecar(path)
+    if not side.exists():
+        raise SheetError(
+            f"{where} has no base snapshot beside it ({side.name}); bulksync needs it to "
+            "tell your edits from changes made in NextStep since the export."
+        )
+    try:
+        document = json.loads(side.read_text(encoding="utf-8"))
+        meta = ExportMeta.from_dict(document["meta"], str(side))
+        base = read_base(json.dumps(document["base"]), str(side))
+    except (ValueError, KeyError, TypeError):
+        raise SheetError(f"{side} is damaged; export the runs again.") from None
+    text = decode(path.read_bytes(), encoding, where)
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    if not rows:
+        raise SheetError(f"{where} is empty.")
+    name = path.name
+    header = [unguard(h).strip() for h in rows[0]]
+    if Layout(meta.layout) is Layout.TASKS:
+        return _tasks(where, name, meta, base, header, rows[1:])
+    return _runs(where, name, meta, base, header, rows[1:])
+
+
+def decode(data: bytes, encoding: str | None, where: str) -> str:
+    try:
+        if encoding:
+            return data.decode(encoding)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SheetError(
+            f"{where} is not {encoding or 'UTF-8'} (byte {exc.start:,} cannot be read). If a "
+            "spreadsheet app saved it in a legacy encoding, give it with --encoding, for "
+            "example --encoding cp1252."
+        ) from None
+    except LookupError:
+        raise SheetError(f"Unknown encoding {encoding!r}; try utf-8 or cp1252.") from None
+
+
+def _at(row: Sequence[str], col: int) -> CellValue:
+    if col >= len(row):
+        return None
+    text = unguard(row[col])
+    return text if text != "" else None
+
+
+def _tasks(
+    where: str, name: str, meta: ExportMeta, base: Base, header: list[str], rows: list[list[str]]
+) -> Sheet:
+    try:
+        value_col = header.index("Value")
+        id_cols = [header.index(c) for c in TASK_ID_COLUMNS]
+    except ValueError:
+        raise SheetError(
+            f"{where}: the header lacks the Value or id columns ({', '.join(TASK_ID_COLUMNS)})."
+        ) from None
+    cells, problems = task_cells(
+        rows, value_col=value_col, id_cols=id_cols, first_row=2, prefix=name, cell_at=_at
+    )
+    return Sheet(where, meta, base, tuple(cells), tuple(problems))
+
+
+def _runs(
+    where: str, name: str, meta: ExportMeta, base: Base, header: list[str], rows: list[list[str]]
+) -> Sheet:
+    keys = []
+    for title in header:
+        match = _KEY.search(title)
+        keys.append(match.group(1) if match else title)
+    if "run_id" not in keys:
+        raise SheetError(f"{where}: the header lost its run_id column.")
+    cells = run_cells(rows, keys=keys, base=base, first_row=2, prefix=name, cell_at=_at)
+    return Sheet(where, meta, base, tuple(cells))

@@ -1,0 +1,202 @@
+"""The two layouts of an export, as a grid of cells that any writer can put to a file.
+
+* ``tasks``: one row per editable value; it reads like a run's form, top to bottom.
+* ``runs``: one row per run, one column per (task, field) of the template.
+
+Both carry the ids import needs: the tasks layout in id columns at the right, the runs
+layout in its run id column and a row of column keys (``TEMPLATE_TASK_ID:FIELD``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bulksync.errors import ConfigError
+from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
+from bulksync.snapshot import FieldValue, Snapshot, task_fields
+
+
+class Layout(StrEnum):
+    TASKS = "tasks"
+    RUNS = "runs"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    group: str = ""
+    width: float = 14.0
+    hidden: bool = False
+    kind: str | None = None
+    """The field type of a runs-layout value column."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    value: CellValue
+    field: FieldValue | None = None
+    """Set on a value cell: the field and its exported value."""
+    na: bool = False
+    """The run has no such field (made from another template version)."""
+
+
+NA = Cell(None, na=True)
+
+
+@dataclass(frozen=True)
+class Grid:
+    layout: Layout
+    sheet: str
+    columns: tuple[Column, ...]
+    rows: Iterator[list[Cell]]
+    row_count: int
+
+
+TASK_COLUMNS = (
+    Column("run", "Run", width=30),
+    Column("section", "Section", width=18),
+    Column("task", "Task", width=30),
+    Column("field", "Field", width=24),
+    Column("type", "Type", width=12),
+    Column("required", "Required", width=9),
+    Column("options", "Allowed values", width=30),
+    Column("value", "Value", width=36),
+    Column("run_id", "run_id", width=16, hidden=True),
+    Column("task_id", "task_id", width=16, hidden=True),
+    Column("field_id", "field_id", width=16, hidden=True),
+)
+TASK_ID_COLUMNS = ("run_id", "task_id", "field_id")
+RUN_CONTEXT_COLUMNS = (
+    Column("run", "Run", width=34),
+    Column("status", "Status", width=10),
+    Column("run_id", "run_id", width=16, hidden=True),
+)
+
+
+def type_label(field: FieldValue) -> str:
+    kind = field.spec.kind
+    return {COMPLETION: "completion", ASSIGNEE: "assignee"}.get(kind, kind)
+
+
+def allowed_values(field: FieldValue) -> str:
+    spec = field.spec
+    if spec.options:
+        return "; ".join(spec.options)
+    if spec.kind in (COMPLETION, "checkbox"):
+        return "TRUE; FALSE"
+    if spec.kind == "date":
+        return "YYYY-MM-DD"
+    if spec.kind == ASSIGNEE:
+        return "user id or email"
+    return ""
+
+
+def value_cell(field: FieldValue) -> Cell:
+    spec = field.spec
+    return Cell(codec_for(spec.kind).to_cell(field.value, spec.options), field)
+
+
+def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
+    """One row per editable value."""
+    count = sum(1 for _ in snapshot.fields(assignees=assignees))
+
+    def rows() -> Iterator[list[Cell]]:
+        for run in snapshot.runs:
+            for task in snapshot.tasks.get(run.id, ()):
+                section = snapshot.section_titles.get(task.section_id or "", "")
+                for field in task_fields(run, task, assignees=assignees):
+                    spec = field.spec
+                    yield [
+                        Cell(run.title),
+                        Cell(section),
+                        Cell(task.title),
+                        Cell(spec.label),
+                        Cell(type_label(field)),
+                        Cell("yes" if spec.required else ""),
+                        Cell(allowed_values(field)),
+                        value_cell(field),
+                        Cell(spec.key.run_id),
+                        Cell(spec.key.task_id),
+                        Cell(spec.key.field),
+                    ]
+
+    return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count)
+
+
+def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
+    """One row per run, one column per (template task, field)."""
+    templates = {run.template_id for run in snapshot.runs}
+    if len(templates) > 1:
+        raise ConfigError(
+            f"The runs layout shows runs of one template, but these runs come from "
+            f"{len(templates)} ({', '.join(sorted(templates))}). Export them one template "
+            "at a time, or use --layout tasks."
+        )
+    columns: dict[str, Column] = {}
+    for tt in snapshot.template_tasks:
+        columns[f"{tt.id}:{COMPLETION}"] = Column(
+            f"{tt.id}:{COMPLETION}", "Completed", tt.title, 11, kind=COMPLETION
+        )
+        if assignees:
+            columns[f"{tt.id}:{ASSIGNEE}"] = Column(
+                f"{tt.id}:{ASSIGNEE}", "Assignee", tt.title, 24, kind=ASSIGNEE
+            )
+        for element in tt.elements:
+            if element.display_only or not is_writable(element.type):
+                continue
+            key = f"{tt.id}:{element.id}"
+            columns[key] = Column(
+                key, element.label or element.id, tt.title, _width(element.type), kind=element.type
+            )
+    # Fields the runs have but the template no longer does still get a column.
+    per_run: dict[str, dict[str, FieldValue]] = {}
+    for run in snapshot.runs:
+        fields: dict[str, FieldValue] = {}
+        for task in snapshot.tasks.get(run.id, ()):
+            for field in task_fields(run, task, assignees=assignees):
+                key = f"{field.spec.template_task_id}:{field.spec.key.field}"
+                fields[key] = field
+                if key not in columns:
+                    columns[key] = Column(
+                        key,
+                        field.spec.label,
+                        task.title,
+                        _width(field.spec.kind),
+                        kind=field.spec.kind,
+                    )
+        per_run[run.id] = fields
+    value_columns = list(columns.values())
+
+    def rows() -> Iterator[list[Cell]]:
+        for run in snapshot.runs:
+            fields = per_run[run.id]
+            row = [Cell(run.title), Cell(run.status), Cell(run.id)]
+            for column in value_columns:
+                field = fields.get(column.key)
+                row.append(NA if field is None else value_cell(field))
+            yield row
+
+    return Grid(
+        Layout.RUNS, "Runs", RUN_CONTEXT_COLUMNS + tuple(value_columns), rows(), len(snapshot.runs)
+    )
+
+
+def _width(kind: str) -> float:
+    return {
+        "longText": 36,
+        "multichoice": 30,
+        "email": 26,
+        "website": 28,
+        "date": 12,
+        "number": 11,
+        "checkbox": 11,
+    }.get(kind, 18)
+
+
+def build_grid(snapshot: Snapshot, layout: Layout, *, assignees: bool | None = None) -> Grid:
+    if layout is Layout.TASKS:
+        return tasks_grid(snapshot, assignees=True if assignees is None else assignees)
+    return runs_grid(snapshot, assignees=bool(assignees))

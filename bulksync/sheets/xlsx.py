@@ -1,0 +1,338 @@
+"""Writing an export to xlsx (xlsxwriter) and reading it back (python-calamine).
+
+The workbook: a visible "About" sheet first; the data sheet ("Fields" or "Runs"); and
+hidden sheets: ``_lists`` (dropdown options, so lists longer than Excel's 255-character
+inline limit work), ``_base`` (the exported values at the same addresses, for the
+conditional formatting that marks edited cells) and ``_bulksync`` (metadata and the
+base snapshot). Written in xlsxwriter's constant-memory mode, row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.worksheet import Worksheet
+
+from bulksync.errors import SheetError
+from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, unholdable
+from bulksync.sheets.layout import Cell, Grid, Layout
+from bulksync.sheets.meta import BaseWriter, ExportMeta, chunks, locked_as_unholdable
+from bulksync.snapshot import FieldValue
+
+MAX_ROWS: Final = 1_048_576
+META_SHEET: Final = "_bulksync"
+LISTS_SHEET: Final = "_lists"
+BASE_SHEET: Final = "_base"
+_ILLEGAL_SHOWN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FORMULA_LEAD = ("=", "+", "-", "@")
+
+GREY: Final = "#EDEDED"
+EDITED: Final = "#FFE699"
+
+
+def header_rows(layout: Layout) -> int:
+    """Rows above the data: tasks has one; runs has groups, hidden keys, labels."""
+    return 1 if layout is Layout.TASKS else 3
+
+
+class _Formats:
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.book = book
+        self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
+
+    def get(self, **props: Any) -> Format:
+        key = tuple(sorted(props.items()))
+        if key not in self._cache:
+            self._cache[key] = self.book.add_format(props)
+        return self._cache[key]
+
+    def header(self) -> Format:
+        return self.get(bold=True, bg_color="#D9E1F2", border=1, text_wrap=True, valign="top")
+
+    def context(self) -> Format:
+        return self.get(bg_color=GREY, locked=True, valign="top")
+
+    def value(self, kind: str | None, value: CellValue, *, locked: bool) -> Format:
+        props: dict[str, Any] = {"locked": locked, "valign": "top"}
+        if locked:
+            props["bg_color"] = GREY
+            props["font_color"] = "#595959"
+        if isinstance(value, dt.date) or kind == "date":
+            props["num_format"] = "yyyy-mm-dd"
+        if isinstance(value, str) and value.startswith(_FORMULA_LEAD):
+            props["quote_prefix"] = True  # stays text when a person edits the cell
+        if kind in ("longText", "multichoice"):
+            props["text_wrap"] = True
+        return self.get(**props)
+
+
+def _write(sheet: Worksheet, row: int, col: int, value: CellValue, fmt: Format) -> None:
+    if value is None or value == "":
+        sheet.write_blank(row, col, None, fmt)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, col, value, fmt)
+    elif isinstance(value, int | float):
+        sheet.write_number(row, col, value, fmt)
+    elif isinstance(value, dt.date):
+        sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt)
+    else:
+        sheet.write_string(row, col, value, fmt)
+
+
+def write_xlsx(
+    grid: Grid, meta: ExportMeta, path: Path, about: Sequence[str], *, max_rows: int = MAX_ROWS
+) -> int:
+    """Write the grid; return the number of values written."""
+    first_data_row = header_rows(grid.layout)
+    if grid.row_count + first_data_row > max_rows:
+        raise SheetError(
+            f"The {grid.layout.value} layout needs {grid.row_count:,} rows, more than an xlsx "
+            f"worksheet holds ({max_rows - 1:,}). Export with --layout runs, or to a .csv file."
+        )
+    book = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    formats = _Formats(book)
+    about_sheet = book.add_worksheet("About")
+    data = book.add_worksheet(grid.sheet)
+    lists = book.add_worksheet(LISTS_SHEET)
+    mirror = book.add_worksheet(BASE_SHEET)
+    meta_sheet = book.add_worksheet(META_SHEET)
+    for hidden in (lists, mirror, meta_sheet):
+        hidden.hide()
+    about_sheet.activate()
+    _write_about(about_sheet, formats, about)
+
+    columns = grid.columns
+    for col, column in enumerate(columns):
+        data.set_column(col, col, column.width, None, {"hidden": column.hidden})
+    _write_headers(grid, data, formats)
+
+    base = BaseWriter()
+    validations: dict[tuple[str, tuple[str, ...], bool], dict[int, list[int]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    value_cols: set[int] = set()
+    row = first_data_row - 1
+    for row_cells in grid.rows:
+        row += 1
+        for col, cell in enumerate(row_cells):
+            if cell.field is None:
+                _write_context(data, row, col, cell, formats)
+                continue
+            value_cols.add(col)
+            field = _write_value(data, mirror, row, col, cell, formats)
+            base.add(field)
+            if field.spec.locked is None:
+                spec = field.spec
+                validations[(spec.kind, spec.options, spec.required)][col].append(row)
+    last_row = row
+    last_col = len(columns) - 1
+
+    if last_row >= first_data_row:
+        data.autofilter(first_data_row - 1, 0, last_row, last_col)
+        _add_validations(data, lists, validations)
+        for col in sorted(value_cols):
+            top = xl_rowcol_to_cell(first_data_row, col)
+            data.conditional_format(
+                first_data_row,
+                col,
+                last_row,
+                col,
+                {
+                    "type": "formula",
+                    "criteria": f"=NOT(EXACT({top},'{BASE_SHEET}'!{top}))",
+                    "format": formats.get(bg_color=EDITED, bold=True),
+                },
+            )
+    data.freeze_panes(first_data_row, 1 if grid.layout is Layout.RUNS else 0)
+    data.protect(
+        "",
+        {
+            "autofilter": True,
+            "sort": True,
+            "format_columns": True,
+            "format_rows": True,
+            "select_locked_cells": True,
+            "select_unlocked_cells": True,
+        },
+    )
+
+    meta_sheet.write_string(0, 0, "meta")
+    meta_sheet.write_string(0, 1, json.dumps(meta.as_dict(), ensure_ascii=False))
+    for i, piece in enumerate(chunks(base.to_json()), start=1):
+        meta_sheet.write_string(i, 0, "base")
+        meta_sheet.write_string(i, 1, piece)
+    book.close()
+    return len(base)
+
+
+def _write_about(sheet: Worksheet, formats: _Formats, lines: Sequence[str]) -> None:
+    sheet.set_column(0, 0, 110)
+    title = formats.get(bold=True, font_size=14)
+    body = formats.get(text_wrap=True, valign="top")
+    for row, line in enumerate(lines):
+        sheet.write_string(row, 0, line, title if row == 0 else body)
+
+
+def _write_headers(grid: Grid, data: Worksheet, formats: _Formats) -> None:
+    header = formats.header()
+    if grid.layout is Layout.TASKS:
+        for col, column in enumerate(grid.columns):
+            data.write_string(0, col, column.title, header)
+        return
+    # Runs: task titles over their columns, hidden column keys, then field labels.
+    group_fmt = formats.get(
+        bold=True, bg_color="#B4C6E7", border=1, align="center", valign="vcenter", text_wrap=True
+    )
+    spans: list[tuple[int, int, str]] = []
+    for col, column in enumerate(grid.columns):
+        if spans and column.group and spans[-1][2] == column.group and spans[-1][1] == col - 1:
+            spans[-1] = (spans[-1][0], col, column.group)
+        else:
+            spans.append((col, col, column.group))
+    data.set_row(0, 30)
+    for first, last, title in spans:
+        if first == last:
+            data.write_string(0, first, title, group_fmt)
+        else:
+            data.merge_range(0, first, 0, last, title, group_fmt)
+    data.set_row(1, None, None, {"hidden": True})
+    for col, column in enumerate(grid.columns):
+        data.write_string(1, col, column.key, formats.context())
+    data.set_row(2, 30)
+    for col, column in enumerate(grid.columns):
+        data.write_string(2, col, column.title, header)
+
+
+def _write_context(data: Worksheet, row: int, col: int, cell: Cell, fmt: _Formats) -> None:
+    if cell.na:
+        data.write_string(
+            row, col, "n/a", fmt.get(bg_color=GREY, italic=True, font_color="#808080", locked=True)
+        )
+        return
+    _write(data, row, col, cell.value, fmt.context())
+
+
+def _write_value(
+    data: Worksheet, mirror: Worksheet, row: int, col: int, cell: Cell, formats: _Formats
+) -> FieldValue:
+    field = cell.field
+    assert field is not None
+    value = cell.value
+    why = unholdable(value, xml=True)
+    if why is not None:
+        # Never truncated silently: locked, marked, and left as it is in NextStep.
+        field = locked_as_unholdable(field, why)
+        shown = _ILLEGAL_SHOWN.sub("\N{REPLACEMENT CHARACTER}", str(value))[:200] + " …"
+        data.write_string(row, col, shown, formats.value(field.spec.kind, shown, locked=True))
+        data.write_comment(
+            row,
+            col,
+            f"Not editable here: this value has {why}. bulksync "
+            "leaves it as it is in NextStep; edit it there.",
+        )
+        mirror.write_string(row, col, shown)
+        return field
+    locked = field.spec.locked is not None
+    _write(data, row, col, value, formats.value(field.spec.kind, value, locked=locked))
+    _write(mirror, row, col, value, formats.value(field.spec.kind, value, locked=True))
+    return field
+
+
+def _ranges(rows: list[int], col: int) -> list[str]:
+    """Consecutive rows of one column as A1 ranges."""
+    out: list[str] = []
+    start = prev = rows[0]
+    for r in [*rows[1:], None]:
+        if r is not None and r == prev + 1:
+            prev = r
+            continue
+        a, b = xl_rowcol_to_cell(start, col), xl_rowcol_to_cell(prev, col)
+        out.append(a if a == b else f"{a}:{b}")
+        if r is not None:
+            start = prev = r
+    return out
+
+
+_MESSAGES: Final = {
+    COMPLETION: "TRUE when the task is done, FALSE to reopen it.",
+    ASSIGNEE: "A user id or an email address; empty unassigns.",
+    "checkbox": "TRUE or FALSE.",
+    "number": "A number; use '.' for decimals.",
+    "date": "A date (YYYY-MM-DD).",
+    "dropdown": "Pick one of the options.",
+    "multichoice": "Options from 'Allowed values', separated by ';'.",
+    "email": "An email address.",
+    "website": "An http:// or https:// address.",
+}
+
+
+def _add_validations(
+    data: Worksheet,
+    lists: Worksheet,
+    groups: dict[tuple[str, tuple[str, ...], bool], dict[int, list[int]]],
+) -> None:
+    list_col = 0
+    list_ranges: dict[tuple[str, ...], str] = {}
+    for (kind, options, required), by_col in groups.items():
+        ranges = [r for col, rows in sorted(by_col.items()) for r in _ranges(rows, col)]
+        rule: dict[str, Any] = {
+            "input_title": f"{kind}{' · required' if required else ''}"[:32],
+            "input_message": _MESSAGES.get(kind, "Text.")[:255],
+            "error_type": "warning",
+        }
+        if kind == "dropdown" and options:
+            if options not in list_ranges:
+                for i, option in enumerate(options):
+                    lists.write_string(i, list_col, option)
+                letter = xl_col_to_name(list_col)
+                list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
+                list_col += 1
+            rule |= {"validate": "list", "source": list_ranges[options]}
+        elif kind in (COMPLETION, "checkbox"):
+            rule |= {"validate": "list", "source": ["TRUE", "FALSE"]}
+        elif kind == "number":
+            rule |= {
+                "validate": "decimal",
+                "criteria": "between",
+                "minimum": -1e300,
+                "maximum": 1e300,
+            }
+        elif kind == "date":
+            rule |= {
+                "validate": "date",
+                "criteria": "between",
+                "minimum": dt.date(1900, 1, 1),
+                "maximum": dt.date(9999, 12, 31),
+            }
+        else:
+            rule |= {"validate": "any"}
+        # Excel stores one sqref per rule; keep each under its size limit.
+        for i in range(0, len(ranges), 2000):
+            part = ranges[i : i + 2000]
+            first = part[0].split(":")[0]
+            row, col = _cell_index(first)
+            data.data_validation(row, col, row, col, rule | {"multi_range": " ".join(part)})
+
+
+def _cell_index(ref: str) -> tuple[int, int]:
+    from xlsxwriter.utility import xl_cell_to_rowcol
+
+    row, col = xl_cell_to_rowcol(ref)
+    return row, col

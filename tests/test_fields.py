@@ -1,0 +1,121 @@
+"""Codecs: what a person types reads as the value they mean, or as a clear error."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bulksync.fields import CellError, UnholdableValue, codec_for, split_multichoice
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [(123.0, "123"), ("007", "007"), (None, None), ("", None), (True, "TRUE")]
+)
+def test_text_reads_what_the_person_sees(raw, value):
+    assert codec_for("shortText").from_cell(raw) == value
+
+
+def test_text_compares_line_endings_and_empties_alike():
+    text = codec_for("longText")
+    assert text.equal("a\r\nb", "a\nb")
+    assert text.equal("", None)
+    assert not text.equal("a", "A")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [(4.0, 4), ("12", 12), ("-3.5", -3.5), (" 7 ", 7), ("1e3", 1000)]
+)
+def test_numbers(raw, value):
+    got = codec_for("number").from_cell(raw)
+    assert got == value
+    assert type(got) is type(value)
+
+
+@pytest.mark.parametrize("raw", ["12 kg", "1,234", "abc", True, dt.date(2026, 1, 1)])
+def test_not_numbers(raw):
+    with pytest.raises(CellError) as caught:
+        codec_for("number").from_cell(raw)
+    assert caught.value.code == "not_a_number"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (dt.date(2026, 12, 31), "2026-12-31"),
+        (dt.datetime(2024, 2, 29), "2024-02-29"),
+        ("2026-01-31", "2026-01-31"),
+    ],
+)
+def test_dates(raw, value):
+    assert codec_for("date").from_cell(raw) == value
+
+
+@pytest.mark.parametrize(
+    "raw", ["03/04/2026", "2026-02-30", "31.12.2026", dt.datetime(2026, 1, 1, 9, 30)]
+)
+def test_ambiguous_or_impossible_dates_are_errors(raw):
+    with pytest.raises(CellError, match="date"):
+        codec_for("date").from_cell(raw)
+
+
+def test_dates_before_1900_stay_text_in_a_cell():
+    assert codec_for("date").to_cell("1899-12-31") == "1899-12-31"
+    assert codec_for("date").to_cell("1900-01-01") == dt.date(1900, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (True, True),
+        ("true", True),
+        ("Yes", True),
+        ("1", True),
+        (1.0, True),
+        ("FALSE", False),
+        ("no", False),
+        (None, False),
+        (0, False),
+    ],
+)
+def test_booleans(raw, value):
+    assert codec_for("checkbox").from_cell(raw) is value
+    assert codec_for("completed").from_cell(raw) is value
+
+
+def test_not_a_boolean():
+    with pytest.raises(CellError, match="TRUE or FALSE"):
+        codec_for("checkbox").from_cell("done")
+
+
+OPTIONS = ["Monitor", "Keyboard, US layout", "Keyboard, DE layout", "=Legacy ERP", "Über"]
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("Monitor; Keyboard, US layout", ["Monitor", "Keyboard, US layout"]),
+        ("Keyboard, US layout, Monitor", ["Keyboard, US layout", "Monitor"]),
+        ("Monitor\nÜber\n", ["Monitor", "Über"]),
+        ("=Legacy ERP;Monitor;Monitor", ["=Legacy ERP", "Monitor"]),
+        ("", []),
+    ],
+)
+def test_multichoice_matches_options_that_hold_separators(text, items):
+    assert split_multichoice(text, OPTIONS) == (items, [])
+
+
+def test_multichoice_reports_what_it_does_not_know():
+    assert split_multichoice("Monitor; Mouse", OPTIONS) == (["Monitor"], ["Mouse"])
+
+
+def test_multichoice_writes_what_reads_back_or_refuses():
+    codec = codec_for("multichoice")
+    assert codec.to_cell(["Monitor", "Über"], OPTIONS) == "Monitor; Über"
+    tricky = ["a", "a; b", "b"]
+    assert codec.to_cell(["a", "b"], tricky) == "a\nb"
+    assert codec.from_cell("a\nb", tricky) == ["a", "b"]
+    assert codec.from_cell("a; b", tricky) == ["a; b"]
+    both = ["x; y", "x\ny", "x", "y"]
+    assert isinstance(codec.to_cell(["x", "y"], both), UnholdableValue)
+    assert codec.equal(["b", "a"], ["a", "b"])
