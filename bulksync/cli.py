@@ -27,7 +27,7 @@ from bulksync.errors import BulksyncError, ConfigError, ExitCode
 from bulksync.report import progress_bar, runs_table, templates_table, to_json
 from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
 from bulksync.sandbox import reset_sandbox as _reset_sandbox
-from bulksync.sheets import Layout, write_export
+from bulksync.sheets import Layout, check_output, write_export
 from bulksync.snapshot import fetch_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -344,6 +344,7 @@ def export(
     if bool(run_ids) == bool(template_id):
         raise click.UsageError("Name runs by id, or give --template ID (not both).")
     chosen = Layout(layout) if layout else (Layout.RUNS if template_id else Layout.TASKS)
+    check_output(output)
     with (
         settings.client() as client,
         progress_bar("Reading runs", quiet=settings.quiet) as progress,

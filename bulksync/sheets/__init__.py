@@ -20,7 +20,15 @@ from bulksync.sheets.xlsx import MAX_ROWS, write_xlsx
 from bulksync.sheets.xlsx_read import read_xlsx
 from bulksync.snapshot import Snapshot
 
-__all__ = ["ExportResult", "Layout", "Sheet", "SheetCell", "read_sheet", "write_export"]
+__all__ = [
+    "ExportResult",
+    "Layout",
+    "Sheet",
+    "SheetCell",
+    "check_output",
+    "read_sheet",
+    "write_export",
+]
 
 SUFFIXES = (".xlsx", ".csv")
 
@@ -32,6 +40,13 @@ class ExportResult:
     runs: int
     values: int
     sidecar: Path | None = None
+
+
+def check_output(path: Path) -> None:
+    """Refuse a path export cannot write, before anything is read from NextStep."""
+    _suffix(path)
+    if path.exists() and path.is_dir():
+        raise SheetError(f"{path} is a directory; name a file to write.")
 
 
 def _suffix(path: Path) -> str:
