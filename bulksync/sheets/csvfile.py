@@ -24,7 +24,7 @@ from typing import Final
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellValue, codec_for, unholdable
-from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
+from bulksync.sheets.layout import Grid, Layout
 from bulksync.sheets.meta import BaseWriter, ExportMeta, locked_as_unholdable, read_base
 from bulksync.sheets.reading import Sheet, run_cells, task_cells
 from bulksync.snapshot import FieldKey, FieldValue
@@ -147,16 +147,7 @@ def _at(row: Sequence[str], col: int) -> CellValue:
 def _tasks(
     where: str, name: str, meta: ExportMeta, base: Base, header: list[str], rows: list[list[str]]
 ) -> Sheet:
-    try:
-        value_col = header.index("Value")
-        id_cols = [header.index(c) for c in TASK_ID_COLUMNS]
-    except ValueError:
-        raise SheetError(
-            f"{where}: the header lacks the Value or id columns ({', '.join(TASK_ID_COLUMNS)})."
-        ) from None
-    cells, problems = task_cells(
-        rows, value_col=value_col, id_cols=id_cols, first_row=2, prefix=name, cell_at=_at
-    )
+    cells, problems = task_cells(header, rows, first_row=2, prefix=name, cell_at=_at)
     return Sheet(where, meta, base, tuple(cells), tuple(problems))
 
 

@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bulksync.errors import SheetError
 from bulksync.fields import CellError, CellValue, codec_for
 from bulksync.model import JSON
+from bulksync.sheets.layout import TASK_ID_COLUMNS
 from bulksync.sheets.meta import UNHOLDABLE, ExportMeta
 from bulksync.snapshot import FieldKey, FieldValue
 
@@ -68,15 +70,22 @@ CellAt = Callable[[Sequence[Any], int], CellValue]
 
 
 def task_cells(
+    header: Sequence[str],
     rows: Iterable[Sequence[Any]],
     *,
-    value_col: int,
-    id_cols: Sequence[int],
     first_row: int,
     prefix: str,
     cell_at: CellAt,
 ) -> tuple[list[SheetCell], list[RowProblem]]:
     """Value cells of the tasks layout, one per row, keyed by the row's id columns."""
+    try:
+        value_col = list(header).index("Value")
+        id_cols = [list(header).index(name) for name in TASK_ID_COLUMNS]
+    except ValueError:
+        raise SheetError(
+            f"{prefix}: the header lacks the Value or id columns "
+            f"({', '.join(TASK_ID_COLUMNS)}); were columns deleted or renamed?"
+        ) from None
     cells: list[SheetCell] = []
     problems: list[RowProblem] = []
     for number, row in enumerate(rows, start=first_row):

@@ -11,7 +11,7 @@ import python_calamine
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellValue
-from bulksync.sheets.layout import TASK_ID_COLUMNS, Layout
+from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import ExportMeta, read_base
 from bulksync.sheets.reading import Sheet, run_cells, task_cells
 from bulksync.sheets.xlsx import META_SHEET, header_rows
@@ -59,17 +59,7 @@ def _tasks(where: str, meta: ExportMeta, base: Base, rows: Sequence[Sequence[Any
     if not rows:
         raise SheetError(f"{where}: the {meta.sheet} sheet is empty.")
     header = [str(h) for h in rows[0]]
-    try:
-        value_col = header.index("Value")
-        id_cols = [header.index(name) for name in TASK_ID_COLUMNS]
-    except ValueError:
-        raise SheetError(
-            f"{where}: the {meta.sheet} sheet lacks the Value or id columns "
-            f"({', '.join(TASK_ID_COLUMNS)}); were columns deleted?"
-        ) from None
-    cells, problems = task_cells(
-        rows[1:], value_col=value_col, id_cols=id_cols, first_row=2, prefix=meta.sheet, cell_at=_at
-    )
+    cells, problems = task_cells(header, rows[1:], first_row=2, prefix=meta.sheet, cell_at=_at)
     return Sheet(where, meta, base, tuple(cells), tuple(problems))
 
 
