@@ -134,6 +134,9 @@ def write_xlsx(
         for col, cell in enumerate(row_cells):
             if cell.field is None:
                 _write_context(data, row, col, cell, formats)
+                if cell.na:
+                    # The same "n/a" in the mirror, or the highlighting marks it as an edit.
+                    mirror.write_string(row, col, "n/a")
                 continue
             value_cols.add(col)
             field = _write_value(data, mirror, row, col, cell, formats)

@@ -357,3 +357,22 @@ def test_export_then_read_gives_the_exported_values(tmp_path, fields, completed,
     path = tmp_path / f"law{suffix}"
     write_export(snapshot, path, layout=layout, assignees=True)
     assert_reads_back(path, snapshot, assignees=True)
+
+
+def test_the_mirror_behind_the_highlighting_matches_every_value_cell(snapshots, tmp_path):
+    """Edited cells are highlighted where they differ from the hidden _base sheet, so an
+    unedited export must match it cell for cell in every highlighted column."""
+    import python_calamine
+
+    snapshot = snapshots[1]["tpl_onboarding"]
+    path = tmp_path / "onb.xlsx"
+    write_export(snapshot, path, layout=Layout.RUNS, assignees=True)
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    data = book.get_sheet_by_name("Runs").to_python(skip_empty_area=False)
+    mirror = book.get_sheet_by_name("_base").to_python(skip_empty_area=False)
+    keys = data[1]
+    value_cols = [c for c, key in enumerate(keys) if ":" in str(key)]
+    assert any(row[c] == "n/a" for row in data[3:] for c in value_cols)
+    for r, row in enumerate(data[3:], start=3):
+        for c in value_cols:
+            assert row[c] == mirror[r][c], (r, c, row[c])
