@@ -9,8 +9,8 @@ The library is usable without the CLI::
 
 Try it without an account against the in-process sandbox::
 
-    from bulksync.sandbox import open_sandbox
-    with open_sandbox(".bulksync/sandbox.db").client() as client:
+    from bulksync.sandbox import open_sandbox, sandbox_client
+    with sandbox_client(open_sandbox(".bulksync/sandbox.db")) as client:
         ...
 """
 

@@ -548,7 +548,9 @@ class NextStepClient:
             status=response.status_code,
         )
 
-    def _api_error(self, response: httpx.Response, method: str, path: str) -> BulksyncErrorType:
+    def _api_error(
+        self, response: httpx.Response, method: str, path: str
+    ) -> ApiError | ResponseError:
         try:
             document = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -588,6 +590,3 @@ class NextStepClient:
             method=method,
             url=str(response.request.url) if response.request else path,
         )
-
-
-BulksyncErrorType = ApiError | ResponseError

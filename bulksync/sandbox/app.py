@@ -19,8 +19,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import unquote
 
-from bulksync.sandbox.rules import RuleError, check_value, invalid, is_valid_email
+from bulksync.sandbox.rules import RuleError, check_value, empty_value, invalid, is_valid_email
 from bulksync.sandbox.store import Doc, Store
 
 SANDBOX_API_KEY: Final = "nxs_live_sandbox"
@@ -239,7 +240,7 @@ class Sandbox:
                 return _error(
                     405, "method_not_allowed", f"{request.method} is not allowed on {path}"
                 )
-            args = {k: _unquote(v) for k, v in match.groupdict().items()}
+            args = {k: unquote(v) for k, v in match.groupdict().items()}
             handler: Callable[..., SandboxResponse] = getattr(
                 self, f"_{request.method.lower()}_{name}"
             )
@@ -429,8 +430,6 @@ def instantiate(
     omit_elements: frozenset[str] = frozenset(),
 ) -> tuple[Doc, list[Doc]]:
     """A new run of ``template``: a frozen copy of its sections, tasks and fields."""
-    from bulksync.sandbox.rules import empty_value
-
     sections = [dict(s) for s in template.get("sections", [])]
     section_order = {s["id"]: s.get("order", 0) for s in sections}
     run = {
@@ -537,9 +536,3 @@ def _is_iso(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _unquote(value: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(value)

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import xlsxwriter
 from xlsxwriter.format import Format
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from bulksync.errors import SheetError
@@ -330,12 +330,5 @@ def _add_validations(
         for i in range(0, len(ranges), 2000):
             part = ranges[i : i + 2000]
             first = part[0].split(":")[0]
-            row, col = _cell_index(first)
+            row, col = xl_cell_to_rowcol(first)
             data.data_validation(row, col, row, col, rule | {"multi_range": " ".join(part)})
-
-
-def _cell_index(ref: str) -> tuple[int, int]:
-    from xlsxwriter.utility import xl_cell_to_rowcol
-
-    row, col = xl_cell_to_rowcol(ref)
-    return row, col
