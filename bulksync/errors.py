@@ -36,6 +36,12 @@ class ExitCode(IntEnum):
     API = 5
     NETWORK = 6
     SHEET = 7
+    INVALID = 8
+    """Import: the sheet has errors (cells that cannot be imported as they stand)."""
+    CONFLICTS = 9
+    """Import: values were changed both in the sheet and in NextStep since the export."""
+    CHANGES = 10
+    """Import with --detailed-exitcode: the sheet is clean and has changes to apply."""
     INTERRUPTED = 130
 
 

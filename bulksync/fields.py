@@ -17,11 +17,15 @@ completion are ``False``. ``equal`` compares with each type's own equality.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
+
+import email_validator
 
 from bulksync.model import JSON
 
@@ -128,6 +132,15 @@ class Codec:
         """The API value of a cell; ``CellError`` if it is not one."""
         text = _text_of(raw)
         return text if text else None
+
+    def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
+        """An edited value checked against the field's rules.
+
+        Returns the value to write (normalised where that is safe) and a warning about
+        the normalisation, or raises ``CellError``. Only edited values are checked: a
+        value that stays as exported is never written, so it never blocks an import.
+        """
+        return value, None
 
 
 @dataclass(frozen=True)
@@ -245,8 +258,91 @@ class BooleanCodec(Codec):
 
 
 @dataclass(frozen=True)
+class EmailCodec(Codec):
+    label: ClassVar[str] = "email address"
+
+    def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
+        if value is None:
+            return value, None
+        text = str(value).strip()
+        try:
+            email_validator.validate_email(text, check_deliverability=False)
+        except email_validator.EmailNotValidError as exc:
+            raise CellError("not_an_email", f"{text!r} is not an email address: {exc}") from None
+        return text, None
+
+
+@dataclass(frozen=True)
+class WebsiteCodec(Codec):
+    label: ClassVar[str] = "http(s) address"
+
+    def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
+        if value is None:
+            return value, None
+        text = str(value).strip()
+        parts = urllib.parse.urlsplit(text)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in text:
+            raise CellError(
+                "not_a_url",
+                f"{text!r} is not a web address; write it in full, for example "
+                "https://example.com/page",
+            )
+        return text, None
+
+
+@dataclass(frozen=True)
+class AssigneeCodec(Codec):
+    label: ClassVar[str] = "user id or email"
+
+    def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
+        if value is None:
+            return value, None
+        text = str(value).strip()
+        if "@" in text:
+            return EmailCodec("email").check(text, options)
+        if not _USER_ID.fullmatch(text):
+            raise CellError(
+                "not_an_assignee",
+                f"{text!r} is neither a user id (such as usr_ana) nor an email address; "
+                "leave the cell empty to unassign",
+            )
+        return text, None
+
+
+_USER_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def _closest(text: str, options: Sequence[str]) -> str:
+    lowered = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(text.lower(), list(lowered), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {lowered[close[0]]!r}?"
+    shown = ", ".join(options[:8]) + (" …" if len(options) > 8 else "")
+    return f"; the options are: {shown}"
+
+
+def _as_option(item: str, options: Sequence[str]) -> tuple[str, bool]:
+    """The option an item names, and whether only its case differed; CellError if none."""
+    text = item.strip()
+    if text in options:
+        return text, False
+    by_case = [o for o in options if o.lower() == text.lower()]
+    if len(by_case) == 1:
+        return by_case[0], True
+    raise CellError("not_an_option", f"{text!r} is not one of the options{_closest(text, options)}")
+
+
+@dataclass(frozen=True)
 class DropdownCodec(Codec):
     label: ClassVar[str] = "one of the options"
+
+    def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
+        if value is None or not options:
+            return value, None
+        option, by_case = _as_option(str(value), options)
+        if by_case:
+            return option, f"{str(value).strip()!r} taken as the option {option!r}"
+        return option, None
 
 
 @dataclass(frozen=True)
@@ -282,6 +378,26 @@ class MultichoiceCodec(Codec):
         if unknown:
             return items + unknown  # validation names the unknown items
         return items
+
+    def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
+        if not value or not options or not isinstance(value, list):
+            return value, None
+        chosen: list[str] = []
+        renamed: list[str] = []
+        wrong: list[str] = []
+        for item in value:
+            try:
+                option, by_case = _as_option(str(item), options)
+            except CellError as exc:
+                wrong.append(exc.message)
+                continue
+            if option not in chosen:
+                chosen.append(option)
+                if by_case:
+                    renamed.append(f"{str(item).strip()!r} as {option!r}")
+        if wrong:
+            raise CellError("not_an_option", "; ".join(wrong))
+        return chosen, ("taken " + ", ".join(renamed)) if renamed else None
 
 
 def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -327,15 +443,15 @@ def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], lis
 CODECS: Final[dict[str, Codec]] = {
     "shortText": Codec("shortText"),
     "longText": Codec("longText"),
-    "email": Codec("email"),
-    "website": Codec("website"),
+    "email": EmailCodec("email"),
+    "website": WebsiteCodec("website"),
     "number": NumberCodec("number"),
     "date": DateCodec("date"),
     "checkbox": BooleanCodec("checkbox"),
     "dropdown": DropdownCodec("dropdown"),
     "multichoice": MultichoiceCodec("multichoice"),
     COMPLETION: BooleanCodec(COMPLETION),
-    ASSIGNEE: Codec(ASSIGNEE),
+    ASSIGNEE: AssigneeCodec(ASSIGNEE),
 }
 
 

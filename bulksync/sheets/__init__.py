@@ -121,10 +121,18 @@ def write_export(
     return ExportResult(path, layout, meta.runs, values)
 
 
-def read_sheet(path: Path, *, encoding: str | None = None) -> Sheet:
-    """Read a file that ``write_export`` wrote, as is or re-saved by a spreadsheet app."""
+def read_sheet(path: Path, *, encoding: str | None = None, no_base: bool = False) -> Sheet:
+    """Read a file that ``write_export`` wrote, as is or re-saved by a spreadsheet app.
+
+    ``no_base`` accepts a CSV without its base snapshot (a hand-made one): its cells
+    are then matched to fields from live state (see ``bulksync.importing``).
+    """
     if not path.exists():
         raise SheetError(f"{path} does not exist.")
+    if path.is_dir():
+        raise SheetError(f"{path} is a directory; name the sheet file to import.")
     if _suffix(path) == ".csv":
-        return read_csv(path, encoding)
+        return read_csv(path, encoding, no_base=no_base)
+    if encoding:
+        raise SheetError("--encoding is for CSV files; an xlsx file says its own encoding.")
     return read_xlsx(path)

@@ -24,9 +24,9 @@ from typing import Final
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellValue, codec_for, unholdable
-from bulksync.sheets.layout import Grid, Layout
+from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
 from bulksync.sheets.meta import BaseWriter, ExportMeta, locked_as_unholdable, read_base
-from bulksync.sheets.reading import Sheet, run_cells, task_cells
+from bulksync.sheets.reading import Sheet, Special, col_name, run_cells, task_cells
 from bulksync.snapshot import FieldKey, FieldValue
 
 Base = Mapping[FieldKey, FieldValue]
@@ -67,7 +67,7 @@ def header_of(grid: Grid) -> list[str]:
 
 
 def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
-    base = BaseWriter()
+    base = BaseWriter(grid.context)
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow([guard(h, as_text=False) for h in header_of(grid)])
@@ -95,20 +95,10 @@ def _plain(value: CellValue) -> str:
     return "" if value is None else str(value)
 
 
-def read_csv(path: Path, encoding: str | None = None) -> Sheet:
+def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) -> Sheet:
+    """Read a CSV export; ``no_base`` reads one without its sidecar (a hand-made CSV)."""
     where = str(path)
     side = sidecar(path)
-    if not side.exists():
-        raise SheetError(
-            f"{where} has no base snapshot beside it ({side.name}); bulksync needs it to "
-            "tell your edits from changes made in NextStep since the export."
-        )
-    try:
-        document = json.loads(side.read_text(encoding="utf-8"))
-        meta = ExportMeta.from_dict(document["meta"], str(side))
-        base = read_base(json.dumps(document["base"]), str(side))
-    except (ValueError, KeyError, TypeError):
-        raise SheetError(f"{side} is damaged; export the runs again.") from None
     text = decode(path.read_bytes(), encoding, where)
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
@@ -117,9 +107,83 @@ def read_csv(path: Path, encoding: str | None = None) -> Sheet:
         raise SheetError(f"{where} is empty.")
     name = path.name
     header = [unguard(h).strip() for h in rows[0]]
+    has_base = side.exists()
+    if has_base:
+        try:
+            document = json.loads(side.read_text(encoding="utf-8"))
+            meta = ExportMeta.from_dict(document["meta"], str(side))
+            base, context = read_base(json.dumps(document["base"]), str(side))
+        except (ValueError, KeyError, TypeError):
+            raise SheetError(f"{side} is damaged; export the runs again.") from None
+    elif no_base:
+        meta, base, context = _bare_meta(header, name), {}, None
+    else:
+        raise SheetError(
+            f"{where} has no base snapshot beside it ({side.name}); bulksync needs it to "
+            "tell your edits from changes made in NextStep since the export. Put the file "
+            "back beside it, or import with --no-base (changes made by others since the "
+            "export are then overwritten)."
+        )
+    special = _special(rows, name)
     if Layout(meta.layout) is Layout.TASKS:
-        return _tasks(where, name, meta, base, header, rows[1:])
-    return _runs(where, name, meta, base, header, rows[1:])
+        cells, problems = task_cells(
+            header,
+            rows[1:],
+            first_row=2,
+            prefix=name,
+            cell_at=_at,
+            base=base,
+            context=context,
+            checked=has_base,
+        )
+    else:
+        keys = []
+        for title in header:
+            match = _KEY.search(title)
+            keys.append(match.group(1) if match else title)
+        if "run_id" not in keys:
+            raise SheetError(f"{where}: the header lost its run_id column.")
+        cells, problems = run_cells(
+            rows[1:],
+            keys=keys,
+            base=base,
+            first_row=2,
+            prefix=name,
+            cell_at=_at,
+            context=context,
+            checked=has_base,
+        )
+    return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base, context)
+
+
+ERROR_VALUES: Final = frozenset(
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
+)
+
+
+def _special(rows: list[list[str]], name: str) -> dict[str, Special]:
+    """Cells a spreadsheet would run as a formula, and error values saved as text."""
+    found: dict[str, Special] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        for col, text in enumerate(row):
+            if text.startswith("="):
+                found[f"{name}!{col_name(col)}{number}"] = Special("formula_text", text)
+            elif text.strip() in ERROR_VALUES:
+                found[f"{name}!{col_name(col)}{number}"] = Special("error_value", text.strip())
+    return found
+
+
+def _bare_meta(header: list[str], name: str) -> ExportMeta:
+    if all(c in header for c in ("Value", *TASK_ID_COLUMNS)):
+        layout = Layout.TASKS
+    elif "run_id" in header:
+        layout = Layout.RUNS
+    else:
+        raise SheetError(
+            f"{name}: the header has neither the tasks layout's Value and id columns "
+            f"({', '.join(TASK_ID_COLUMNS)}) nor the runs layout's run_id column."
+        )
+    return ExportMeta("", "", "", layout.value, name, 0, 0)
 
 
 def decode(data: bytes, encoding: str | None, where: str) -> str:
@@ -142,23 +206,3 @@ def _at(row: Sequence[str], col: int) -> CellValue:
         return None
     text = unguard(row[col])
     return text if text != "" else None
-
-
-def _tasks(
-    where: str, name: str, meta: ExportMeta, base: Base, header: list[str], rows: list[list[str]]
-) -> Sheet:
-    cells, problems = task_cells(header, rows, first_row=2, prefix=name, cell_at=_at)
-    return Sheet(where, meta, base, tuple(cells), tuple(problems))
-
-
-def _runs(
-    where: str, name: str, meta: ExportMeta, base: Base, header: list[str], rows: list[list[str]]
-) -> Sheet:
-    keys = []
-    for title in header:
-        match = _KEY.search(title)
-        keys.append(match.group(1) if match else title)
-    if "run_id" not in keys:
-        raise SheetError(f"{where}: the header lost its run_id column.")
-    cells = run_cells(rows, keys=keys, base=base, first_row=2, prefix=name, cell_at=_at)
-    return Sheet(where, meta, base, tuple(cells))

@@ -9,13 +9,13 @@ layout in its run id column and a row of column keys (``TEMPLATE_TASK_ID:FIELD``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bulksync.errors import ConfigError
 from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
-from bulksync.snapshot import FieldValue, Snapshot, task_fields
+from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, task_fields
 
 
 class Layout(StrEnum):
@@ -53,6 +53,30 @@ class Grid:
     columns: tuple[Column, ...]
     rows: Iterator[list[Cell]]
     row_count: int
+    context: Context = field(default_factory=lambda: Context({}, {}))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the context cells showed at export, so import can tell when one was edited."""
+
+    runs: Mapping[str, tuple[str, str]]
+    """run id → (title, status)"""
+    tasks: Mapping[str, Mapping[str, tuple[str, str]]]
+    """run id → task id → (title, section title)"""
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Context:
+        return cls(
+            {run.id: (run.title, run.status) for run in snapshot.runs},
+            {
+                run_id: {
+                    t.id: (t.title, snapshot.section_titles.get(t.section_id or "", ""))
+                    for t in tasks
+                }
+                for run_id, tasks in snapshot.tasks.items()
+            },
+        )
 
 
 TASK_COLUMNS = (
@@ -76,13 +100,11 @@ RUN_CONTEXT_COLUMNS = (
 )
 
 
-def type_label(field: FieldValue) -> str:
-    kind = field.spec.kind
+def type_label(kind: str) -> str:
     return {COMPLETION: "completion", ASSIGNEE: "assignee"}.get(kind, kind)
 
 
-def allowed_values(field: FieldValue) -> str:
-    spec = field.spec
+def allowed_values(spec: FieldSpec) -> str:
     if spec.options:
         return "; ".join(spec.options)
     if spec.kind in (COMPLETION, "checkbox"):
@@ -107,23 +129,23 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
         for run in snapshot.runs:
             for task in snapshot.tasks.get(run.id, ()):
                 section = snapshot.section_titles.get(task.section_id or "", "")
-                for field in task_fields(run, task, assignees=assignees):
-                    spec = field.spec
+                for value in task_fields(run, task, assignees=assignees):
+                    spec = value.spec
                     yield [
                         Cell(run.title),
                         Cell(section),
                         Cell(task.title),
                         Cell(spec.label),
-                        Cell(type_label(field)),
+                        Cell(type_label(spec.kind)),
                         Cell("yes" if spec.required else ""),
-                        Cell(allowed_values(field)),
-                        value_cell(field),
+                        Cell(allowed_values(spec)),
+                        value_cell(value),
                         Cell(spec.key.run_id),
                         Cell(spec.key.task_id),
                         Cell(spec.key.field),
                     ]
 
-    return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count)
+    return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context.of(snapshot))
 
 
 def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
@@ -156,16 +178,16 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
     for run in snapshot.runs:
         fields: dict[str, FieldValue] = {}
         for task in snapshot.tasks.get(run.id, ()):
-            for field in task_fields(run, task, assignees=assignees):
-                key = f"{field.spec.template_task_id}:{field.spec.key.field}"
-                fields[key] = field
+            for value in task_fields(run, task, assignees=assignees):
+                key = f"{value.spec.template_task_id}:{value.spec.key.field}"
+                fields[key] = value
                 if key not in columns:
                     columns[key] = Column(
                         key,
-                        field.spec.label,
+                        value.spec.label,
                         task.title,
-                        _width(field.spec.kind),
-                        kind=field.spec.kind,
+                        _width(value.spec.kind),
+                        kind=value.spec.kind,
                     )
         per_run[run.id] = fields
     value_columns = list(columns.values())
@@ -175,12 +197,17 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
             fields = per_run[run.id]
             row = [Cell(run.title), Cell(run.status), Cell(run.id)]
             for column in value_columns:
-                field = fields.get(column.key)
-                row.append(NA if field is None else value_cell(field))
+                found = fields.get(column.key)
+                row.append(NA if found is None else value_cell(found))
             yield row
 
     return Grid(
-        Layout.RUNS, "Runs", RUN_CONTEXT_COLUMNS + tuple(value_columns), rows(), len(snapshot.runs)
+        Layout.RUNS,
+        "Runs",
+        RUN_CONTEXT_COLUMNS + tuple(value_columns),
+        rows(),
+        len(snapshot.runs),
+        Context.of(snapshot),
     )
 
 

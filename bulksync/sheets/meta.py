@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 from bulksync.errors import SheetError
+from bulksync.sheets.layout import Context
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
 
 FORMAT_VERSION: Final = 1
@@ -54,9 +55,10 @@ class ExportMeta:
 class BaseWriter:
     """Collects the base snapshot as fields are written, with their option lists shared."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: Context | None = None) -> None:
         self._options: dict[tuple[str, ...], int] = {}
         self._rows: list[list[Any]] = []
+        self._context = context
 
     def add(self, field: FieldValue) -> None:
         spec = field.spec
@@ -82,12 +84,15 @@ class BaseWriter:
         return len(self._rows)
 
     def to_json(self) -> str:
-        document = {"options": list(self._options), "fields": self._rows}
+        document: dict[str, Any] = {"options": list(self._options), "fields": self._rows}
+        if self._context is not None:
+            document["runs"] = self._context.runs
+            document["tasks"] = self._context.tasks
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def read_base(text: str, where: str) -> dict[FieldKey, FieldValue]:
-    """The base snapshot, by field."""
+def read_base(text: str, where: str) -> tuple[dict[FieldKey, FieldValue], Context | None]:
+    """The base snapshot by field, and the context cells as exported (None if not kept)."""
     try:
         document = json.loads(text)
         option_lists = [tuple(o) for o in document["options"]]
@@ -105,11 +110,20 @@ def read_base(text: str, where: str) -> dict[FieldKey, FieldValue]:
                 locked,
             )
             base[key] = FieldValue(spec, value)
+        context = None
+        if "runs" in document:
+            context = Context(
+                {k: (v[0], v[1]) for k, v in document["runs"].items()},
+                {
+                    run: {t: (v[0], v[1]) for t, v in tasks.items()}
+                    for run, tasks in document["tasks"].items()
+                },
+            )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise SheetError(
             f"The base snapshot in {where} is damaged ({type(exc).__name__}); export again."
         ) from None
-    return base
+    return base, context
 
 
 def chunks(text: str, size: int = 32_000) -> Iterable[str]:

@@ -123,7 +123,7 @@ def write_xlsx(
         data.set_column(col, col, column.width, None, {"hidden": column.hidden})
     _write_headers(grid, data, formats)
 
-    base = BaseWriter()
+    base = BaseWriter(grid.context)
     validations: dict[tuple[str, tuple[str, ...], bool], dict[int, list[int]]] = defaultdict(
         lambda: defaultdict(list)
     )

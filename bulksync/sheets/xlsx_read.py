@@ -1,19 +1,31 @@
-"""Reading a bulksync xlsx back with python-calamine (a fast Rust reader)."""
+"""Reading a bulksync xlsx back with python-calamine (a fast Rust reader).
+
+calamine gives each cell's value, and a formula's cached value, but reads an error
+cell (``#N/A``) as empty and does not say which cells hold formulas. So the data
+sheet's XML is also scanned, with defusedxml, for ``<f>`` elements and ``t="e"``
+cells; a sheet with neither (the usual case) is only searched for the two byte
+patterns, which costs a few milliseconds.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from xml.etree.ElementTree import ParseError
 
 import python_calamine
+from defusedxml import ElementTree as DefusedET
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellValue
-from bulksync.sheets.layout import Layout
+from bulksync.sheets.layout import Context, Layout
 from bulksync.sheets.meta import ExportMeta, read_base
-from bulksync.sheets.reading import Sheet, run_cells, task_cells
+from bulksync.sheets.reading import Sheet, Special, run_cells, task_cells
 from bulksync.sheets.xlsx import META_SHEET, header_rows
 from bulksync.snapshot import FieldKey, FieldValue
 
@@ -38,14 +50,74 @@ def read_xlsx(path: Path) -> Sheet:
         meta = ExportMeta.from_dict(json.loads(str(meta_raw)), where)
     except (TypeError, ValueError):
         raise SheetError(f"{where} has damaged bulksync metadata; export again.") from None
-    base = read_base("".join(str(r[1]) for r in meta_rows if r and r[0] == "base"), where)
+    base, context = read_base("".join(str(r[1]) for r in meta_rows if r and r[0] == "base"), where)
     if meta.sheet not in names:
         raise SheetError(f"{where} has no sheet named {meta.sheet!r}; was it renamed?")
     rows = book.get_sheet_by_name(meta.sheet).to_python(skip_empty_area=False)
+    special = special_cells(path, meta.sheet)
     layout = Layout(meta.layout)
     if layout is Layout.TASKS:
-        return _tasks(where, meta, base, rows)
-    return _runs(where, meta, base, rows)
+        sheet = _tasks(where, meta, base, context, rows)
+    else:
+        sheet = _runs(where, meta, base, context, rows)
+    return replace(sheet, special=special) if special else sheet
+
+
+def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
+    """Formula and error cells of one worksheet, by ref (``Fields!H14``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = _sheet_member(archive, sheet_name)
+            data = archive.read(member) if member else b""
+        if b"<f" not in data and b't="e"' not in data and b"t='e'" not in data:
+            return {}
+        return _scan(data, sheet_name)
+    except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
+        # defusedxml refuses entity tricks with a ValueError: the file is not one to trust.
+        raise SheetError(
+            f"{path}: the {sheet_name} sheet's XML cannot be read safely ({exc}). Open the "
+            "file in a spreadsheet app and save it again, or export again."
+        ) from None
+
+
+def _scan(data: bytes, sheet_name: str) -> dict[str, Special]:
+    found: dict[str, Special] = {}
+    cell_tag, f_tag, v_tag = (f"{{{_MAIN}}}{n}" for n in ("c", "f", "v"))
+    for _, element in DefusedET.iterparse(io.BytesIO(data)):
+        if element.tag != cell_tag or element.get("r") is None:
+            continue
+        ref = f"{sheet_name}!{element.get('r')}"
+        formula = element.find(f_tag)
+        cached = element.find(v_tag)
+        if element.get("t") == "e":
+            text = cached.text if cached is not None and cached.text else "#VALUE!"
+            found[ref] = Special("error_value", text)
+        elif formula is not None and (formula.text or "").upper() not in _PLAIN_BOOLEANS:
+            has_cached = cached is not None and cached.text is not None
+            found[ref] = Special("formula", f"={formula.text or ''}", has_cached)
+        element.clear()
+    return found
+
+
+_PLAIN_BOOLEANS: Final = frozenset({"TRUE()", "FALSE()"})
+"""LibreOffice saves a TRUE/FALSE cell as the formula TRUE() with its value: a plain value."""
+_MAIN: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL: Final = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _sheet_member(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member of a worksheet, found by name through the workbook's relations."""
+    book = DefusedET.fromstring(archive.read("xl/workbook.xml"))
+    rels = DefusedET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    rel_id = None
+    for sheet in book.iter(f"{{{_MAIN}}}sheet"):
+        if sheet.get("name") == sheet_name:
+            rel_id = sheet.get(f"{{{_REL}}}id")
+    for rel in rels:
+        if rel.get("Id") == rel_id:
+            target = rel.get("Target") or ""
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
 
 
 def _at(row: Sequence[Any], col: int) -> CellValue:
@@ -55,22 +127,40 @@ def _at(row: Sequence[Any], col: int) -> CellValue:
     return row[col]  # type: ignore[no-any-return]
 
 
-def _tasks(where: str, meta: ExportMeta, base: Base, rows: Sequence[Sequence[Any]]) -> Sheet:
+def _tasks(
+    where: str, meta: ExportMeta, base: Base, context: Context | None, rows: Sequence[Sequence[Any]]
+) -> Sheet:
     if not rows:
         raise SheetError(f"{where}: the {meta.sheet} sheet is empty.")
     header = [str(h) for h in rows[0]]
-    cells, problems = task_cells(header, rows[1:], first_row=2, prefix=meta.sheet, cell_at=_at)
-    return Sheet(where, meta, base, tuple(cells), tuple(problems))
+    cells, problems = task_cells(
+        header,
+        rows[1:],
+        first_row=2,
+        prefix=meta.sheet,
+        cell_at=_at,
+        base=base,
+        context=context,
+    )
+    return Sheet(where, meta, base, tuple(cells), tuple(problems), context=context)
 
 
-def _runs(where: str, meta: ExportMeta, base: Base, rows: Sequence[Sequence[Any]]) -> Sheet:
+def _runs(
+    where: str, meta: ExportMeta, base: Base, context: Context | None, rows: Sequence[Sequence[Any]]
+) -> Sheet:
     first = header_rows(Layout.RUNS)
     if len(rows) < first:
         raise SheetError(f"{where}: the {meta.sheet} sheet lost its header rows.")
     keys = [str(k) for k in rows[1]]
     if "run_id" not in keys:
         raise SheetError(f"{where}: the {meta.sheet} sheet lost its run_id column.")
-    cells = run_cells(
-        rows[first:], keys=keys, base=base, first_row=first + 1, prefix=meta.sheet, cell_at=_at
+    cells, problems = run_cells(
+        rows[first:],
+        keys=keys,
+        base=base,
+        first_row=first + 1,
+        prefix=meta.sheet,
+        cell_at=_at,
+        context=context,
     )
-    return Sheet(where, meta, base, tuple(cells))
+    return Sheet(where, meta, base, tuple(cells), tuple(problems), context=context)
