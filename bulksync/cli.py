@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +23,21 @@ import click
 from bulksync import __version__
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
-from bulksync.errors import BulksyncError, ConfigError, ExitCode
-from bulksync.report import progress_bar, runs_table, templates_table, to_json
+from bulksync.errors import BulksyncError, ConfigError, ExitCode, NotFoundError
+from bulksync.importing import ImportOptions, OnConflict, plan_import
+from bulksync.model import Task
+from bulksync.report import (
+    plan_html,
+    plan_json,
+    plan_text,
+    progress_bar,
+    runs_table,
+    templates_table,
+    to_json,
+)
 from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
 from bulksync.sandbox import reset_sandbox as _reset_sandbox
-from bulksync.sheets import Layout, check_output, write_export
+from bulksync.sheets import Layout, check_output, read_sheet, write_export
 from bulksync.snapshot import fetch_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -363,6 +373,148 @@ def export(
         f"Exported {result.runs} runs, {result.values:,} values to {result.path}{extra} "
         f"({result.layout.value} layout)."
     )
+
+
+@cli.command("import", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the sheet against its base and live state and report; write nothing.",
+)
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the report to FILE.html (a page for reviewers) or FILE.json. Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
+@click.option(
+    "--on-conflict",
+    type=click.Choice([c.value for c in OnConflict]),
+    default=OnConflict.SKIP.value,
+    show_default=True,
+    help="A value changed in the sheet and in NextStep since the export: skip it, or "
+    "write the sheet's value over the live one (mine).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Import a sheet exported from another API host.",
+)
+@click.option(
+    "--no-base",
+    is_flag=True,
+    help="Import a CSV that has no base snapshot: compare with live state only "
+    "(edits made by others since the export are overwritten).",
+)
+@click.option(
+    "--accept-formulas",
+    is_flag=True,
+    help="Import the saved result of formula cells instead of refusing them.",
+)
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="The encoding of a CSV saved in a legacy one, such as cp1252 [default: UTF-8].",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help=f"Exit {int(ExitCode.CHANGES)} when the sheet is clean and has changes to apply.",
+)
+@shared_options
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    file: Path,
+    dry_run: bool,
+    reports: tuple[Path, ...],
+    as_json: bool,
+    on_conflict: str,
+    force: bool,
+    no_base: bool,
+    accept_formulas: bool,
+    encoding: str | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Import an edited sheet: validate, three-way diff, plan (and apply).
+
+    Each edited value is compared with what was exported and with what is live now:
+    a value someone changed in NextStep since the export is a conflict and is not
+    overwritten. Exit codes: 0 clean, 8 errors in the sheet, 9 conflicts, 10 changes
+    pending (with --detailed-exitcode); see docs/exit-codes.md.
+
+    \b
+    Examples:
+      bulksync --sandbox import onboarding.xlsx --dry-run
+      bulksync import onboarding.xlsx --dry-run --report review.html
+      bulksync import vendors.csv --dry-run --json --encoding cp1252
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    for report in reports:
+        if report.suffix.lower() not in (".html", ".htm", ".json"):
+            raise click.BadParameter(
+                f"{report.name}: a report is .html or .json.", param_hint="--report"
+            )
+    if not dry_run:
+        raise click.UsageError(
+            "This version of bulksync plans imports but does not apply them yet: run "
+            "`bulksync import FILE --dry-run` to see what the import would do."
+        )
+    sheet = read_sheet(file, encoding=encoding, no_base=no_base)
+    options = ImportOptions(
+        force=force, on_conflict=OnConflict(on_conflict), accept_formulas=accept_formulas
+    )
+    with settings.client() as client:
+        with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
+            plan = plan_import(
+                sheet, live_reader(client, progress), host=client.host, options=options
+            )
+        limit, window = client.limiter.limit, client.limiter.window
+    for report in reports:
+        if report.suffix.lower() == ".json":
+            text = plan_json(plan)
+        else:
+            text = plan_html(plan, rate_limit=limit, window=window)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(plan_json(plan))
+    else:
+        click.echo(plan_text(plan, rate_limit=limit, window=window))
+        for report in reports:
+            click.echo(f"Report written to {report}.")
+    code = plan.exit_code(detailed=detailed_exitcode)
+    if code:
+        ctx.exit(int(code))
+
+
+def live_reader(
+    client: NextStepClient, progress: Callable[[int, int], None]
+) -> Callable[[Sequence[str]], dict[str, list[Task] | None]]:
+    """Reads each run's tasks with the run-tasks list endpoint; a run gone is None."""
+
+    def read_one(run_id: str) -> list[Task] | None:
+        try:
+            return client.run_tasks(run_id)
+        except NotFoundError:
+            return None
+
+    def read(run_ids: Sequence[str]) -> dict[str, list[Task] | None]:
+        found: dict[str, list[Task] | None] = {}
+        progress(0, len(run_ids))
+        for done, (run_id, tasks) in enumerate(
+            zip(run_ids, client.map(read_one, list(run_ids)), strict=True), start=1
+        ):
+            found[run_id] = tasks
+            progress(done, len(run_ids))
+        return found
+
+    return read
 
 
 # -- sandbox ------------------------------------------------------------------------------

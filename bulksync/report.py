@@ -6,12 +6,16 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from typing import Any
 
+import jinja2
 from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bulksync import __version__
+from bulksync.importing import Change, ImportPlan, Problem, describe
 from bulksync.model import Run, Template
 
 
@@ -62,10 +66,11 @@ def _jsonable(item: Any) -> Any:
 @contextmanager
 def progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A progress callback ``(done, total)`` drawn as a bar on stderr (nothing if quiet)."""
-    if quiet:
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        # No bar where nobody watches it (a pipe, a log file, CI).
         yield lambda done, total: None
         return
-    console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -79,3 +84,163 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], No
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+# -- import plans ----------------------------------------------------------------------------
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def duration(seconds: float) -> str:
+    """``0 s``, ``45 s``, ``4 min``, ``1 h 5 min``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def pace_note(requests: int, rate_limit: int, window: float) -> str:
+    """How long ``requests`` take at the rate limit (the floor the limit allows)."""
+    floor = 0.0 if requests <= rate_limit else ((requests - 1) // rate_limit) * window
+    per = "minute" if window == 60 else f"{window:g} s"
+    if not floor:
+        return f"within the rate limit of {rate_limit} requests per {per}, no waiting"
+    return f"at {rate_limit} requests per {per} that takes at least {duration(floor)}"
+
+
+def plan_text(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool = True) -> str:
+    """The dry-run report for a terminal."""
+    out: list[str] = []
+    head = "Dry run of" if dry_run else "Import of"
+    origin = f" (exported from {plan.exported_from} at {plan.exported_at})" if plan.has_base else ""
+    out.append(f"{head} {plan.path}{origin}")
+    if plan.runs_read:
+        out.append(f"Read the live state of {_count(plan.runs_read, 'run')} with valid edits.")
+    counts = plan.summary()
+    out.append(
+        "\n  "
+        + " · ".join(
+            [
+                f"{counts['changes']} to change",
+                f"{counts['already_done']} already done",
+                _count(counts["conflicts"], "conflict"),
+                _count(counts["errors"], "error"),
+                _count(counts["warnings"], "warning"),
+                f"{counts['unchanged']} unchanged",
+            ]
+        )
+    )
+    if plan.changes:
+        out.append("\nChanges (live value → sheet value):")
+        out.append(_indent(render_table(CHANGE_HEADERS, [_change_row(c) for c in plan.changes])))
+    if plan.conflicts:
+        mine = plan.on_conflict.value == "mine"
+        note = (
+            "written anyway: --on-conflict mine"
+            if mine
+            else "not written; --on-conflict mine would write the sheet value"
+        )
+        out.append(f"\nConflicts: changed in the sheet and in NextStep since the export ({note}):")
+        rows = [
+            (
+                c.cell,
+                c.run_title or c.key.run_id,
+                c.task_title,
+                c.label,
+                describe(c.base),
+                describe(c.live),
+                describe(c.sheet),
+            )
+            for c in plan.conflicts
+        ]
+        out.append(
+            _indent(
+                render_table(("CELL", "RUN", "TASK", "FIELD", "EXPORTED", "LIVE", "SHEET"), rows)
+            )
+        )
+    if plan.already_done:
+        out.append("\nAlready done in NextStep (nothing to send):")
+        out.append(
+            _indent(render_table(CHANGE_HEADERS, [_change_row(c) for c in plan.already_done]))
+        )
+    if plan.errors:
+        out.append("\nErrors (nothing is sent while any error stands):")
+        out.append(_indent(render_table(PROBLEM_HEADERS, [_problem_row(p) for p in plan.errors])))
+    if plan.warnings:
+        out.append("\nWarnings:")
+        out.append(_indent(render_table(PROBLEM_HEADERS, [_problem_row(p) for p in plan.warnings])))
+    out.append("")
+    if plan.requests:
+        out.append(
+            f"The import sends {_count(plan.requests, 'PATCH request')}, after reading the "
+            f"live state of {_count(plan.runs_read, 'run')}; "
+            + pace_note(plan.requests + plan.runs_read, rate_limit, window)
+            + "."
+        )
+    else:
+        out.append("The import sends no request: there is nothing to write.")
+    for run_id, title in plan.completes_runs:
+        out.append(f"This import completes run {run_id} ({title}); after that NextStep locks it.")
+    return "\n".join(out)
+
+
+CHANGE_HEADERS = ("CELL", "RUN", "TASK", "FIELD", "BEFORE", "AFTER")
+PROBLEM_HEADERS = ("CELL", "RUN", "FIELD", "CODE", "MESSAGE")
+
+
+def _change_row(change: Change) -> tuple[str, ...]:
+    return (
+        change.cell,
+        change.run_title or change.key.run_id,
+        change.task_title,
+        change.label,
+        describe(change.live),
+        "→ " + describe(change.sheet),
+    )
+
+
+def _problem_row(problem: Problem) -> tuple[str, ...]:
+    key = problem.key
+    return (
+        problem.cell or "-",
+        problem.run_title or (key.run_id if key else "-"),
+        problem.label or (key.field if key else "-"),
+        problem.code,
+        problem.message,
+    )
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def plan_json(plan: ImportPlan) -> str:
+    return json.dumps(plan.as_dict(), ensure_ascii=False, indent=2)
+
+
+def plan_html(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool = True) -> str:
+    """A self-contained HTML page of the plan, for a reviewer who never opens a terminal."""
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["describe"] = describe
+    page = env.get_template("import_report.html.j2")
+    return page.render(
+        plan=plan,
+        summary=plan.summary(),
+        dry_run=dry_run,
+        pace=pace_note(plan.requests + plan.runs_read, rate_limit, window),
+        version=__version__,
+    )
+
+
+def _template_source(name: str) -> str:
+    return resources.files("bulksync.templates").joinpath(name).read_text(encoding="utf-8")
