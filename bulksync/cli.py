@@ -465,7 +465,7 @@ def import_(
             "This version of bulksync plans imports but does not apply them yet: run "
             "`bulksync import FILE --dry-run` to see what the import would do."
         )
-    sheet = read_sheet(file, encoding=encoding, no_base=no_base)
+    sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     options = ImportOptions(
         force=force, on_conflict=OnConflict(on_conflict), accept_formulas=accept_formulas
     )

@@ -29,8 +29,8 @@ from typing import Any, Final
 from bulksync.errors import ExitCode, SheetError
 from bulksync.fields import ASSIGNEE, COMPLETION, CellError, CellValue, Codec, codec_for
 from bulksync.model import JSON, Task
-from bulksync.sheets.layout import Context
-from bulksync.sheets.meta import UNHOLDABLE
+from bulksync.perf import cycle_collector_paused
+from bulksync.sheets.meta import UNHOLDABLE, BaseSnapshot
 from bulksync.sheets.reading import Sheet, SheetCell
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
 
@@ -251,7 +251,11 @@ def plan_import(
     sheet: Sheet, read_live: LiveReader, *, host: str, options: ImportOptions | None = None
 ) -> ImportPlan:
     """The plan for an edited sheet: changes, conflicts, errors, and the PATCHes to send."""
-    options = options or ImportOptions()
+    with cycle_collector_paused():
+        return _plan(sheet, read_live, host, options or ImportOptions())
+
+
+def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions) -> ImportPlan:
     meta = sheet.meta
     if sheet.has_base and meta.host and meta.host != host and not options.force:
         raise SheetError(
@@ -265,7 +269,7 @@ def plan_import(
     plan.errors.extend(
         Problem("error", p.code, p.message, p.ref, p.key, p.value) for p in sheet.row_problems
     )
-    titles = _Titles(sheet.context)
+    titles = _Titles(sheet.base)
     if sheet.has_base:
         edits = _edits(sheet, plan, options)
         runs = sorted({e.cell.key.run_id for e in edits})
@@ -311,20 +315,18 @@ def _titled(problem: Problem, sheet: Sheet, titles: _Titles) -> Problem:
 class _Titles:
     """Run and task titles for the report: from the export's context, else from live."""
 
-    def __init__(self, context: Context | None) -> None:
-        self.context = context
+    def __init__(self, base: BaseSnapshot) -> None:
+        self.base = base
 
     def run(self, run_id: str) -> str:
-        if self.context is not None and run_id in self.context.runs:
-            return self.context.runs[run_id][0]
-        return run_id
+        run = self.base.run(run_id)
+        return run.title if run is not None and run.title else run_id
 
     def task(self, key: FieldKey, live: Task | None) -> str:
         if live is not None:
             return live.title
-        if self.context is not None:
-            return self.context.tasks.get(key.run_id, {}).get(key.task_id, ("", ""))[0]
-        return ""
+        run = self.base.run(key.run_id)
+        return run.tasks.get(key.task_id, ("", ""))[0] if run is not None else ""
 
 
 def _special_problem(
@@ -430,17 +432,18 @@ def _edits(sheet: Sheet, plan: ImportPlan, options: ImportOptions) -> list[_Edit
     """Cells whose value differs from the base snapshot, decoded and checked."""
     edits: list[_Edit] = []
     base_of = sheet.base
+    touched = 0
     for cell in sheet.cells:
         base = base_of[cell.key]
         spec = base.spec
         locked = spec.locked
         if locked and locked.startswith(UNHOLDABLE):
-            plan.unchanged += 1
             continue
         read, value = _decode(cell, spec, sheet, plan, options, base.value)
         if read is not _Read.EDITED:
-            plan.unchanged += read is _Read.SAME
+            touched += read is _Read.INVALID
             continue
+        touched += 1
         if locked:
             plan.errors.append(
                 Problem(
@@ -455,6 +458,8 @@ def _edits(sheet: Sheet, plan: ImportPlan, options: ImportOptions) -> list[_Edit
             )
             continue
         edits.append(_Edit(cell, base, value))
+    # Every value not edited is unchanged, also those in deleted rows (nothing to do).
+    plan.unchanged = sheet.meta.values - touched
     return edits
 
 
@@ -672,19 +677,21 @@ def _build_patches(plan: ImportPlan, runs: Mapping[str, _LiveRun | None], titles
         else:
             patch.elements[key.field] = change.sheet
     # Which runs end up with every task completed or skipped?
-    for run_id in dict.fromkeys(p.run_id for p in patches.values()):
+    completing: dict[str, list[Patch]] = {}
+    for patch in patches.values():
+        if patch.completed is not None:
+            completing.setdefault(patch.run_id, []).append(patch)
+    for run_id, run_patches in completing.items():
         run = runs.get(run_id)
         if run is None or run.completed:
             continue
         done = {t.id: t.completed or t.skipped for t in run.tasks.values()}
-        completing = [p for p in patches.values() if p.run_id == run_id and p.completed is not None]
-        for p in completing:
+        for p in run_patches:
             done[p.task_id] = bool(p.completed) or run.tasks[p.task_id].skipped
-        if done and all(done.values()):
-            last = [p for p in completing if p.completed]
-            if last:
-                last[-1].completes_run = True
-                plan.completes_runs.append((run_id, titles.run(run_id)))
+        last = [p for p in run_patches if p.completed]
+        if done and all(done.values()) and last:
+            last[-1].completes_run = True
+            plan.completes_runs.append((run_id, titles.run(run_id)))
     ordered = list(patches.values())
     ordered.sort(key=lambda p: (p.completes_run, p.completed is True))
     plan.patches = ordered

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bulksync import __version__
 from bulksync.errors import SheetError
+from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.csvfile import read_csv, sidecar, write_csv
 from bulksync.sheets.layout import Layout, build_grid
 from bulksync.sheets.meta import ExportMeta
@@ -114,25 +115,32 @@ def write_export(
         assignees=with_assignees,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        values = write_csv(grid, meta, path)
-        return ExportResult(path, layout, meta.runs, values, sidecar(path))
-    values = write_xlsx(grid, meta, path, about_lines(snapshot, meta), max_rows=max_rows)
+    with cycle_collector_paused():
+        if suffix == ".csv":
+            values = write_csv(grid, meta, path)
+            return ExportResult(path, layout, meta.runs, values, sidecar(path))
+        values = write_xlsx(grid, meta, path, about_lines(snapshot, meta), max_rows=max_rows)
     return ExportResult(path, layout, meta.runs, values)
 
 
-def read_sheet(path: Path, *, encoding: str | None = None, no_base: bool = False) -> Sheet:
+def read_sheet(
+    path: Path, *, encoding: str | None = None, no_base: bool = False, only_edited: bool = False
+) -> Sheet:
     """Read a file that ``write_export`` wrote, as is or re-saved by a spreadsheet app.
 
     ``no_base`` accepts a CSV without its base snapshot (a hand-made one): its cells
     are then matched to fields from live state (see ``bulksync.importing``).
+    ``only_edited`` keeps only the cells that may hold an edit, where the file says
+    (an xlsx compares its rows with the hidden copy of the exported ones); import uses
+    it, and it is what makes importing a large, lightly edited workbook fast.
     """
     if not path.exists():
         raise SheetError(f"{path} does not exist.")
     if path.is_dir():
         raise SheetError(f"{path} is a directory; name the sheet file to import.")
-    if _suffix(path) == ".csv":
-        return read_csv(path, encoding, no_base=no_base)
-    if encoding:
-        raise SheetError("--encoding is for CSV files; an xlsx file says its own encoding.")
-    return read_xlsx(path)
+    with cycle_collector_paused():
+        if _suffix(path) == ".csv":
+            return read_csv(path, encoding, no_base=no_base)
+        if encoding:
+            raise SheetError("--encoding is for CSV files; an xlsx file says its own encoding.")
+        return read_xlsx(path, only_edited=only_edited)

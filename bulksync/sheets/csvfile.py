@@ -18,18 +18,21 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellValue, codec_for, unholdable
 from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
-from bulksync.sheets.meta import BaseWriter, ExportMeta, locked_as_unholdable, read_base
+from bulksync.sheets.meta import (
+    BaseSnapshot,
+    BaseWriter,
+    ExportMeta,
+    Shared,
+    locked_as_unholdable,
+)
 from bulksync.sheets.reading import Sheet, Special, col_name, run_cells, task_cells
-from bulksync.snapshot import FieldKey, FieldValue
-
-Base = Mapping[FieldKey, FieldValue]
 
 TEXT_KINDS: Final = frozenset(
     {"shortText", "longText", "email", "website", "dropdown", "multichoice", "assignee"}
@@ -67,8 +70,23 @@ def header_of(grid: Grid) -> list[str]:
 
 
 def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
-    base = BaseWriter(grid.context)
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+    """Write the grid and its sidecar; the sidecar is streamed run by run as well.
+
+    Sidecar: ``{"meta": {...}, "runs": {RUN_ID: document, ...}, "options": [...]}``.
+    """
+    with (
+        path.open("w", encoding="utf-8-sig", newline="") as handle,
+        sidecar(path).open("w", encoding="utf-8") as side,
+    ):
+        side.write('{"meta":' + json.dumps(meta.as_dict(), ensure_ascii=False) + ',"runs":{')
+        first = True
+
+        def emit(run_id: str, document: str) -> None:
+            nonlocal first
+            side.write(("" if first else ",") + json.dumps(run_id) + ":" + document)
+            first = False
+
+        base = BaseWriter(grid.context, emit)
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow([guard(h, as_text=False) for h in header_of(grid)])
         for row in grid.rows:
@@ -86,8 +104,7 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                 base.add(field)
                 out.append(guard(text, as_text=kind in TEXT_KINDS))
             writer.writerow(out)
-    document = {"meta": meta.as_dict(), "base": json.loads(base.to_json())}
-    sidecar(path).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        side.write('},"shared":' + base.shared_json() + "}")
     return len(base)
 
 
@@ -112,11 +129,15 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
         try:
             document = json.loads(side.read_text(encoding="utf-8"))
             meta = ExportMeta.from_dict(document["meta"], str(side))
-            base, context = read_base(json.dumps(document["base"]), str(side))
-        except (ValueError, KeyError, TypeError):
+            base = BaseSnapshot(
+                Shared.parse(document["shared"], str(side)),
+                {k: [v] for k, v in document["runs"].items()},
+                str(side),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise SheetError(f"{side} is damaged; export the runs again.") from None
     elif no_base:
-        meta, base, context = _bare_meta(header, name), {}, None
+        meta, base = _bare_meta(header, name), BaseSnapshot()
     else:
         raise SheetError(
             f"{where} has no base snapshot beside it ({side.name}); bulksync needs it to "
@@ -133,7 +154,6 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             prefix=name,
             cell_at=_at,
             base=base,
-            context=context,
             checked=has_base,
         )
     else:
@@ -150,10 +170,9 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             first_row=2,
             prefix=name,
             cell_at=_at,
-            context=context,
             checked=has_base,
         )
-    return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base, context)
+    return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
 
 
 ERROR_VALUES: Final = frozenset(

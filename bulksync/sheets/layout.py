@@ -9,9 +9,10 @@ layout in its run id column and a row of column keys (``TEMPLATE_TASK_ID:FIELD``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from bulksync.errors import ConfigError
 from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
@@ -46,6 +47,32 @@ class Cell:
 NA = Cell(None, na=True)
 
 
+class Context:
+    """What a run's context cells show (titles, status, sections), for the base snapshot.
+
+    Computed run by run from the snapshot as the export is written, so that nothing
+    about all runs at once is held beside the snapshot itself.
+    """
+
+    def __init__(self, snapshot: Snapshot | None = None) -> None:
+        self._snapshot = snapshot
+        self._runs = {run.id: run for run in snapshot.runs} if snapshot else {}
+
+    def of_run(self, run_id: str) -> dict[str, Any]:
+        snapshot, run = self._snapshot, self._runs.get(run_id)
+        if snapshot is None or run is None:
+            return {"title": "", "status": "", "tasks": {}}
+        sections = snapshot.section_titles
+        return {
+            "title": run.title,
+            "status": run.status,
+            "tasks": {
+                t.id: [t.title, sections.get(t.section_id or "", "")]
+                for t in snapshot.tasks.get(run_id, ())
+            },
+        }
+
+
 @dataclass(frozen=True)
 class Grid:
     layout: Layout
@@ -53,30 +80,7 @@ class Grid:
     columns: tuple[Column, ...]
     rows: Iterator[list[Cell]]
     row_count: int
-    context: Context = field(default_factory=lambda: Context({}, {}))
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the context cells showed at export, so import can tell when one was edited."""
-
-    runs: Mapping[str, tuple[str, str]]
-    """run id → (title, status)"""
-    tasks: Mapping[str, Mapping[str, tuple[str, str]]]
-    """run id → task id → (title, section title)"""
-
-    @classmethod
-    def of(cls, snapshot: Snapshot) -> Context:
-        return cls(
-            {run.id: (run.title, run.status) for run in snapshot.runs},
-            {
-                run_id: {
-                    t.id: (t.title, snapshot.section_titles.get(t.section_id or "", ""))
-                    for t in tasks
-                }
-                for run_id, tasks in snapshot.tasks.items()
-            },
-        )
+    context: Context = field(default_factory=Context)
 
 
 TASK_COLUMNS = (
@@ -145,7 +149,7 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
                         Cell(spec.key.field),
                     ]
 
-    return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context.of(snapshot))
+    return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context(snapshot))
 
 
 def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
@@ -173,14 +177,13 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
             columns[key] = Column(
                 key, element.label or element.id, tt.title, _width(element.type), kind=element.type
             )
-    # Fields the runs have but the template no longer does still get a column.
-    per_run: dict[str, dict[str, FieldValue]] = {}
+    # Fields the runs have but the template no longer does still get a column. This pass
+    # keeps only column keys; each run's fields are made again as its row is written, so
+    # memory does not grow with the number of runs.
     for run in snapshot.runs:
-        fields: dict[str, FieldValue] = {}
         for task in snapshot.tasks.get(run.id, ()):
             for value in task_fields(run, task, assignees=assignees):
                 key = f"{value.spec.template_task_id}:{value.spec.key.field}"
-                fields[key] = value
                 if key not in columns:
                     columns[key] = Column(
                         key,
@@ -189,12 +192,15 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
                         _width(value.spec.kind),
                         kind=value.spec.kind,
                     )
-        per_run[run.id] = fields
     value_columns = list(columns.values())
 
     def rows() -> Iterator[list[Cell]]:
         for run in snapshot.runs:
-            fields = per_run[run.id]
+            fields = {
+                f"{value.spec.template_task_id}:{value.spec.key.field}": value
+                for task in snapshot.tasks.get(run.id, ())
+                for value in task_fields(run, task, assignees=assignees)
+            }
             row = [Cell(run.title), Cell(run.status), Cell(run.id)]
             for column in value_columns:
                 found = fields.get(column.key)
@@ -207,7 +213,7 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
         RUN_CONTEXT_COLUMNS + tuple(value_columns),
         rows(),
         len(snapshot.runs),
-        Context.of(snapshot),
+        Context(snapshot),
     )
 
 

@@ -1,16 +1,20 @@
 """What an export records about itself: metadata and the base snapshot.
 
 The base snapshot is every exported value as it was at export time, with what import
-needs to read and check it (ids, type, label, options, lock). It is JSON, stored in the
-hidden ``_bulksync`` sheet of an xlsx (in chunks that fit a cell) or in a sidecar file
-``FILE.csv.base.json`` beside a CSV.
+needs to read and check it (ids, type, label, options, lock) and what the context
+cells showed (run and task titles, sections). It is JSON, one document per run, so an
+import parses only the runs it touches: in the hidden ``_bulksync`` sheet of an xlsx
+(a row ``run, RUN_ID, chunk, chunk …`` per run, chunks that fit a cell, then a row
+``shared, chunk …`` with the field specs and option lists the runs share), or in a
+sidecar ``FILE.csv.base.json`` beside a CSV.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, Final
 
 from bulksync.errors import SheetError
@@ -53,77 +57,222 @@ class ExportMeta:
 
 
 class BaseWriter:
-    """Collects the base snapshot as fields are written, with their option lists shared."""
+    """Collects the base snapshot as fields are written, and hands it over run by run.
 
-    def __init__(self, context: Context | None = None) -> None:
-        self._options: dict[tuple[str, ...], int] = {}
-        self._rows: list[list[Any]] = []
+    A run's document (its titles, its tasks' titles and sections, and its fields) goes
+    to ``emit(run_id, json)`` as soon as the writer moves on to the next run, so the
+    writer holds one run at a time; option lists are shared and come last
+    (``options_json``).
+    """
+
+    def __init__(self, context: Context, emit: Callable[[str, str], None]) -> None:
         self._context = context
+        self._emit = emit
+        self._options: dict[tuple[str, ...], int] = {}
+        self._specs: dict[tuple[Any, ...], int] = {}
+        self._run: str | None = None
+        self._rows: list[list[Any]] = []
+        self._count = 0
 
     def add(self, field: FieldValue) -> None:
         spec = field.spec
+        if spec.key.run_id != self._run:
+            self._flush()
+            self._run = spec.key.run_id
         options = -1
         if spec.options:
             options = self._options.setdefault(spec.options, len(self._options))
-        self._rows.append(
-            [
-                spec.key.run_id,
-                spec.key.task_id,
-                spec.template_task_id,
-                spec.key.field,
-                spec.kind,
-                spec.label,
-                int(spec.required),
-                options,
-                spec.locked,
-                field.value,
-            ]
+        shared = (
+            spec.template_task_id,
+            spec.key.field,
+            spec.kind,
+            spec.label,
+            int(spec.required),
+            options,
         )
+        index = self._specs.setdefault(shared, len(self._specs))
+        self._rows.append([spec.key.task_id, index, spec.locked, field.value])
+        self._count += 1
+
+    def _flush(self) -> None:
+        if self._run is None:
+            return
+        document = self._context.of_run(self._run) | {"fields": self._rows}
+        self._emit(self._run, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        self._rows = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def shared_json(self) -> str:
+        """Finish the last run; what run documents share (field specs, option lists)."""
+        self._flush()
+        self._run = None
+        shared = {"specs": list(self._specs), "options": list(self._options)}
+        return json.dumps(shared, ensure_ascii=False, separators=(",", ":"))
+
+
+class RunBase:
+    """One run's part of the base snapshot; a field's value object is made when asked for."""
+
+    __slots__ = (
+        "_made",
+        "_rows",
+        "_shared",
+        "_where",
+        "run_id",
+        "status",
+        "task_of",
+        "tasks",
+        "title",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        documents: Sequence[Mapping[str, Any]],
+        shared: Shared,
+        where: str = "",
+    ) -> None:
+        first = documents[0]
+        self._where = where
+        self.run_id = run_id
+        self.title = str(first["title"])
+        self.status = str(first["status"])
+        self.tasks: dict[str, tuple[str, str]] = {}
+        self._rows: dict[tuple[str, str], list[Any]] = {}
+        for document in documents:
+            self.tasks.update((k, (v[0], v[1])) for k, v in document["tasks"].items())
+            field_of = shared.field_of
+            self._rows.update({(row[0], field_of[row[1]]): row for row in document["fields"]})
+        self.task_of: dict[str, str] = {
+            shared.specs[row[1]][0]: row[0] for row in reversed(self._rows.values())
+        }
+        """template task id → task id"""
+        self._shared = shared
+        self._made: dict[tuple[str, str], FieldValue] = {}
+
+    def __contains__(self, key: FieldKey) -> bool:
+        return (key.task_id, key.field) in self._rows
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def to_json(self) -> str:
-        document: dict[str, Any] = {"options": list(self._options), "fields": self._rows}
-        if self._context is not None:
-            document["runs"] = self._context.runs
-            document["tasks"] = self._context.tasks
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    def keys(self) -> Iterator[FieldKey]:
+        return (FieldKey(self.run_id, task_id, name) for task_id, name in self._rows)
 
-
-def read_base(text: str, where: str) -> tuple[dict[FieldKey, FieldValue], Context | None]:
-    """The base snapshot by field, and the context cells as exported (None if not kept)."""
-    try:
-        document = json.loads(text)
-        option_lists = [tuple(o) for o in document["options"]]
-        base: dict[FieldKey, FieldValue] = {}
-        for row in document["fields"]:
-            run_id, task_id, tt_id, field, kind, label, required, options, locked, value = row
-            key = FieldKey(run_id, task_id, field)
+    def get(self, key: FieldKey) -> FieldValue | None:
+        pair = (key.task_id, key.field)
+        made = self._made.get(pair)
+        if made is not None:
+            return made
+        row = self._rows.get(pair)
+        if row is None:
+            return None
+        try:
+            task_id, index, locked, value = row
+            tt_id, name, kind, label, required, options = self._shared.specs[index]
             spec = FieldSpec(
-                key,
+                FieldKey(self.run_id, task_id, name),
                 tt_id,
                 kind,
                 label,
                 bool(required),
-                option_lists[options] if options >= 0 else (),
+                self._shared.options[options] if options >= 0 else (),
                 locked,
             )
-            base[key] = FieldValue(spec, value)
-        context = None
-        if "runs" in document:
-            context = Context(
-                {k: (v[0], v[1]) for k, v in document["runs"].items()},
-                {
-                    run: {t: (v[0], v[1]) for t, v in tasks.items()}
-                    for run, tasks in document["tasks"].items()
-                },
-            )
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise SheetError(
-            f"The base snapshot in {where} is damaged ({type(exc).__name__}); export again."
-        ) from None
-    return base, context
+        except (ValueError, TypeError, IndexError) as exc:
+            raise SheetError(
+                f"The base snapshot in {self._where} is damaged ({type(exc).__name__} in run "
+                f"{self.run_id}); export again."
+            ) from None
+        made = self._made[pair] = FieldValue(spec, value)
+        return made
+
+
+class BaseSnapshot(Mapping[FieldKey, FieldValue]):
+    """The base snapshot by field, each run's part parsed only when first asked for.
+
+    An import of a sheet with a few edits parses the runs it touches, not all of them.
+    """
+
+    def __init__(
+        self,
+        shared: Shared | None = None,
+        documents: Mapping[str, Sequence[str | Mapping[str, Any]]] | None = None,
+        where: str = "",
+    ) -> None:
+        self._shared = shared or Shared((), ())
+        self._documents = documents or {}
+        self._where = where
+        self._runs: dict[str, RunBase | None] = {}
+
+    def run(self, run_id: str) -> RunBase | None:
+        """The part of one run, or None if the export has no such run."""
+        if run_id not in self._runs:
+            parts = self._documents.get(run_id)
+            self._runs[run_id] = None if parts is None else self._parse(run_id, parts)
+        return self._runs[run_id]
+
+    def _parse(self, run_id: str, parts: Sequence[str | Mapping[str, Any]]) -> RunBase:
+        try:
+            documents = [json.loads(p) if isinstance(p, str) else p for p in parts]
+            return RunBase(run_id, documents, self._shared, self._where)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise SheetError(
+                f"The base snapshot in {self._where} is damaged ({type(exc).__name__} in run "
+                f"{run_id}); export again."
+            ) from None
+
+    def run_ids(self) -> Iterable[str]:
+        return self._documents.keys()
+
+    def __getitem__(self, key: FieldKey) -> FieldValue:
+        run = self.run(key.run_id)
+        found = None if run is None else run.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, FieldKey):
+            return False
+        run = self.run(key.run_id)
+        return run is not None and key in run
+
+    def __iter__(self) -> Iterator[FieldKey]:
+        for run_id in self._documents:
+            run = self.run(run_id)
+            if run is not None:
+                yield from run.keys()
+
+    def __len__(self) -> int:
+        return sum(len(run) for r in self._documents if (run := self.run(r)) is not None)
+
+
+@dataclass
+class Shared:
+    """What the runs' documents share: field specs and option lists, by index."""
+
+    specs: Sequence[Sequence[Any]]
+    """(template task id, field, kind, label, required, options index)"""
+    options: Sequence[tuple[str, ...]]
+
+    @cached_property
+    def field_of(self) -> list[str]:
+        """Spec index → field id."""
+        return [spec[1] for spec in self.specs]
+
+    @classmethod
+    def parse(cls, raw: str | Mapping[str, Any], where: str) -> Shared:
+        try:
+            document = json.loads(raw) if isinstance(raw, str) else raw
+            specs = [tuple(s) for s in document["specs"]]
+            if any(len(s) != 6 for s in specs):
+                raise ValueError("spec")
+            return cls(specs, [tuple(o) for o in document["options"]])
+        except (ValueError, TypeError, KeyError):
+            raise SheetError(f"The base snapshot in {where} is damaged; export again.") from None
 
 
 def chunks(text: str, size: int = 32_000) -> Iterable[str]:
@@ -135,7 +284,7 @@ def locked_as_unholdable(field: FieldValue, why: str) -> FieldValue:
     """The field, locked because no cell can hold its value exactly; import keeps it."""
     spec = field.spec
     reason = f"{UNHOLDABLE}: {why}"
-    return FieldValue(replace(spec, locked=reason), field.value)
+    return FieldValue(spec._replace(locked=reason), field.value)
 
 
 UNHOLDABLE: Final = "cannot be held in a spreadsheet cell"

@@ -9,7 +9,7 @@ exported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,11 +20,10 @@ from bulksync.sheets.layout import (
     RUN_CONTEXT_COLUMNS,
     TASK_COLUMNS,
     TASK_ID_COLUMNS,
-    Context,
     allowed_values,
     type_label,
 )
-from bulksync.sheets.meta import UNHOLDABLE, ExportMeta
+from bulksync.sheets.meta import UNHOLDABLE, BaseSnapshot, ExportMeta
 from bulksync.snapshot import FieldKey, FieldValue
 
 
@@ -70,14 +69,13 @@ class Sheet:
 
     path: str
     meta: ExportMeta
-    base: Mapping[FieldKey, FieldValue]
+    base: BaseSnapshot
     cells: tuple[SheetCell, ...]
+    """The value cells; read with ``only_edited``, only those that may hold an edit."""
     row_problems: tuple[RowProblem, ...] = field(default=())
     special: Mapping[str, Special] = field(default_factory=dict)
     """Formula and error cells by ref."""
     has_base: bool = True
-    context: Context | None = None
-    """What the context cells showed at export (None for older exports, or no base)."""
 
     def decode(self) -> tuple[dict[FieldKey, JSON], list[tuple[SheetCell, CellError]]]:
         """Every cell's API value by field, and the cells that hold no valid value.
@@ -117,63 +115,37 @@ def _shown(raw: CellValue) -> str:
     return str(raw).strip()
 
 
-class _Matcher:
-    """Keys seen so far, to report ids that are unknown or used twice."""
-
-    def __init__(self, base: Mapping[FieldKey, FieldValue], *, checked: bool) -> None:
-        self.base = base
-        self.checked = checked
-        self.seen: dict[FieldKey, str] = {}
-        self.problems: list[RowProblem] = []
-        self.twice: set[FieldKey] = set()
-
-    def accept(self, key: FieldKey, ref: str, raw: CellValue, what: str) -> bool:
-        if self.checked and key not in self.base:
-            self.problems.append(
-                RowProblem(
-                    ref,
-                    "unknown_ids",
-                    f"{what} is not in this export: were the ids edited, or the row "
-                    "copied from another sheet? bulksync adds no rows; undo the edit.",
-                    key,
-                    _shown(raw),
-                )
-            )
-            return False
-        first = self.seen.setdefault(key, ref)
-        if first != ref:
-            self.twice.add(key)
-            self.problems.append(
-                RowProblem(
-                    ref,
-                    "duplicate_ids",
-                    f"{what} is also at {first}; keep one of the two rows.",
-                    key,
-                    _shown(raw),
-                )
-            )
-            return False
-        return True
-
-    def cells(self, cells: list[SheetCell]) -> list[SheetCell]:
-        """The cells, without any whose key was used twice (neither copy is trusted)."""
-        if not self.twice:
-            return cells
-        return [c for c in cells if c.key not in self.twice]
+def _context_problem(
+    ref: str, name: str, expected: str, shown: str, key: FieldKey | None
+) -> RowProblem:
+    return RowProblem(
+        ref,
+        "context_edited",
+        f"This {name} cell was {expected!r} at export. {_CONTEXT_FIX}",
+        key,
+        shown,
+    )
 
 
 def task_cells(
     header: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
     *,
     first_row: int,
     prefix: str,
     cell_at: CellAt,
-    base: Mapping[FieldKey, FieldValue],
-    context: Context | None,
+    base: BaseSnapshot,
     checked: bool = True,
+    mirror: Sequence[Sequence[Any]] | None = None,
+    special_rows: Container[int] = (),
 ) -> tuple[list[SheetCell], list[RowProblem]]:
-    """Value cells of the tasks layout, one per row, keyed by the row's id columns."""
+    """Value cells of the tasks layout, one per row, keyed by the row's id columns.
+
+    With ``mirror`` (the exported rows, from the hidden ``_base`` sheet), a row equal
+    to the exported row at its place is skipped whole: it holds no edit. A row with the
+    same ids as its exported row is compared cell by cell with it. Only a row that
+    moved (sorted) or is not the export's is checked against the base snapshot.
+    """
     names = list(header)
     try:
         value_col = names.index("Value")
@@ -183,21 +155,25 @@ def task_cells(
             f"{prefix}: the header lacks the Value or id columns "
             f"({', '.join(TASK_ID_COLUMNS)}); were columns deleted or renamed?"
         ) from None
-    context_cols = [
-        (names.index(c.title), c.key)
-        for c in TASK_COLUMNS[:7]
-        if c.title in names and context is not None
-    ]
+    context_cols = [(names.index(c.title), c.key) for c in TASK_COLUMNS[:7] if c.title in names]
     value_letter = col_name(value_col)
-    matcher = _Matcher(base, checked=checked)
     cells: list[SheetCell] = []
-    for number, row in enumerate(rows, start=first_row):
+    problems: list[RowProblem] = []
+    moved: dict[FieldKey, str] = {}
+    twice: set[FieldKey] = set()
+    for index, row in enumerate(rows):
+        number = first_row + index
+        exported = mirror[index] if mirror is not None and index < len(mirror) else None
+        # A formula or error cell reads as its value (calamine): such a row is read whole.
+        look_all = number in special_rows
+        if exported is not None and row == exported and not look_all:
+            continue  # as exported
         ids = [_shown(cell_at(row, c)) for c in id_cols]
         value = cell_at(row, value_col)
         ref = f"{prefix}!{value_letter}{number}"
         if not all(ids):
             if any(ids) or value is not None:
-                matcher.problems.append(
+                problems.append(
                     RowProblem(
                         f"{prefix}!A{number}",
                         "no_ids",
@@ -209,21 +185,80 @@ def task_cells(
                 )
             continue
         key = FieldKey(*ids)
-        if not matcher.accept(key, ref, value, f"The value of run {ids[0]}, task {ids[1]}"):
+        if exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]:
+            # In its place: the exported row shows what every cell held.
+            for col, name in context_cols:
+                was, now = _shown(cell_at(exported, col)), _shown(cell_at(row, col))
+                if was != now:
+                    problems.append(
+                        _context_problem(f"{prefix}!{col_name(col)}{number}", name, was, now, key)
+                    )
+            if value != cell_at(exported, value_col) or look_all or not checked:
+                cells.append(SheetCell(key, ref, value))
             continue
-        cells.append(SheetCell(key, ref, value))
-        if context_cols and context is not None:
-            found = base.get(key)
-            if found is not None:
-                _check_task_context(
-                    matcher.problems, context, found, row, number, prefix, context_cols, cell_at
+        what = f"The value of run {ids[0]}, task {ids[1]}"
+        if checked and key not in base:
+            problems.append(
+                RowProblem(
+                    ref,
+                    "unknown_ids",
+                    f"{what} is not in this export: were the ids edited, or the row "
+                    "copied from another sheet? bulksync adds no rows; undo the edit.",
+                    key,
+                    _shown(value),
                 )
-    return matcher.cells(cells), matcher.problems
+            )
+            continue
+        if key in moved:
+            twice.add(key)
+            problems.append(_duplicate(ref, f"{what} is also at {moved[key]}", key, value))
+            continue
+        moved[key] = ref
+        cells.append(SheetCell(key, ref, value))
+        if checked:
+            _check_task_context(
+                problems, base, base[key], row, number, prefix, context_cols, cell_at
+            )
+    if moved and mirror is not None:
+        # A moved row may repeat the ids of a row that is still in its place.
+        twice |= _also_in_place(moved, rows, mirror, id_cols, cell_at, first_row, prefix, problems)
+    if twice:
+        cells = [c for c in cells if c.key not in twice]
+    return cells, problems
+
+
+def _duplicate(ref: str, where: str, key: FieldKey | None, value: CellValue) -> RowProblem:
+    return RowProblem(
+        ref, "duplicate_ids", f"{where}; keep one of the two rows.", key, _shown(value)
+    )
+
+
+def _also_in_place(
+    moved: Mapping[FieldKey, str],
+    rows: Sequence[Sequence[Any]],
+    mirror: Sequence[Sequence[Any]],
+    id_cols: Sequence[int],
+    cell_at: CellAt,
+    first_row: int,
+    prefix: str,
+    problems: list[RowProblem],
+) -> set[FieldKey]:
+    found: set[FieldKey] = set()
+    for index, exported in enumerate(mirror):
+        key = FieldKey(*(_shown(cell_at(exported, c)) for c in id_cols))
+        if key not in moved or index >= len(rows):
+            continue
+        if FieldKey(*(_shown(cell_at(rows[index], c)) for c in id_cols)) == key:
+            found.add(key)
+            problems.append(
+                _duplicate(moved[key], f"These ids are also in row {first_row + index}", key, None)
+            )
+    return found
 
 
 def _check_task_context(
     problems: list[RowProblem],
-    context: Context,
+    base: BaseSnapshot,
     field: FieldValue,
     row: Sequence[Any],
     number: int,
@@ -232,10 +267,12 @@ def _check_task_context(
     cell_at: CellAt,
 ) -> None:
     spec = field.spec
-    run = context.runs.get(spec.key.run_id, ("", ""))
-    task = context.tasks.get(spec.key.run_id, {}).get(spec.key.task_id, ("", ""))
+    run = base.run(spec.key.run_id)
+    if run is None:
+        return
+    task = run.tasks.get(spec.key.task_id, ("", ""))
     expected = {
-        "run": run[0],
+        "run": run.title,
         "section": task[1],
         "task": task[0],
         "field": spec.label,
@@ -247,49 +284,56 @@ def _check_task_context(
         shown = _shown(cell_at(row, col))
         if shown != expected[name].strip():
             problems.append(
-                RowProblem(
-                    f"{prefix}!{col_name(col)}{number}",
-                    "context_edited",
-                    f"This {name} cell was {expected[name]!r} at export. {_CONTEXT_FIX}",
-                    spec.key,
-                    shown,
+                _context_problem(
+                    f"{prefix}!{col_name(col)}{number}", name, expected[name], shown, spec.key
                 )
             )
 
 
 def run_cells(
-    rows: Iterable[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
     *,
     keys: Sequence[str],
-    base: Mapping[FieldKey, FieldValue],
+    base: BaseSnapshot,
     first_row: int,
     prefix: str,
     cell_at: CellAt,
-    context: Context | None,
     checked: bool = True,
+    mirror: Sequence[Sequence[Any]] | None = None,
+    special_rows: Container[int] = (),
 ) -> tuple[list[SheetCell], list[RowProblem]]:
     """Value cells of the runs layout: each row a run, each ``TASK:FIELD`` column a field.
 
-    Without a base snapshot (``checked=False``) each cell names its template task and
-    the task id is found later, from live state.
+    With ``mirror``, a row equal to its exported row is skipped whole, and a row of the
+    same run as its exported row yields only the cells that differ from it. Without a
+    base snapshot (``checked=False``) each cell names its template task, and the task
+    id is found later, from live state.
     """
     run_col = keys.index("run_id")
-    task_of = {(k.run_id, v.spec.template_task_id): k.task_id for k, v in base.items()}
-    runs_known = {k.run_id for k in base}
-    columns = [(col, *key.partition(":")) for col, key in enumerate(keys)]
+    columns = [
+        (col, template_task_id, field_id)
+        for col, key in enumerate(keys)
+        for template_task_id, sep, field_id in [key.partition(":")]
+        if sep
+    ]
     context_cols = [
-        (keys.index(c.key), i)
-        for i, c in enumerate(RUN_CONTEXT_COLUMNS[:2])
-        if c.key in keys and context is not None
+        (keys.index(c.key), i) for i, c in enumerate(RUN_CONTEXT_COLUMNS[:2]) if c.key in keys
     ]
     seen: dict[str, int] = {}
     problems: list[RowProblem] = []
     cells: list[SheetCell] = []
     twice: set[str] = set()
-    for number, row in enumerate(rows, start=first_row):
+    for index, row in enumerate(rows):
+        number = first_row + index
+        exported = mirror[index] if mirror is not None and index < len(mirror) else None
+        # A formula or error cell reads as its value (calamine): such a row is read whole.
+        look_all = number in special_rows
         run_id = _shown(cell_at(row, run_col))
+        if exported is not None and row == exported and run_id not in seen and not look_all:
+            seen[run_id] = number
+            continue  # as exported
         if not run_id:
-            if any(cell_at(row, col) is not None for col, _, sep, _ in columns if sep):
+            if any(cell_at(row, col) is not None for col, _, _ in columns):
                 problems.append(
                     RowProblem(
                         f"{prefix}!{col_name(run_col)}{number}",
@@ -300,7 +344,8 @@ def run_cells(
                 )
             continue
         ref = f"{prefix}!{col_name(run_col)}{number}"
-        if checked and run_id not in runs_known:
+        run = base.run(run_id)
+        if checked and run is None:
             problems.append(
                 RowProblem(
                     ref,
@@ -314,51 +359,46 @@ def run_cells(
         if run_id in seen:
             twice.add(run_id)
             problems.append(
-                RowProblem(
-                    ref,
-                    "duplicate_ids",
-                    f"Run {run_id} is also in row {seen[run_id]}; keep one of the two rows.",
-                    value=run_id,
-                )
+                _duplicate(ref, f"Run {run_id} is also in row {seen[run_id]}", None, run_id)
             )
             continue
         seen[run_id] = number
-        if context is not None and run_id in context.runs:
+        in_place = exported is not None and _shown(cell_at(exported, run_col)) == run_id
+        if run is not None:
             for col, i in context_cols:
-                expected = context.runs[run_id][i]
+                expected = (run.title, run.status)[i]
                 shown = _shown(cell_at(row, col))
                 if shown != expected.strip():
+                    name = RUN_CONTEXT_COLUMNS[i].key
                     problems.append(
-                        RowProblem(
-                            f"{prefix}!{col_name(col)}{number}",
-                            "context_edited",
-                            f"This {RUN_CONTEXT_COLUMNS[i].key} cell was {expected!r} at "
-                            f"export. {_CONTEXT_FIX}",
-                            value=shown,
+                        _context_problem(
+                            f"{prefix}!{col_name(col)}{number}", name, expected, shown, None
                         )
                     )
-        for col, template_task_id, sep, field_id in columns:
-            if not sep:
-                continue  # not a field column
+        todo = columns
+        if in_place and exported is not None and not look_all and len(row) == len(exported):
+            # Only the cells that differ from the exported row.
+            differ = {
+                i for i, (now, was) in enumerate(zip(row, exported, strict=True)) if now != was
+            }
+            todo = [c for c in columns if c[0] in differ]
+        for col, template_task_id, field_id in todo:
+            raw = cell_at(row, col)
+            if in_place and exported is not None and raw == cell_at(exported, col) and not look_all:
+                continue  # as exported
+            cell_ref = f"{prefix}!{col_name(col)}{number}"
             if not checked:
-                cells.append(
-                    SheetCell(
-                        FieldKey(run_id, "", field_id),
-                        f"{prefix}!{col_name(col)}{number}",
-                        cell_at(row, col),
-                        template_task_id,
-                    )
-                )
+                key = FieldKey(run_id, "", field_id)
+                cells.append(SheetCell(key, cell_ref, raw, template_task_id))
                 continue
-            task_id = task_of.get((run_id, template_task_id))
-            key = FieldKey(run_id, task_id or "", field_id)
-            if key not in base:
+            assert run is not None
+            key = FieldKey(run_id, run.task_of.get(template_task_id, ""), field_id)
+            if key not in run:
                 # n/a: the run has no such task or field; a value typed there is an error.
-                raw = cell_at(row, col)
                 if raw is not None and _shown(raw) != "n/a":
                     problems.append(
                         RowProblem(
-                            f"{prefix}!{col_name(col)}{number}",
+                            cell_ref,
                             "not_applicable",
                             f"Run {run_id} has no such field (it was made from another "
                             "version of the template); leave the cell as n/a.",
@@ -366,8 +406,7 @@ def run_cells(
                         )
                     )
                 continue
-            ref = f"{prefix}!{col_name(col)}{number}"
-            cells.append(SheetCell(key, ref, cell_at(row, col)))
+            cells.append(SheetCell(key, cell_ref, raw))
     if twice:
         cells = [c for c in cells if c.key.run_id not in twice]
     return cells, problems

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 from collections import defaultdict
+from functools import cached_property
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -48,6 +49,7 @@ class _Formats:
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.book = book
         self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
+        self._values: dict[tuple[str | None, bool, bool, bool], Format] = {}
 
     def get(self, **props: Any) -> Format:
         key = tuple(sorted(props.items()))
@@ -58,17 +60,29 @@ class _Formats:
     def header(self) -> Format:
         return self.get(bold=True, bg_color="#D9E1F2", border=1, text_wrap=True, valign="top")
 
+    @cached_property
     def context(self) -> Format:
         return self.get(bg_color=GREY, locked=True, valign="top")
 
     def value(self, kind: str | None, value: CellValue, *, locked: bool) -> Format:
+        is_date = isinstance(value, dt.date)
+        formula_lead = isinstance(value, str) and value.startswith(_FORMULA_LEAD)
+        key = (kind, is_date, formula_lead, locked)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = self._value(kind, is_date, formula_lead, locked=locked)
+        return found
+
+    def _value(
+        self, kind: str | None, is_date: bool, formula_lead: bool, *, locked: bool
+    ) -> Format:
         props: dict[str, Any] = {"locked": locked, "valign": "top"}
         if locked:
             props["bg_color"] = GREY
             props["font_color"] = "#595959"
-        if isinstance(value, dt.date) or kind == "date":
+        if is_date or kind == "date":
             props["num_format"] = "yyyy-mm-dd"
-        if isinstance(value, str) and value.startswith(_FORMULA_LEAD):
+        if formula_lead:
             props["quote_prefix"] = True  # stays text when a person edits the cell
         if kind in ("longText", "multichoice"):
             props["text_wrap"] = True
@@ -123,8 +137,20 @@ def write_xlsx(
         data.set_column(col, col, column.width, None, {"hidden": column.hidden})
     _write_headers(grid, data, formats)
 
-    base = BaseWriter(grid.context)
-    validations: dict[tuple[str, tuple[str, ...], bool], dict[int, list[int]]] = defaultdict(
+    meta_sheet.write_string(0, 0, "meta")
+    meta_sheet.write_string(0, 1, json.dumps(meta.as_dict(), ensure_ascii=False))
+    meta_row = 0
+
+    def emit(run_id: str, document: str) -> None:
+        nonlocal meta_row
+        meta_row += 1
+        meta_sheet.write_string(meta_row, 0, "run")
+        meta_sheet.write_string(meta_row, 1, run_id)
+        for i, piece in enumerate(chunks(document), start=2):
+            meta_sheet.write_string(meta_row, i, piece)
+
+    base = BaseWriter(grid.context, emit)
+    validations: dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]] = defaultdict(
         lambda: defaultdict(list)
     )
     value_cols: set[int] = set()
@@ -133,17 +159,20 @@ def write_xlsx(
         row += 1
         for col, cell in enumerate(row_cells):
             if cell.field is None:
-                _write_context(data, row, col, cell, formats)
-                if cell.na:
-                    # The same "n/a" in the mirror, or the highlighting marks it as an edit.
-                    mirror.write_string(row, col, "n/a")
+                # The mirror holds context and id cells too: import compares whole rows
+                # with it, and only rows that differ are read cell by cell.
+                _write_context(data, mirror, row, col, cell, formats)
                 continue
             value_cols.add(col)
             field = _write_value(data, mirror, row, col, cell, formats)
             base.add(field)
             if field.spec.locked is None:
                 spec = field.spec
-                validations[(spec.kind, spec.options, spec.required)][col].append(row)
+                spans = validations[(spec.kind, spec.options, spec.required)][col]
+                if spans and spans[-1][1] == row - 1:
+                    spans[-1][1] = row
+                else:
+                    spans.append([row, row])
     last_row = row
     last_col = len(columns) - 1
 
@@ -176,11 +205,10 @@ def write_xlsx(
         },
     )
 
-    meta_sheet.write_string(0, 0, "meta")
-    meta_sheet.write_string(0, 1, json.dumps(meta.as_dict(), ensure_ascii=False))
-    for i, piece in enumerate(chunks(base.to_json()), start=1):
-        meta_sheet.write_string(i, 0, "base")
-        meta_sheet.write_string(i, 1, piece)
+    shared = base.shared_json()  # finishes the last run's document first
+    meta_sheet.write_string(meta_row + 1, 0, "shared")
+    for i, piece in enumerate(chunks(shared), start=1):
+        meta_sheet.write_string(meta_row + 1, i, piece)
     book.close()
     return len(base)
 
@@ -217,19 +245,24 @@ def _write_headers(grid: Grid, data: Worksheet, formats: _Formats) -> None:
             data.merge_range(0, first, 0, last, title, group_fmt)
     data.set_row(1, None, None, {"hidden": True})
     for col, column in enumerate(grid.columns):
-        data.write_string(1, col, column.key, formats.context())
+        data.write_string(1, col, column.key, formats.context)
     data.set_row(2, 30)
     for col, column in enumerate(grid.columns):
         data.write_string(2, col, column.title, header)
 
 
-def _write_context(data: Worksheet, row: int, col: int, cell: Cell, fmt: _Formats) -> None:
+def _write_context(
+    data: Worksheet, mirror: Worksheet, row: int, col: int, cell: Cell, fmt: _Formats
+) -> None:
     if cell.na:
         data.write_string(
             row, col, "n/a", fmt.get(bg_color=GREY, italic=True, font_color="#808080", locked=True)
         )
+        # The same "n/a" in the mirror, or the highlighting marks it as an edit.
+        mirror.write_string(row, col, "n/a")
         return
-    _write(data, row, col, cell.value, fmt.context())
+    _write(data, row, col, cell.value, fmt.context)
+    _write(mirror, row, col, cell.value, fmt.context)
 
 
 def _write_value(
@@ -258,18 +291,12 @@ def _write_value(
     return field
 
 
-def _ranges(rows: list[int], col: int) -> list[str]:
-    """Consecutive rows of one column as A1 ranges."""
+def _ranges(spans: list[list[int]], col: int) -> list[str]:
+    """Spans of consecutive rows of one column as A1 ranges."""
     out: list[str] = []
-    start = prev = rows[0]
-    for r in [*rows[1:], None]:
-        if r is not None and r == prev + 1:
-            prev = r
-            continue
-        a, b = xl_rowcol_to_cell(start, col), xl_rowcol_to_cell(prev, col)
+    for start, end in spans:
+        a, b = xl_rowcol_to_cell(start, col), xl_rowcol_to_cell(end, col)
         out.append(a if a == b else f"{a}:{b}")
-        if r is not None:
-            start = prev = r
     return out
 
 
@@ -289,12 +316,12 @@ _MESSAGES: Final = {
 def _add_validations(
     data: Worksheet,
     lists: Worksheet,
-    groups: dict[tuple[str, tuple[str, ...], bool], dict[int, list[int]]],
+    groups: dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]],
 ) -> None:
     list_col = 0
     list_ranges: dict[tuple[str, ...], str] = {}
     for (kind, options, required), by_col in groups.items():
-        ranges = [r for col, rows in sorted(by_col.items()) for r in _ranges(rows, col)]
+        ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
         rule: dict[str, Any] = {
             "input_title": f"{kind}{' · required' if required else ''}"[:32],
             "input_message": _MESSAGES.get(kind, "Text.")[:255],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -23,16 +24,22 @@ from defusedxml import ElementTree as DefusedET
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellValue
-from bulksync.sheets.layout import Context, Layout
-from bulksync.sheets.meta import ExportMeta, read_base
+from bulksync.sheets.layout import Layout
+from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import Sheet, Special, run_cells, task_cells
-from bulksync.sheets.xlsx import META_SHEET, header_rows
+from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, header_rows
 from bulksync.snapshot import FieldKey, FieldValue
 
 Base = Mapping[FieldKey, FieldValue]
 
 
-def read_xlsx(path: Path) -> Sheet:
+def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
+    """Read a bulksync workbook.
+
+    ``only_edited`` compares the data sheet row by row with its hidden mirror (the
+    exported cells at the same addresses) and keeps only the cells that may hold an
+    edit; what import needs. Without it every value cell is kept.
+    """
     where = str(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -50,17 +57,36 @@ def read_xlsx(path: Path) -> Sheet:
         meta = ExportMeta.from_dict(json.loads(str(meta_raw)), where)
     except (TypeError, ValueError):
         raise SheetError(f"{where} has damaged bulksync metadata; export again.") from None
-    base, context = read_base("".join(str(r[1]) for r in meta_rows if r and r[0] == "base"), where)
+    base = _base(meta_rows, where)
     if meta.sheet not in names:
         raise SheetError(f"{where} has no sheet named {meta.sheet!r}; was it renamed?")
     rows = book.get_sheet_by_name(meta.sheet).to_python(skip_empty_area=False)
+    first = header_rows(Layout(meta.layout))
+    mirror = None
+    if only_edited and BASE_SHEET in names:
+        mirror = book.get_sheet_by_name(BASE_SHEET).to_python(skip_empty_area=False)[first:]
     special = special_cells(path, meta.sheet)
-    layout = Layout(meta.layout)
-    if layout is Layout.TASKS:
-        sheet = _tasks(where, meta, base, context, rows)
+    special_rows = {int(re.sub(r"\D", "", ref.rpartition("!")[2])) for ref in special}
+    if Layout(meta.layout) is Layout.TASKS:
+        sheet = _tasks(where, meta, base, rows, mirror, special_rows)
     else:
-        sheet = _runs(where, meta, base, context, rows)
+        sheet = _runs(where, meta, base, rows, mirror, special_rows)
     return replace(sheet, special=special) if special else sheet
+
+
+def _base(meta_rows: Sequence[Sequence[Any]], where: str) -> BaseSnapshot:
+    documents: dict[str, list[str]] = {}
+    shared = None
+    for row in meta_rows:
+        if not row:
+            continue
+        if row[0] == "run" and len(row) > 2:
+            documents.setdefault(str(row[1]), []).append("".join(str(p) for p in row[2:]))
+        elif row[0] == "shared":
+            shared = Shared.parse("".join(str(p) for p in row[1:]), where)
+    if shared is None:
+        raise SheetError(f"{where} has damaged bulksync metadata (no shared part); export again.")
+    return BaseSnapshot(shared, documents, where)
 
 
 def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
@@ -69,7 +95,7 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
         with zipfile.ZipFile(path) as archive:
             member = _sheet_member(archive, sheet_name)
             data = archive.read(member) if member else b""
-        if b"<f" not in data and b't="e"' not in data and b"t='e'" not in data:
+        if not any(pattern in data for pattern in _MAYBE_SPECIAL):
             return {}
         return _scan(data, sheet_name)
     except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
@@ -99,6 +125,8 @@ def _scan(data: bytes, sheet_name: str) -> dict[str, Special]:
     return found
 
 
+_MAYBE_SPECIAL: Final = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b't="e"', b"t='e'")
+"""Byte patterns of a formula element or an error cell (substring search: fast)."""
 _PLAIN_BOOLEANS: Final = frozenset({"TRUE()", "FALSE()"})
 """LibreOffice saves a TRUE/FALSE cell as the formula TRUE() with its value: a plain value."""
 _MAIN: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -128,7 +156,12 @@ def _at(row: Sequence[Any], col: int) -> CellValue:
 
 
 def _tasks(
-    where: str, meta: ExportMeta, base: Base, context: Context | None, rows: Sequence[Sequence[Any]]
+    where: str,
+    meta: ExportMeta,
+    base: BaseSnapshot,
+    rows: Sequence[Sequence[Any]],
+    mirror: Sequence[Sequence[Any]] | None,
+    special_rows: set[int],
 ) -> Sheet:
     if not rows:
         raise SheetError(f"{where}: the {meta.sheet} sheet is empty.")
@@ -140,13 +173,19 @@ def _tasks(
         prefix=meta.sheet,
         cell_at=_at,
         base=base,
-        context=context,
+        mirror=mirror,
+        special_rows=special_rows,
     )
-    return Sheet(where, meta, base, tuple(cells), tuple(problems), context=context)
+    return Sheet(where, meta, base, tuple(cells), tuple(problems))
 
 
 def _runs(
-    where: str, meta: ExportMeta, base: Base, context: Context | None, rows: Sequence[Sequence[Any]]
+    where: str,
+    meta: ExportMeta,
+    base: BaseSnapshot,
+    rows: Sequence[Sequence[Any]],
+    mirror: Sequence[Sequence[Any]] | None,
+    special_rows: set[int],
 ) -> Sheet:
     first = header_rows(Layout.RUNS)
     if len(rows) < first:
@@ -161,6 +200,7 @@ def _runs(
         first_row=first + 1,
         prefix=meta.sheet,
         cell_at=_at,
-        context=context,
+        mirror=mirror,
+        special_rows=special_rows,
     )
-    return Sheet(where, meta, base, tuple(cells), tuple(problems), context=context)
+    return Sheet(where, meta, base, tuple(cells), tuple(problems))

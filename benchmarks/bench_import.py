@@ -1,0 +1,141 @@
+"""Import dry-run cost (read, validate, three-way diff) against the raw reader, side by side.
+
+    python benchmarks/bench_import.py [--values 100000] [--repeat 3]
+
+For a workbook of about N values, in both layouts, and with 0%, 1% and 10% of the
+values edited: ``plan_import(read_sheet(path, only_edited=True), live)`` with live state
+given in memory, against python-calamine reading every sheet of the same file (the
+fastest raw reader; see bench_sheets.py for openpyxl). Target (issue 4): at most 2×.
+
+An edited file is made as a person's edit would leave it: the data sheet of an export
+of the edited snapshot, in the workbook of the original export (same base and mirror).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import python_calamine
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_sheets import make_snapshot  # noqa: E402
+
+from bulksync.importing import plan_import  # noqa: E402
+from bulksync.model import Task  # noqa: E402
+from bulksync.perf import cycle_collector_paused  # noqa: E402
+from bulksync.sheets import Layout, read_sheet, write_export  # noqa: E402
+from bulksync.snapshot import Snapshot  # noqa: E402
+
+
+def edited(snapshot: Snapshot, share: float) -> Snapshot:
+    """The snapshot with every 1/share-th text or number value changed."""
+    if not share:
+        return snapshot
+    step = round(1 / share)
+    count = 0
+    tasks = {}
+    for run_id, run_tasks in snapshot.tasks.items():
+        new_tasks = []
+        for task in run_tasks:
+            elements = []
+            for element in task.elements:
+                count += 1
+                if count % step == 0 and element.type in ("shortText", "longText", "number"):
+                    value = element.value
+                    element = dataclasses.replace(
+                        element,
+                        value=value + 1 if element.type == "number" else f"{value} (edited)",
+                    )
+                elif count % step == 0 and element.type == "checkbox":
+                    element = dataclasses.replace(element, value=not element.value)
+                elements.append(element)
+            new_tasks.append(dataclasses.replace(task, elements=tuple(elements)))
+        tasks[run_id] = tuple(new_tasks)
+    return dataclasses.replace(snapshot, tasks=tasks)
+
+
+def with_data_sheet_of(original: Path, other: Path, out: Path) -> None:
+    """``original`` with its data sheet replaced by ``other``'s (xlsxwriter writes
+    inline strings, so a worksheet's XML stands alone)."""
+    with zipfile.ZipFile(other) as source:
+        data = source.read("xl/worksheets/sheet2.xml")
+    with zipfile.ZipFile(original) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = data if item.filename == "xl/worksheets/sheet2.xml" else src.read(item)
+            dst.writestr(item, body)
+
+
+def best(func: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def calamine_read(path: Path) -> None:
+    """Every sheet to Python rows; with the cycle collector paused as bulksync does, so
+    the baseline is the fastest this reader gets."""
+    with cycle_collector_paused():
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        for name in book.sheet_names:
+            book.get_sheet_by_name(name).to_python()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--values", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    runs = args.values // 100
+    snapshot = make_snapshot(runs, 100)
+    live: dict[str, tuple[Task, ...]] = {r.id: snapshot.tasks[r.id] for r in snapshot.runs}
+
+    def read_live(run_ids: object) -> dict[str, tuple[Task, ...]]:
+        return {run_id: live[run_id] for run_id in run_ids}  # type: ignore[attr-defined]
+
+    work = Path(tempfile.mkdtemp())
+    print(f"{runs} runs × ~100 values; best of {args.repeat}; target ≤ 2.0×")
+    try:
+        for layout in (Layout.RUNS, Layout.TASKS):
+            original = work / f"{layout.value}.xlsx"
+            write_export(snapshot, original, layout=layout, assignees=False)
+            for share in (0.0, 0.01, 0.10):
+                path = original
+                if share:
+                    other = work / f"{layout.value}_other.xlsx"
+                    write_export(edited(snapshot, share), other, layout=layout, assignees=False)
+                    path = work / f"{layout.value}_{share}.xlsx"
+                    with_data_sheet_of(original, other, path)
+
+                def ours(path: Path = path) -> object:
+                    sheet = read_sheet(path, only_edited=True)
+                    return plan_import(sheet, read_live, host="bench.invalid")
+
+                plan = ours()
+                t_ours = best(ours, args.repeat)
+                t_raw = best(lambda path=path: calamine_read(path), args.repeat)
+                summary = plan.summary()  # type: ignore[attr-defined]
+                print(
+                    f"[{layout.value:5} layout, {share:4.0%} edited] "
+                    f"bulksync {t_ours:6.2f}s  raw calamine {t_raw:6.2f}s  "
+                    f"ratio {t_ours / t_raw:4.2f}×   "
+                    f"({summary['changes']:,} changes, {summary['requests']:,} PATCHes, "
+                    f"{summary['errors']} errors)"
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
