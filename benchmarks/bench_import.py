@@ -27,13 +27,13 @@ import python_calamine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_sheets import make_snapshot  # noqa: E402
+from bench_sheets import make_snapshot
 
-from bulksync.importing import plan_import  # noqa: E402
-from bulksync.model import Task  # noqa: E402
-from bulksync.perf import cycle_collector_paused  # noqa: E402
-from bulksync.sheets import Layout, read_sheet, write_export  # noqa: E402
-from bulksync.snapshot import Snapshot  # noqa: E402
+from bulksync.importing import plan_import
+from bulksync.model import Task
+from bulksync.perf import cycle_collector_paused
+from bulksync.sheets import Layout, read_sheet, write_export
+from bulksync.snapshot import Snapshot
 
 
 def edited(snapshot: Snapshot, share: float) -> Snapshot:

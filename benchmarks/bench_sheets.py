@@ -25,8 +25,8 @@ import python_calamine
 import xlsxwriter
 
 from bulksync.model import Element, Run, Task, TemplateTask
-from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.perf import cycle_collector_paused
+from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.layout import Grid, build_grid
 from bulksync.snapshot import Snapshot
 

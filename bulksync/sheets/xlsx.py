@@ -13,8 +13,8 @@ import datetime as dt
 import json
 import re
 from collections import defaultdict
-from functools import cached_property
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
