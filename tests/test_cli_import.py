@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -685,3 +686,116 @@ def test_a_missing_or_foreign_file_is_a_clear_error(bulk, tmp_path):
     (tmp_path / "latin.csv.base.json").write_text("{}", encoding="utf-8")
     result = bulk("import", "latin.csv", "--dry-run")
     assert result.exit_code == ExitCode.SHEET
+
+
+def test_a_csv_resaved_by_libreoffice_imports_as_no_change(bulk, tmp_path):
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice is not installed (CI installs it)")
+    bulk(
+        "export",
+        "--template",
+        "tpl_onboarding",
+        "--status",
+        "all",
+        "--layout",
+        "tasks",
+        "-o",
+        "t.csv",
+    )
+    out = tmp_path / "lo"
+    out.mkdir()
+    shutil.copy(tmp_path / "t.csv.base.json", out / "t.csv.base.json")
+    # LibreOffice's own type detection on open (numbers, dates), UTF-8, comma, saved back
+    filter_options = "44,34,76,1"
+    subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            f"--infilter=CSV:{filter_options}",
+            "--convert-to",
+            f"csv:Text - txt - csv (StarCalc):{filter_options}",
+            "--outdir",
+            str(out),
+            "t.csv",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    saved = next(p for p in out.glob("*.csv"))
+    saved.rename(out / "t.csv")
+    code, report = dry_run(bulk, "lo/t.csv", "--detailed-exitcode")
+    assert (code, report["changes"], report["errors"]) == (0, [], [])
+    assert report["summary"]["unchanged"] == read_sheet(tmp_path / "t.csv").meta.values
+
+
+def test_a_csv_in_a_legacy_encoding_needs_encoding(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    path = tmp_path / "one.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header = rows[0]
+    for row in rows[1:]:
+        if row[header.index("field_id")] == "el_onb_pronouns":
+            row[header.index("Value")] = "él/ella"
+    with path.open("w", encoding="cp1252", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    result = bulk("import", "one.csv", "--dry-run")
+    assert result.exit_code == ExitCode.SHEET
+    assert "--encoding" in result.stderr and "cp1252" in result.stderr
+    code, report = dry_run(bulk, "one.csv", "--encoding", "cp1252")
+    assert code == 0, report["errors"]
+    assert [(c["field"], c["after"]) for c in report["changes"]] == [("el_onb_pronouns", "él/ella")]
+    assert report["changes"][0]["run_id"] == ONB_ACTIVE
+    result = bulk("import", "one.csv", "--dry-run", "--encoding", "klingon")
+    assert result.exit_code == ExitCode.SHEET and "Unknown encoding" in result.stderr
+
+
+def test_a_value_typed_into_an_na_cell_is_an_error(bulk, tmp_path):
+    bulk("export", "--template", "tpl_onboarding", "-o", "onb.csv")
+    path = tmp_path / "onb.csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    spot = next((r, c) for r, row in enumerate(rows) for c, text in enumerate(row) if text == "n/a")
+    rows[spot[0]][spot[1]] = "something"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    code, report = dry_run(bulk, "onb.csv")
+    assert code == ExitCode.INVALID
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    col = spot[1]
+    name = letters[col] if col < 26 else letters[col // 26 - 1] + letters[col % 26]
+    assert [(e["code"], e["cell"]) for e in report["errors"]] == [
+        ("not_applicable", f"onb.csv!{name}{spot[0] + 1}")
+    ]
+
+
+def test_a_field_whose_type_changed_or_became_display_only_is_an_error(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
+    path = tmp_path / "one.xlsx"
+    refs = edit_tasks(
+        path,
+        {
+            (ONB_ACTIVE, "tt_onb_dept", "el_onb_band"): 5,
+            (ONB_ACTIVE, "tt_onb_details", "el_onb_phone"): "+49 8",
+        },
+    )
+    with store(tmp_path) as db:
+        for tt, element_id, change in (
+            ("tt_onb_dept", "el_onb_band", {"type": "shortText"}),
+            ("tt_onb_details", "el_onb_phone", {"display_only": True, "type": "text"}),
+        ):
+            doc = db.task(ONB_ACTIVE, task_id(path, ONB_ACTIVE, tt))
+            for element in doc["custom_elements"]:
+                if element["id"] == element_id:
+                    element.update(change)
+            db.save_task(doc)
+    code, report = dry_run(bulk, "one.xlsx")
+    assert code == ExitCode.INVALID
+    got = {e["cell"]: (e["code"], e["message"]) for e in report["errors"]}
+    band = got[refs[(ONB_ACTIVE, "tt_onb_dept", "el_onb_band")]]
+    phone = got[refs[(ONB_ACTIVE, "tt_onb_details", "el_onb_phone")]]
+    assert band[0] == "type_changed" and "shortText" in band[1]
+    assert phone[0] == "locked" and "display-only" in phone[1]
+    assert report["summary"]["requests"] == 0
