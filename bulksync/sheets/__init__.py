@@ -83,9 +83,11 @@ def about_lines(snapshot: Snapshot, meta: ExportMeta) -> list[str]:
         "id columns or the hidden sheets: import uses them.",
         "",
         "How to import:",
-        "• bulksync import THIS_FILE --dry-run   shows what would change, and conflicts with "
-        "edits made in NextStep since this export;",
-        "• bulksync import THIS_FILE             applies it.",
+        "• bulksync import THIS_FILE --dry-run   shows what would change, every cell that "
+        "needs fixing, and conflicts with edits made in NextStep since this export "
+        "(--report review.html writes a page for a reviewer);",
+        "• bulksync import THIS_FILE             applies it (in a bulksync version that "
+        "applies imports).",
     ]
 
 

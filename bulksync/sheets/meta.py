@@ -21,7 +21,8 @@ from bulksync.errors import SheetError
 from bulksync.sheets.layout import Context
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""2: the base snapshot per run, with shared specs; the mirror holds every cell."""
 
 
 @dataclass(frozen=True)
