@@ -1,0 +1,136 @@
+"""What LibreOffice makes of an exported workbook: dropdowns, locks, dates, highlighting.
+
+LibreOffice opens the xlsx headless and saves it as flat ODF (one XML file); the test
+reads what LibreOffice understood from that XML, so it checks the workbook as an app
+sees it, not as bulksync wrote it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from defusedxml import ElementTree
+
+from bulksync.sandbox import open_sandbox, sandbox_client
+from bulksync.sheets import Layout, write_export
+from bulksync.snapshot import fetch_snapshot
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("soffice") is None, reason="LibreOffice is not installed (CI installs it)"
+)
+
+NS = {
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "calcext": "urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0",
+}
+
+
+def q(name: str) -> str:
+    prefix, local = name.split(":")
+    return f"{{{NS[prefix]}}}{local}"
+
+
+def as_libreoffice_sees_it(path: Path, tmp_path: Path):
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--headless",
+            "--convert-to",
+            "fods",
+            "--outdir",
+            str(tmp_path / "fods"),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    return ElementTree.parse(tmp_path / "fods" / (path.stem + ".fods")).getroot()
+
+
+def cells(table):
+    """(row, col) → (text, value type, style name, validation name), repeats expanded."""
+    out = {}
+    for r, row in enumerate(table.iter(q("table:table-row"))):
+        c = 0
+        for cell in row:
+            if cell.tag not in (q("table:table-cell"), q("table:covered-table-cell")):
+                continue
+            repeat = int(cell.get(q("table:number-columns-repeated"), "1"))
+            text = "\n".join("".join(p.itertext()) for p in cell.findall(q("text:p")))
+            for _ in range(min(repeat, 200)):
+                out[(r, c)] = (
+                    text,
+                    cell.get(q("office:value-type")),
+                    cell.get(q("table:style-name")),
+                    cell.get(q("table:content-validation-name")),
+                )
+                c += 1
+    return out
+
+
+def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
+    sandbox = open_sandbox(tmp_path / "s.db")
+    with sandbox_client(sandbox) as client:
+        snapshot = fetch_snapshot(client, template_id="tpl_onboarding", with_template=True)
+    sandbox.store.close()
+    path = tmp_path / "onb.xlsx"
+    write_export(snapshot, path, layout=Layout.RUNS)
+    root = as_libreoffice_sees_it(path, tmp_path)
+
+    unlocked_styles = {
+        style.get(q("style:name"))
+        for style in root.iter(q("style:style"))
+        for props in style.iter(q("style:table-cell-properties"))
+        if props.get(q("style:cell-protect")) == "none"
+    }
+    validations = {
+        v.get(q("table:name")): v.get(q("table:condition")) or ""
+        for v in root.iter(q("table:content-validation"))
+    }
+    tables = {t.get(q("table:name")): t for t in root.iter(q("table:table"))}
+    runs = tables["Runs"]
+    assert runs.get(q("table:protected")) == "true"  # sheet protection on
+    grid = cells(runs)
+    keys = {c: text for (r, c), (text, *_) in grid.items() if r == 1}
+    column = {key: c for c, key in keys.items()}
+    rows = [r for (r, c), v in grid.items() if c == column["run_id"] and r >= 3 and v[0]]
+    assert len(rows) == len(snapshot.runs)
+
+    def cell(row: int, key: str):
+        return grid[(row, column[key])]
+
+    for row in rows:
+        # context and ids: locked
+        assert cell(row, "run")[2] not in unlocked_styles
+        assert cell(row, "run_id")[2] not in unlocked_styles
+        status = cell(row, "status")[0]
+        dept = cell(row, "tt_onb_dept:el_onb_dept")
+        start = cell(row, "tt_onb_dept:el_onb_start")
+        done = cell(row, "tt_onb_welcome:completed")
+        if status == "completed":
+            assert dept[2] not in unlocked_styles and dept[3] is None
+            continue
+        # editable values: unlocked, with their dropdown / TRUE-FALSE / date validation
+        assert dept[2] in unlocked_styles
+        assert (
+            "_lists" in validations[dept[3]] and "cell-content-is-in-list" in validations[dept[3]]
+        )
+        assert "TRUE" in validations[done[3]] and "FALSE" in validations[done[3]]
+        assert done[0] in ("TRUE", "FALSE")  # shown as TRUE/FALSE (LibreOffice: a number)
+        assert "cell-content-is-date" in validations[start[3]]
+        if start[0]:
+            assert start[1] == "date" and len(start[0]) == 10 and start[0][4] == "-"
+    # the dropdown's options are on the hidden list sheet
+    lists = cells(tables["_lists"])
+    assert "Recherche & Développement" in {v[0] for v in lists.values()}
+    # highlighting: a conditional format per value column, comparing with the mirror
+    conditions = [c.get(q("calcext:value")) or "" for c in runs.iter(q("calcext:condition"))]
+    assert conditions and all("EXACT" in c and "_base" in c for c in conditions)
