@@ -799,3 +799,33 @@ def test_a_field_whose_type_changed_or_became_display_only_is_an_error(bulk, tmp
     assert band[0] == "type_changed" and "shortText" in band[1]
     assert phone[0] == "locked" and "display-only" in phone[1]
     assert report["summary"]["requests"] == 0
+
+
+def test_a_dry_run_over_real_http(tmp_path, monkeypatch, sandbox, serve):
+    """The same dry run against the sandbox served on loopback HTTP."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEXTSTEP_API_KEY", "nxs_live_sandbox")
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", serve(sandbox))
+
+    def http(*args: str):
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    assert http("export", "--template", "tpl_onboarding", "-o", "onb.xlsx").exit_code == 0
+    path = tmp_path / "onb.xlsx"
+    details = task_id(path, ONB_ACTIVE, "tt_onb_details")
+    edit_runs(
+        path,
+        {
+            (ONB_ACTIVE, "tt_onb_details:el_onb_pronouns"): "he/him",
+            (ONB_ACTIVE, "tt_onb_details:el_onb_phone"): "+49 9",
+        },
+    )
+    with sandbox_client(sandbox) as client:
+        client.patch_task(ONB_ACTIVE, details, elements={"el_onb_pronouns": "they/them"})
+    result = http("import", "onb.xlsx", "--dry-run", "--json", "-v")
+    assert result.exit_code == ExitCode.CONFLICTS, result.output
+    report = json.loads(result.stdout)
+    assert [c["field"] for c in report["changes"]] == ["el_onb_phone"]
+    assert [c["live"] for c in report["conflicts"]] == ["they/them"]
+    assert "1 request (GET 200×1)" in result.stderr
+    assert "nxs_live_sandbox" not in result.output
