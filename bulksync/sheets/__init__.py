@@ -112,7 +112,7 @@ def write_export(
         layout=layout.value,
         sheet=grid.sheet,
         runs=len(snapshot.runs),
-        values=sum(1 for _ in snapshot.fields(assignees=with_assignees)),
+        values=snapshot.count_fields(assignees=with_assignees),
         template_id=snapshot.template_id,
         assignees=with_assignees,
     )

@@ -127,7 +127,7 @@ def value_cell(field: FieldValue) -> Cell:
 
 def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
     """One row per editable value."""
-    count = sum(1 for _ in snapshot.fields(assignees=assignees))
+    count = snapshot.count_fields(assignees=assignees)
 
     def rows() -> Iterator[list[Cell]]:
         for run in snapshot.runs:

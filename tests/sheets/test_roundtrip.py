@@ -376,3 +376,11 @@ def test_the_mirror_behind_the_highlighting_matches_every_value_cell(snapshots, 
     for r, row in enumerate(data[3:], start=3):
         for c in value_cols:
             assert row[c] == mirror[r][c], (r, c, row[c])
+
+
+def test_count_fields_counts_what_fields_yields(snapshots):
+    every, templates = snapshots
+    for snapshot in (every, *templates.values()):
+        for assignees in (True, False):
+            expected = sum(1 for _ in snapshot.fields(assignees=assignees))
+            assert snapshot.count_fields(assignees=assignees) == expected > 0
