@@ -90,16 +90,33 @@ class _Formats:
 
 
 def _write(sheet: Worksheet, row: int, col: int, value: CellValue, fmt: Format) -> None:
+    _write_both(sheet, None, row, col, value, fmt, fmt)
+
+
+def _write_both(
+    data: Worksheet,
+    mirror: Worksheet | None,
+    row: int,
+    col: int,
+    value: CellValue,
+    fmt: Format,
+    mirror_fmt: Format,
+) -> None:
+    """A cell, typed, on the data sheet and (the same value) on its mirror."""
+    written: CellValue | dt.datetime
     if value is None or value == "":
-        sheet.write_blank(row, col, None, fmt)
+        method, written = "write_blank", None
     elif isinstance(value, bool):
-        sheet.write_boolean(row, col, value, fmt)
+        method, written = "write_boolean", value
     elif isinstance(value, int | float):
-        sheet.write_number(row, col, value, fmt)
+        method, written = "write_number", value
     elif isinstance(value, dt.date):
-        sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt)
+        method, written = "write_datetime", dt.datetime.combine(value, dt.time())
     else:
-        sheet.write_string(row, col, value, fmt)
+        method, written = "write_string", value
+    getattr(data, method)(row, col, written, fmt)
+    if mirror is not None:
+        getattr(mirror, method)(row, col, written, mirror_fmt)
 
 
 def write_xlsx(
@@ -261,8 +278,7 @@ def _write_context(
         # The same "n/a" in the mirror, or the highlighting marks it as an edit.
         mirror.write_string(row, col, "n/a")
         return
-    _write(data, row, col, cell.value, fmt.context)
-    _write(mirror, row, col, cell.value, fmt.context)
+    _write_both(data, mirror, row, col, cell.value, fmt.context, fmt.context)
 
 
 def _write_value(
@@ -285,9 +301,17 @@ def _write_value(
         )
         mirror.write_string(row, col, shown)
         return field
+    kind = field.spec.kind
     locked = field.spec.locked is not None
-    _write(data, row, col, value, formats.value(field.spec.kind, value, locked=locked))
-    _write(mirror, row, col, value, formats.value(field.spec.kind, value, locked=True))
+    _write_both(
+        data,
+        mirror,
+        row,
+        col,
+        value,
+        formats.value(kind, value, locked=locked),
+        formats.value(kind, value, locked=True),
+    )
     return field
 
 
