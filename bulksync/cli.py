@@ -21,10 +21,20 @@ from typing import Any, TypeVar
 import click
 
 from bulksync import __version__
+from bulksync.apply import (
+    RESULTS,
+    ApplyReport,
+    Result,
+    ValueResult,
+    apply_plan,
+    new_run_dir,
+    plan_undo,
+    write_results,
+)
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
-from bulksync.errors import BulksyncError, ConfigError, ExitCode, NotFoundError
-from bulksync.importing import ImportOptions, OnConflict, plan_import
+from bulksync.errors import BulksyncError, ConfigError, ExitCode, NotFoundError, SheetError
+from bulksync.importing import ImportOptions, ImportPlan, OnConflict, plan_import
 from bulksync.model import Task
 from bulksync.report import (
     plan_html,
@@ -425,6 +435,19 @@ def export(
     is_flag=True,
     help=f"Exit {int(ExitCode.CHANGES)} when the sheet is clean and has changes to apply.",
 )
+@click.option("-y", "--yes", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--fail-fast", is_flag=True, help="Stop sending at the first value NextStep refuses.")
+@click.option(
+    "--canary",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Apply the first N requests, verify them, then ask before the rest.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Apply the valid values even though some cells have errors (those are skipped).",
+)
 @shared_options
 @click.pass_context
 def import_(
@@ -439,18 +462,28 @@ def import_(
     accept_formulas: bool,
     encoding: str | None,
     detailed_exitcode: bool,
+    yes: bool,
+    fail_fast: bool,
+    canary: int | None,
+    skip_invalid: bool,
 ) -> None:
-    """Import an edited sheet: validate, three-way diff, plan (and apply).
+    """Import an edited sheet: validate, three-way diff, plan, apply.
 
     Each edited value is compared with what was exported and with what is live now:
     a value someone changed in NextStep since the export is a conflict and is not
     overwritten. Exit codes: 0 clean, 8 errors in the sheet, 9 conflicts, 10 changes
     pending (with --detailed-exitcode); see docs/exit-codes.md.
 
+    Without --dry-run it shows the same plan, asks, and applies it: PATCHes paced
+    to the rate limit, a journal and results.csv in .bulksync/imports/ beside the
+    sheet. Running the same import again applies nothing twice. Exit 11 when a value
+    could not be applied.
+
     \b
     Examples:
       bulksync --sandbox import onboarding.xlsx --dry-run
       bulksync import onboarding.xlsx --dry-run --report review.html
+      bulksync import onboarding.xlsx --canary 5
       bulksync import vendors.csv --dry-run --json --encoding cp1252
     """
     settings = _settings(ctx)
@@ -460,37 +493,175 @@ def import_(
             raise click.BadParameter(
                 f"{report.name}: a report is .html or .json.", param_hint="--report"
             )
-    if not dry_run:
+    if canary is not None and dry_run:
+        raise click.UsageError("--canary is for applying; a dry run sends nothing anyway.")
+    if not dry_run and not yes and not sys.stdin.isatty():
         raise click.UsageError(
-            "This version of bulksync plans imports but does not apply them yet: run "
-            "`bulksync import FILE --dry-run` to see what the import would do."
+            "Applying asks for confirmation, and there is no terminal to ask on: run it "
+            "in a terminal, or give --yes (after a --dry-run you have reviewed)."
         )
     sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     options = ImportOptions(
         force=force, on_conflict=OnConflict(on_conflict), accept_formulas=accept_formulas
     )
     with settings.client() as client:
+        # Planned from live state read now, also when applying: a stale plan is never sent.
         with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
             plan = plan_import(
                 sheet, live_reader(client, progress), host=client.host, options=options
             )
         limit, window = client.limiter.limit, client.limiter.window
-    for report in reports:
-        if report.suffix.lower() == ".json":
-            text = plan_json(plan)
-        else:
-            text = plan_html(plan, rate_limit=limit, window=window)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        click.echo(plan_json(plan))
-    else:
-        click.echo(plan_text(plan, rate_limit=limit, window=window))
         for report in reports:
-            click.echo(f"Report written to {report}.")
-    code = plan.exit_code(detailed=detailed_exitcode)
-    if code:
-        ctx.exit(int(code))
+            if report.suffix.lower() == ".json":
+                text = plan_json(plan)
+            else:
+                text = plan_html(plan, rate_limit=limit, window=window)
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(text + "\n", encoding="utf-8")
+        if as_json and dry_run:
+            click.echo(plan_json(plan))
+        else:
+            click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run))
+            for report in reports:
+                click.echo(f"Report written to {report}.")
+        if dry_run:
+            code = plan.exit_code(detailed=detailed_exitcode)
+            if code:
+                ctx.exit(int(code))
+            return
+        if plan.errors and not skip_invalid:
+            click.echo(
+                "\nNothing was sent: the sheet has errors. Fix them (see above), or give "
+                "--skip-invalid to apply the valid values only.",
+                err=True,
+            )
+            ctx.exit(int(ExitCode.INVALID))
+        if not plan.patches:
+            ctx.exit(int(plan.exit_code()))
+        _apply(
+            ctx,
+            settings,
+            client,
+            plan,
+            lambda: new_run_dir(file),
+            yes=yes,
+            fail_fast=fail_fast,
+            canary=canary,
+        )
+
+
+def _apply(
+    ctx: click.Context,
+    settings: Settings,
+    client: NextStepClient,
+    plan: ImportPlan,
+    make_run_dir: Callable[[], Path],
+    *,
+    yes: bool,
+    fail_fast: bool,
+    canary: int | None,
+) -> None:
+    """Confirm, then send the plan's PATCHes with a journal; report and exit."""
+    count = len(plan.patches)
+    if not yes and not click.confirm(f"\nApply {count} PATCH request(s) to {plan.host}?"):
+        click.echo("Nothing was sent.", err=True)
+        ctx.exit(int(ExitCode.OK))
+    run_dir = make_run_dir()
+    click.echo(f"Journal and results: {run_dir}", err=True)
+    batches = [plan.patches]
+    if canary is not None and canary < count:
+        batches = [plan.patches[:canary], plan.patches[canary:]]
+    results: list[ValueResult] = []
+    sent = 0
+    for number, batch in enumerate(batches):
+        if number == 1:
+            failed = sum(1 for r in results if r.result is not Result.APPLIED)
+            click.echo(
+                f"Canary: {canary} request(s) sent, {len(results) - failed} value(s) applied "
+                f"and verified, {failed} not.",
+                err=True,
+            )
+            if failed or not (yes or click.confirm(f"Apply the other {len(batch)}?")):
+                click.echo("Stopped after the canary.", err=True)
+                break
+        with progress_bar("Applying", quiet=settings.quiet) as progress:
+            report = apply_plan(
+                plan, client, run_dir, patches=batch, fail_fast=fail_fast, progress=progress
+            )
+        results.extend(report.results)
+        sent += report.requests
+    final = ApplyReport(run_dir, results, sent)
+    write_results(final, run_dir)
+    counts = final.summary()
+    click.echo(
+        f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
+        f"{counts['already_done']} already done, {counts['conflict']} conflict(s), "
+        f"{final.failed} failed or not sent. Results: {run_dir / RESULTS}"
+    )
+    for result in results:
+        if result.result not in (Result.APPLIED, Result.ALREADY_DONE):
+            change = result.change
+            click.echo(
+                f"  {change.cell or '-'}  {change.run_title or change.key.run_id} · "
+                f"{change.task_title} · {change.label}: {result.result.value}: {result.message}",
+                err=True,
+            )
+    if final.failed:
+        ctx.exit(int(ExitCode.FAILED))
+    if counts["conflict"] or (plan.conflicts and plan.on_conflict is OnConflict.SKIP):
+        ctx.exit(int(ExitCode.CONFLICTS))
+
+
+@cli.command("undo", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what undoing would do; write nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Undo without asking for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@shared_options
+@click.pass_context
+def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Revert what one import changed, from its run directory's journal.
+
+    Each value the import wrote is put back to what it replaced, through the same
+    three-way check: a value someone changed since the import is a conflict and is not
+    overwritten. Undoing writes a journal of its own, in a new run directory.
+
+    \b
+    Examples:
+      bulksync undo .bulksync/imports/20261128T101500-onboarding --dry-run
+      bulksync undo .bulksync/imports/20261128T101500-onboarding --yes
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    if not run_dir.is_dir():
+        raise SheetError(f"{run_dir} is not a directory: name an import's run directory.")
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise click.UsageError("Undo asks for confirmation: run it in a terminal, or give --yes.")
+    with settings.client() as client:
+        with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
+            plan = plan_undo(run_dir, live_reader(client, progress), client.host)
+        limit, window = client.limiter.limit, client.limiter.window
+        if as_json and dry_run:
+            click.echo(plan_json(plan))
+        else:
+            click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run))
+        if dry_run:
+            code = plan.exit_code()
+            if code:
+                ctx.exit(int(code))
+            return
+        if not plan.patches:
+            ctx.exit(int(plan.exit_code()))
+        _apply(
+            ctx,
+            settings,
+            client,
+            plan,
+            lambda: new_run_dir(run_dir.parent.parent.parent / f"undo-{run_dir.name}"),
+            yes=yes,
+            fail_fast=False,
+            canary=None,
+        )
 
 
 def live_reader(

@@ -42,6 +42,8 @@ class ExitCode(IntEnum):
     """Import: values were changed both in the sheet and in NextStep since the export."""
     CHANGES = 10
     """Import with --detailed-exitcode: the sheet is clean and has changes to apply."""
+    FAILED = 11
+    """Import or undo: some values could not be applied (see the run's errors.csv)."""
     INTERRUPTED = 130
 
 

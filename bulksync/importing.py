@@ -661,6 +661,11 @@ def _classify(
     )
 
 
+def build_patches(plan: ImportPlan, live: Mapping[str, Sequence[Task] | None]) -> None:
+    """Group the plan's written changes into PATCHes, in the order they must be sent."""
+    _build_patches(plan, {r: _LiveRun.of(t) for r, t in live.items()}, _Titles(BaseSnapshot()))
+
+
 def _build_patches(plan: ImportPlan, runs: Mapping[str, _LiveRun | None], titles: _Titles) -> None:
     patches: dict[tuple[str, str], Patch] = {}
     for change in [*plan.changes, *plan.conflicts]:

@@ -116,7 +116,9 @@ def plan_text(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool
     """The dry-run report for a terminal."""
     out: list[str] = []
     head = "Dry run of" if dry_run else "Import of"
-    origin = f" (exported from {plan.exported_from} at {plan.exported_at})" if plan.has_base else ""
+    origin = ""
+    if plan.has_base and plan.exported_at:
+        origin = f" (exported from {plan.exported_from} at {plan.exported_at})"
     out.append(f"{head} {plan.path}{origin}")
     if plan.runs_read:
         out.append(f"Read the live state of {_count(plan.runs_read, 'run')} with valid edits.")

@@ -1,0 +1,473 @@
+"""Applying an import plan: paced PATCHes, a write-ahead journal, verification, undo.
+
+``apply_plan`` sends the plan's PATCHes (the plan of ``bulksync.importing``, made from
+live state read just before) through the client, which keeps to the rate limit and
+sends a few at once. For every PATCH the journal records, before it is sent, what it
+means to write and the values it replaces, and after, what came of it; each line is
+flushed and fsync'ed, so Ctrl-C, a crash or ``kill -9`` leave a journal that says
+exactly what may have been applied. Running the same import again plans from live
+state: values already applied are "already done", nothing is applied twice.
+
+Requests go in three waves, each wave's requests in parallel: those that only set
+fields, then those that complete tasks, then those that complete a run (NextStep locks
+a run once it is completed, so nothing of that run may come after).
+
+A PATCH whose outcome is unknown (timeout, 5xx, dropped connection) is never resent
+blindly: the task is read back and each value re-classified: applied, still to do
+(then sent once more), or changed by someone else meanwhile (a conflict).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any, Final
+
+from bulksync.client import UNSET, NextStepClient
+from bulksync.errors import ApiError, BulksyncError, OutcomeUnknownError
+from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
+from bulksync.importing import (
+    Change,
+    ImportPlan,
+    OnConflict,
+    Outcome,
+    Patch,
+    Problem,
+    build_patches,
+    describe,
+)
+from bulksync.model import JSON, Task
+from bulksync.snapshot import FieldKey
+
+JOURNAL: Final = "journal.jsonl"
+PLAN: Final = "plan.json"
+RESULTS: Final = "results.csv"
+ERRORS: Final = "errors.csv"
+
+
+class Result(StrEnum):
+    APPLIED = "applied"
+    ALREADY_DONE = "already_done"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"
+    """--fail-fast stopped the import before this value was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueResult:
+    change: Change
+    result: Result
+    message: str = ""
+    stored: JSON = None
+    """What NextStep holds after the request (for a silent coercion, not what was sent)."""
+
+
+@dataclass
+class ApplyReport:
+    run_dir: Path
+    results: list[ValueResult] = field(default_factory=list)
+    requests: int = 0
+
+    def count(self, result: Result) -> int:
+        return sum(1 for r in self.results if r.result is result)
+
+    @property
+    def failed(self) -> int:
+        return self.count(Result.FAILED) + self.count(Result.NOT_SENT)
+
+    def summary(self) -> dict[str, int]:
+        return {r.value: self.count(r) for r in Result} | {"patches_sent": self.requests}
+
+
+class Journal:
+    """An append-only JSON-lines file; every line is on disk before ``record`` returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: IO[str] = path.open("a", encoding="utf-8")
+
+    def record(self, event: str, **fields: Any) -> None:
+        line = json.dumps(
+            {"at": _now(), "event": event, **fields}, ensure_ascii=False, separators=(",", ":")
+        )
+        with self._lock:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """The journal's events; a last line cut short by a crash is ignored."""
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the line being written when the process died
+    return events
+
+
+def new_run_dir(sheet: Path, now: dt.datetime | None = None) -> Path:
+    """``.bulksync/imports/<timestamp>-<sheet>/`` beside the sheet, made anew."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
+    base = sheet.resolve().parent / ".bulksync" / "imports"
+    for n in range(1000):
+        candidate = base / (f"{stamp}-{sheet.stem}" + (f"-{n}" if n else ""))
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise BulksyncError(f"Cannot make a run directory under {base}.")  # pragma: no cover
+
+
+def apply_plan(
+    plan: ImportPlan,
+    client: NextStepClient,
+    run_dir: Path,
+    *,
+    patches: Sequence[Patch] | None = None,
+    fail_fast: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ApplyReport:
+    """Send the plan's PATCHes (or some of them, for a canary), journalling each."""
+    plan_file = run_dir / PLAN
+    if not plan_file.exists():
+        plan_file.write_text(
+            json.dumps(plan.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+    journal = Journal(run_dir / JOURNAL)
+    report = ApplyReport(run_dir)
+    patches = plan.patches if patches is None else patches
+    stop = threading.Event()
+    done = 0
+    lock = threading.Lock()
+    journal.record("start", file=plan.path, host=plan.host, patches=len(patches))
+
+    def send(patch: Patch) -> list[ValueResult]:
+        nonlocal done
+        if stop.is_set():
+            outcome = [
+                ValueResult(c, Result.NOT_SENT, "not sent: --fail-fast") for c in patch.changes
+            ]
+        else:
+            outcome = _send(patch, client, journal)
+            with lock:
+                report.requests += 1
+            if fail_fast and any(r.result is Result.FAILED for r in outcome):
+                stop.set()
+        with lock:
+            done += 1
+            if progress:
+                progress(done, len(patches))
+        return outcome
+
+    try:
+        for wave in _waves(patches):
+            for outcome in client.map(send, wave):
+                report.results.extend(outcome)
+    finally:
+        journal.record("end", summary=report.summary())
+        journal.close()
+        write_results(report, run_dir)
+    return report
+
+
+def _waves(patches: Sequence[Patch]) -> Iterable[list[Patch]]:
+    fields_only = [p for p in patches if not p.completed and not p.completes_run]
+    completing = [p for p in patches if p.completed and not p.completes_run]
+    closing = [p for p in patches if p.completes_run]
+    return [wave for wave in (fields_only, completing, closing) if wave]
+
+
+def _send(patch: Patch, client: NextStepClient, journal: Journal) -> list[ValueResult]:
+    body = patch.body()
+    before = {c.key.field: c.live for c in patch.changes}
+    journal.record("intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before)
+    try:
+        task = _patch(client, patch)
+    except OutcomeUnknownError as exc:
+        journal.record("unknown", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
+        return _after_unknown(patch, client, journal)
+    except ApiError as exc:
+        message = f"NextStep refused the request: {exc.message} ({exc.code})"
+        journal.record(
+            "failed", run_id=patch.run_id, task_id=patch.task_id, code=exc.code, error=exc.message
+        )
+        return [ValueResult(c, Result.FAILED, message) for c in patch.changes]
+    except BulksyncError as exc:
+        journal.record("failed", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
+        return [ValueResult(c, Result.FAILED, str(exc)) for c in patch.changes]
+    return _verified(patch, task, journal)
+
+
+def _patch(client: NextStepClient, patch: Patch) -> Task:
+    return client.patch_task(
+        patch.run_id,
+        patch.task_id,
+        completed=UNSET if patch.completed is None else patch.completed,
+        assignee=patch.assignee if patch.sets_assignee else UNSET,
+        elements=patch.elements or None,
+    )
+
+
+def _value_of(task: Task, change: Change) -> JSON:
+    if change.key.field == COMPLETION:
+        return task.completed
+    if change.key.field == ASSIGNEE:
+        return task.assignee
+    element = task.element(change.key.field)
+    if element is None:
+        return None
+    return codec_for(element.type).empty() if element.value is None else element.value
+
+
+def _verified(patch: Patch, task: Task, journal: Journal) -> list[ValueResult]:
+    """Each value compared with what NextStep says it holds now (silent coercions fail)."""
+    results = []
+    for change in patch.changes:
+        stored = _value_of(task, change)
+        if codec_for(change.kind).equal(stored, change.sheet):
+            results.append(ValueResult(change, Result.APPLIED, stored=stored))
+        else:
+            results.append(
+                ValueResult(
+                    change,
+                    Result.FAILED,
+                    f"NextStep stored {describe(stored)!r} instead of {describe(change.sheet)!r}",
+                    stored,
+                )
+            )
+    journal.record(
+        "applied",
+        run_id=patch.run_id,
+        task_id=patch.task_id,
+        values={r.change.key.field: r.stored for r in results},
+        verified=all(r.result is Result.APPLIED for r in results),
+    )
+    return results
+
+
+def _after_unknown(patch: Patch, client: NextStepClient, journal: Journal) -> list[ValueResult]:
+    """Read the task back; send once more only what is still to do."""
+    try:
+        task = client.get_task(patch.run_id, patch.task_id)
+    except BulksyncError as exc:
+        message = f"the outcome is unknown and the task could not be read back: {exc}"
+        return [ValueResult(c, Result.FAILED, message) for c in patch.changes]
+    results: list[ValueResult] = []
+    todo: list[Change] = []
+    for change in patch.changes:
+        codec = codec_for(change.kind)
+        live = _value_of(task, change)
+        if codec.equal(live, change.sheet):
+            results.append(ValueResult(change, Result.APPLIED, stored=live))
+        elif codec.equal(live, change.live):
+            todo.append(change)
+        else:
+            results.append(
+                ValueResult(
+                    change,
+                    Result.CONFLICT,
+                    f"changed in NextStep meanwhile to {describe(live)!r}; not overwritten",
+                    live,
+                )
+            )
+    journal.record(
+        "reread",
+        run_id=patch.run_id,
+        task_id=patch.task_id,
+        values={r.change.key.field: r.stored for r in results if r.result is Result.APPLIED},
+        todo=[c.key.field for c in todo],
+    )
+    if todo:
+        again = Patch(patch.run_id, patch.task_id, changes=todo)
+        for change in todo:
+            if change.key.field == COMPLETION:
+                again.completed = bool(change.sheet)
+            elif change.key.field == ASSIGNEE:
+                again.sets_assignee, again.assignee = True, change.sheet
+            else:
+                again.elements[change.key.field] = change.sheet
+        results.extend(_send(again, client, journal))
+    return results
+
+
+# -- results files ---------------------------------------------------------------------
+
+
+RESULT_COLUMNS: Final = (
+    "cell",
+    "run",
+    "task",
+    "field",
+    "run_id",
+    "task_id",
+    "field_id",
+    "before",
+    "after",
+    "result",
+    "message",
+)
+
+
+def write_results(report: ApplyReport, run_dir: Path) -> None:
+    """``results.csv`` (a row per value) and ``errors.csv`` (the values that need you)."""
+    rows = [_result_row(r) for r in report.results]
+    for name, keep in ((RESULTS, rows), (ERRORS, [r for r in rows if r[9] != "applied"])):
+        with (run_dir / name).open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(RESULT_COLUMNS)
+            writer.writerows(keep)
+
+
+def _result_row(result: ValueResult) -> list[str]:
+    change = result.change
+    return [
+        change.cell,
+        change.run_title,
+        change.task_title,
+        change.label,
+        change.key.run_id,
+        change.key.task_id,
+        change.key.field,
+        describe(change.live),
+        describe(change.sheet),
+        result.result.value,
+        result.message,
+    ]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+# -- undo ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """A value an import wrote: what it replaced and what it wrote."""
+
+    run_id: str
+    task_id: str
+    field: str
+    before: JSON
+    after: JSON
+
+
+def written_values(run_dir: Path) -> list[Written]:
+    """What the import in ``run_dir`` wrote, from its journal (verified answers only)."""
+    path = run_dir / JOURNAL
+    if not path.exists():
+        raise BulksyncError(f"{run_dir} has no {JOURNAL}: is it an import's run directory?")
+    befores: dict[tuple[str, str], dict[str, JSON]] = {}
+    written: dict[tuple[str, str, str], Written] = {}
+    for event in read_journal(path):
+        key = (event.get("run_id", ""), event.get("task_id", ""))
+        if event.get("event") == "intent":
+            befores.setdefault(key, {}).update(event.get("before", {}))
+        elif event.get("event") in ("applied", "reread"):
+            for name, value in event.get("values", {}).items():
+                before = befores.get(key, {}).get(name)
+                written[(*key, name)] = Written(*key, name, before, value)
+    return list(written.values())
+
+
+def plan_undo(
+    run_dir: Path, read_live: Callable[[Sequence[str]], dict[str, list[Task] | None]], host: str
+) -> ImportPlan:
+    """The plan that puts back what one import wrote, checked three ways.
+
+    For each value the import wrote, the written value is the base and the value it
+    replaced is the edit: a value still as written is changed back; one already back
+    is done; one someone changed since is a conflict and is left alone.
+    """
+    written = written_values(run_dir)
+    plan = ImportPlan(str(run_dir), host, host, "", True, OnConflict.SKIP)
+    live = read_live(sorted({w.run_id for w in written})) if written else {}
+    plan.runs_read = len(live)
+    for value in written:
+        tasks = live.get(value.run_id)
+        task = next((t for t in tasks or () if t.id == value.task_id), None)
+        key = FieldKey(value.run_id, value.task_id, value.field)
+        if task is None:
+            plan.errors.append(
+                Problem(
+                    "error",
+                    "task_gone",
+                    f"Task {value.task_id} of run {value.run_id} "
+                    "no longer exists in NextStep; nothing to undo there.",
+                    None,
+                    key,
+                )
+            )
+            continue
+        kind = _kind_of(task, value.field)
+        codec = codec_for(kind)
+        current = _value_of_field(task, value.field, kind)
+        if codec.equal(current, value.after):
+            outcome = Outcome.CHANGE
+        elif codec.equal(current, value.before):
+            outcome = Outcome.ALREADY_DONE
+        else:
+            outcome = Outcome.CONFLICT
+        change = Change(
+            key,
+            "",
+            kind,
+            _label_of(task, value.field),
+            value.after,
+            value.before,
+            current,
+            outcome,
+            outcome is Outcome.CHANGE,
+            task.title,
+            value.run_id,
+        )
+        {
+            Outcome.CHANGE: plan.changes,
+            Outcome.ALREADY_DONE: plan.already_done,
+            Outcome.CONFLICT: plan.conflicts,
+        }[outcome].append(change)
+    build_patches(plan, live)
+    return plan
+
+
+def _kind_of(task: Task, name: str) -> str:
+    if name in (COMPLETION, ASSIGNEE):
+        return name
+    element = task.element(name)
+    return element.type if element is not None else "shortText"
+
+
+def _label_of(task: Task, name: str) -> str:
+    if name == COMPLETION:
+        return "Completed"
+    if name == ASSIGNEE:
+        return "Assignee"
+    element = task.element(name)
+    return element.label if element is not None else name
+
+
+def _value_of_field(task: Task, name: str, kind: str) -> JSON:
+    if name == COMPLETION:
+        return task.completed
+    if name == ASSIGNEE:
+        return task.assignee
+    element = task.element(name)
+    if element is None or element.value is None:
+        return codec_for(kind).empty()
+    return element.value

@@ -1,0 +1,267 @@
+"""``bulksync import`` (applying) and ``bulksync undo`` through the CLI against the sandbox.
+
+Most tests serve a sandbox over loopback HTTP, so that they can read what the server
+saw (PATCHes applied) and inject faults; the confirmation prompts are answered through
+a real pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulksync.apply import read_journal
+from bulksync.cli import cli
+from bulksync.errors import ExitCode
+from bulksync.sandbox import sandbox_client
+from tests.test_cli_import import ONB_ACTIVE, edit_runs, task_id
+
+PRIYA = "run_onb_010"
+
+
+@pytest.fixture
+def http(tmp_path, monkeypatch, make_sandbox, serve):
+    """Run the CLI against a fresh sandbox served over HTTP; returns (invoke, sandbox)."""
+    monkeypatch.chdir(tmp_path)
+
+    def start(**knobs):
+        sandbox = make_sandbox(**knobs)
+        monkeypatch.setenv("NEXTSTEP_API_KEY", sandbox.config.api_key)
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", serve(sandbox))
+
+        def invoke(*args: str):
+            return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+        return invoke, sandbox
+
+    return start
+
+
+EDITS = {
+    (ONB_ACTIVE, "tt_onb_details:el_onb_pronouns"): "he/him",
+    (PRIYA, "tt_onb_details:el_onb_phone"): "+91 99999 00000",
+    (PRIYA, "tt_onb_dept:el_onb_dept"): "Marketing",
+    (PRIYA, "tt_onb_dept:el_onb_band"): 5,
+}
+
+
+def exported_and_edited(bulk, tmp_path, edits=EDITS) -> Path:
+    assert bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx").exit_code == 0
+    path = tmp_path / "onb.xlsx"
+    edit_runs(path, edits)
+    return path
+
+
+def live_values(sandbox, run_id: str) -> dict[str, object]:
+    with sandbox_client(sandbox) as client:
+        tasks = client.run_tasks(run_id)
+    values: dict[str, object] = {}
+    for task in tasks:
+        values[f"{task.template_task_id}:completed"] = task.completed
+        for element in task.elements:
+            values[f"{task.template_task_id}:{element.id}"] = element.value
+    return values
+
+
+def run_dirs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / ".bulksync" / "imports").iterdir())
+
+
+def test_apply_writes_the_plan_once_with_a_journal_and_results(http, tmp_path):
+    bulk, sandbox = http()
+    path = exported_and_edited(bulk, tmp_path)
+    result = bulk("import", "onb.xlsx", "--yes", "-v")
+    assert result.exit_code == 0, result.output
+    assert "Applied 4 value(s) in 3 request(s)" in result.stdout
+    # requests: one GET per run with edits, one PATCH per task with changes
+    assert sandbox.stats.total("PATCH") == sandbox.stats.patches_applied == 3
+    assert "5 requests (GET 200×2, PATCH 200×3)" in result.stderr
+    for (run_id, column), value in EDITS.items():
+        assert live_values(sandbox, run_id)[column] == value
+    [run_dir] = run_dirs(tmp_path)
+    events = read_journal(run_dir / "journal.jsonl")
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("intent") == kinds.count("applied") == 3
+    for e in events:
+        if e["event"] == "intent":
+            assert e["before"] and e["body"]
+    assert "nxs_live" not in (run_dir / "journal.jsonl").read_text(encoding="utf-8")
+    with (run_dir / "results.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["result"] for r in rows) == ["applied"] * 4
+    assert {(r["run_id"], r["field_id"], r["after"]) for r in rows} == {
+        (run_id, column.split(":")[1], str(value)) for (run_id, column), value in EDITS.items()
+    }
+    assert all(r["cell"].startswith("Runs!") for r in rows)
+    assert (
+        json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))["summary"]["requests"] == 3
+    )
+    # the same import again: everything is already done, nothing is sent twice
+    again = bulk("import", "onb.xlsx", "--yes", "-v")
+    assert again.exit_code == 0, again.output
+    assert "0 to change · 4 already done" in again.stdout
+    assert sandbox.stats.total("PATCH") == 3
+    # and an export now shows the edits
+    assert bulk("export", "--template", "tpl_onboarding", "-o", "after.xlsx").exit_code == 0
+    code = bulk("import", "after.xlsx", "--dry-run", "--detailed-exitcode").exit_code
+    assert code == 0
+    assert path.exists()
+
+
+def test_apply_without_a_terminal_or_yes_refuses_and_sends_nothing(http, tmp_path):
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path)
+    result = bulk("import", "onb.xlsx")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--yes" in result.stderr
+    assert sandbox.stats.total("PATCH") == 0
+
+
+def test_errors_stop_the_import_unless_skip_invalid(http, tmp_path):
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path, {**EDITS, (PRIYA, "tt_onb_dept:el_onb_start"): "3/4/26"})
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == ExitCode.INVALID
+    assert "Nothing was sent" in result.stderr
+    assert sandbox.stats.total("PATCH") == 0
+    result = bulk("import", "onb.xlsx", "--yes", "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert sandbox.stats.patches_applied == 3
+    assert live_values(sandbox, PRIYA)["tt_onb_dept:el_onb_dept"] == "Marketing"
+
+
+def test_conflicts_are_skipped_and_the_rest_applied(http, tmp_path):
+    bulk, sandbox = http()
+    path = exported_and_edited(bulk, tmp_path)
+    details = task_id(path, ONB_ACTIVE, "tt_onb_details")
+    with sandbox_client(sandbox) as client:
+        client.patch_task(ONB_ACTIVE, details, elements={"el_onb_pronouns": "they/them"})
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == ExitCode.CONFLICTS
+    assert live_values(sandbox, ONB_ACTIVE)["tt_onb_details:el_onb_pronouns"] == "they/them"
+    assert live_values(sandbox, PRIYA)["tt_onb_dept:el_onb_band"] == 5
+
+
+@pytest.mark.parametrize("knobs", [{"fail_rate": 0.3}, {"drop_rate": 0.3}])
+def test_faults_leave_live_state_equal_to_the_plan_each_value_applied_once(http, tmp_path, knobs):
+    # A generous limit: this test is about faults, not pacing (and reads a lot to check).
+    bulk, sandbox = http(fault_seed=7, rate_limit=100_000)
+    edits = {**EDITS}
+    with sandbox_client(sandbox) as client:
+        runs = [r.id for r in client.list_runs(template_id="tpl_onboarding", status="active")]
+    for n, run_id in enumerate(runs):
+        edits[(run_id, "tt_onb_details:el_onb_phone")] = f"+1 555 {n:04d}"
+        edits[(run_id, "tt_onb_dept:el_onb_band")] = 100 + n
+    exported_and_edited(bulk, tmp_path, edits)
+    sandbox.config = dataclasses.replace(sandbox.config, **knobs)
+    result = bulk("import", "onb.xlsx", "--yes", "-v", "--max-rate", "100000")
+    assert result.exit_code in (0, ExitCode.FAILED), result.output
+    assert "retries" in result.stderr
+    sandbox.config = dataclasses.replace(sandbox.config, fail_rate=0.0, drop_rate=0.0)
+    [run_dir] = run_dirs(tmp_path)
+    events = [e["event"] for e in read_journal(run_dir / "journal.jsonl")]
+    assert "unknown" in events and "reread" in events  # outcomes were lost, and re-read
+    with (run_dir / "results.csv").open(encoding="utf-8-sig") as handle:
+        results = {(r["run_id"], r["field_id"]): r["result"] for r in csv.DictReader(handle)}
+    for (run_id, column), value in edits.items():
+        field = column.split(":")[1]
+        live = live_values(sandbox, run_id)[column]
+        if results.get((run_id, field)) == "applied":
+            assert live == value  # the journal and results agree with live state
+    # each task's PATCH applied at most once, even when its answer was lost
+    tasks_with_changes = len({(r, c.split(":")[0]) for r, c in edits})
+    assert sandbox.stats.patches_applied <= tasks_with_changes
+    # and running it again finishes the job without applying anything twice
+    again = bulk("import", "onb.xlsx", "--yes", "--max-rate", "100000")
+    assert again.exit_code == 0, again.output
+    for (run_id, column), value in edits.items():
+        assert live_values(sandbox, run_id)[column] == value
+    assert sandbox.stats.patches_applied == tasks_with_changes
+
+
+def test_undo_puts_back_what_the_import_wrote_but_not_over_later_edits(http, tmp_path):
+    bulk, sandbox = http()
+    path = exported_and_edited(bulk, tmp_path)
+    before = {k: live_values(sandbox, k[0])[k[1]] for k in EDITS}
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    # someone edits one of the imported values afterwards
+    dept = task_id(path, PRIYA, "tt_onb_dept")
+    with sandbox_client(sandbox) as client:
+        client.patch_task(PRIYA, dept, elements={"el_onb_band": 9})
+    preview = bulk("undo", str(run_dir), "--dry-run", "--json")
+    assert preview.exit_code == ExitCode.CONFLICTS
+    plan = json.loads(preview.stdout)
+    assert [c["field"] for c in plan["conflicts"]] == ["el_onb_band"]
+    assert plan["summary"]["changes"] == 3
+    result = bulk("undo", str(run_dir), "--yes")
+    assert result.exit_code == ExitCode.CONFLICTS, result.output
+    for key, value in before.items():
+        live = live_values(sandbox, key[0])[key[1]]
+        if key[1] == "tt_onb_dept:el_onb_band":
+            assert live == 9  # the later edit survives
+        else:
+            assert (live or None) == (value or None)
+    assert len(run_dirs(tmp_path)) == 2  # the undo has a run directory of its own
+
+
+def in_a_terminal(args: list[str], answers: list[str], cwd: Path, env: dict) -> tuple[int, str]:
+    """Run the CLI in a pseudo-terminal, answering each question as it comes."""
+    main, child = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulksync", *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        cwd=cwd,
+        env=env,
+        close_fds=True,
+    )
+    os.close(child)
+    output = b""
+    pending = list(answers)
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        if not ready:
+            process.kill()
+            break
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if pending and output.rstrip().endswith(b"[y/N]:"):
+            os.write(main, pending.pop(0).encode() + b"\n")
+            output += b"\n"
+    process.wait(timeout=60)
+    os.close(main)
+    return process.returncode, output.decode("utf-8", "replace")
+
+
+def test_the_canary_applies_the_first_requests_then_asks(http, tmp_path):
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path)
+    env = {**os.environ}
+    answered = in_a_terminal(["import", "onb.xlsx", "--canary", "1"], ["y", "n"], tmp_path, env)
+    code, output = answered
+    assert "Apply 3 PATCH request(s)" in output
+    assert "Canary: 1 request(s) sent" in output and "Stopped after the canary" in output
+    assert sandbox.stats.patches_applied == 1
+    code, output = in_a_terminal(["import", "onb.xlsx", "--canary", "1"], ["y", "y"], tmp_path, env)
+    assert code == 0, output
+    assert sandbox.stats.patches_applied == 3
+    code, output = in_a_terminal(["import", "onb.xlsx"], [], tmp_path, env)
+    assert code == 0 and "nothing to write" in output
