@@ -265,3 +265,56 @@ def test_the_canary_applies_the_first_requests_then_asks(http, tmp_path):
     assert sandbox.stats.patches_applied == 3
     code, output = in_a_terminal(["import", "onb.xlsx"], [], tmp_path, env)
     assert code == 0 and "nothing to write" in output
+
+
+def test_kill_9_in_the_middle_then_run_again(http, tmp_path):
+    """SIGKILL mid-import leaves a consistent journal; running again finishes the job."""
+    bulk, sandbox = http(rate_limit=100_000, latency_ms=60)
+    edits = {}
+    with sandbox_client(sandbox) as client:
+        runs = [r.id for r in client.list_runs(template_id="tpl_onboarding", status="active")]
+    for n, run_id in enumerate(runs):
+        edits[(run_id, "tt_onb_details:el_onb_phone")] = f"+1 555 {n:04d}"
+        edits[(run_id, "tt_onb_dept:el_onb_band")] = 200 + n
+        edits[(run_id, "tt_onb_equipment:el_onb_delivery")] = f"Desk {n}"
+    exported_and_edited(bulk, tmp_path, edits)
+    env = {**os.environ}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulksync", "import", "onb.xlsx", "--yes", "--in-flight", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    journal = None
+    deadline = 200
+    while deadline and process.poll() is None:
+        found = list((tmp_path / ".bulksync" / "imports").glob("*/journal.jsonl"))
+        if found:
+            events = [e["event"] for e in read_journal(found[0])]
+            if events.count("applied") >= 3:
+                journal = found[0]
+                break
+        select.select([], [], [], 0.02)
+        deadline -= 1
+    process.kill()  # SIGKILL: no cleanup of any kind
+    process.wait(timeout=30)
+    assert journal is not None, "the import finished before it could be killed"
+    events = read_journal(journal)
+    assert events[-1]["event"] != "end"  # it really died in the middle
+    # every outcome in the journal follows its intent
+    intents = set()
+    for event in events:
+        key = (event.get("run_id"), event.get("task_id"))
+        if event["event"] == "intent":
+            intents.add(key)
+        elif event["event"] in ("applied", "failed", "unknown", "reread"):
+            assert key in intents
+    applied_before = sandbox.stats.patches_applied
+    assert 0 < applied_before < len(edits)
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == 0, result.output
+    for (run_id, column), value in edits.items():
+        assert live_values(sandbox, run_id)[column] == value
+    tasks_with_changes = len({(r, c.split(":")[0]) for r, c in edits})
+    assert sandbox.stats.patches_applied == tasks_with_changes  # nothing applied twice
