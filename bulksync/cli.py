@@ -596,7 +596,8 @@ def _apply(
     click.echo(
         f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
         f"{counts['already_done']} already done, {counts['conflict']} conflict(s), "
-        f"{final.failed} failed or not sent. Results: {run_dir / RESULTS}"
+        f"{final.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
+        f"for the rate limit. Results: {run_dir / RESULTS}"
     )
     for result in results:
         if result.result not in (Result.APPLIED, Result.ALREADY_DONE):

@@ -86,8 +86,8 @@ def about_lines(snapshot: Snapshot, meta: ExportMeta) -> list[str]:
         "• bulksync import THIS_FILE --dry-run   shows what would change, every cell that "
         "needs fixing, and conflicts with edits made in NextStep since this export "
         "(--report review.html writes a page for a reviewer);",
-        "• bulksync import THIS_FILE             applies it (in a bulksync version that "
-        "applies imports).",
+        "• bulksync import THIS_FILE             applies it, with a journal; running it again "
+        "applies nothing twice, and bulksync undo reverts it.",
     ]
 
 
