@@ -18,16 +18,14 @@ import dataclasses
 import shutil
 import sys
 import tempfile
-import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import python_calamine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_sheets import make_snapshot
+from bench_sheets import best, make_snapshot
 
 from bulksync.importing import plan_import
 from bulksync.model import Task
@@ -72,15 +70,6 @@ def with_data_sheet_of(original: Path, other: Path, out: Path) -> None:
         for item in src.infolist():
             body = data if item.filename == "xl/worksheets/sheet2.xml" else src.read(item)
             dst.writestr(item, body)
-
-
-def best(func: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def calamine_read(path: Path) -> None:

@@ -133,6 +133,15 @@ def new_run_dir(sheet: Path, now: dt.datetime | None = None) -> Path:
     raise BulksyncError(f"Cannot make a run directory under {base}.")  # pragma: no cover
 
 
+def latest_run_dir(sheet: Path) -> Path | None:
+    """The run directory of the latest import of this sheet, or None."""
+    base = sheet.resolve().parent / ".bulksync" / "imports"
+    if not base.is_dir():
+        return None
+    mine = [d for d in base.iterdir() if d.is_dir() and d.name.split("-", 1)[-1] == sheet.stem]
+    return max(mine, key=lambda d: d.name, default=None)
+
+
 def apply_plan(
     plan: ImportPlan,
     client: NextStepClient,

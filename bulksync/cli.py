@@ -27,6 +27,7 @@ from bulksync.apply import (
     Result,
     ValueResult,
     apply_plan,
+    latest_run_dir,
     new_run_dir,
     plan_undo,
     write_results,
@@ -448,6 +449,11 @@ def export(
     is_flag=True,
     help="Apply the valid values even though some cells have errors (those are skipped).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the latest import of this sheet in its run directory (same journal).",
+)
 @shared_options
 @click.pass_context
 def import_(
@@ -466,6 +472,7 @@ def import_(
     fail_fast: bool,
     canary: int | None,
     skip_invalid: bool,
+    resume: bool,
 ) -> None:
     """Import an edited sheet: validate, three-way diff, plan, apply.
 
@@ -500,6 +507,17 @@ def import_(
             "Applying asks for confirmation, and there is no terminal to ask on: run it "
             "in a terminal, or give --yes (after a --dry-run you have reviewed)."
         )
+    make_run_dir = lambda: new_run_dir(file)  # noqa: E731
+    if resume:
+        if dry_run:
+            raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+        previous = latest_run_dir(file)
+        if previous is None:
+            raise SheetError(
+                f"No earlier import of {file} to resume (none in .bulksync/imports beside "
+                "it); run it without --resume."
+            )
+        make_run_dir = lambda: previous  # noqa: E731
     sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     options = ImportOptions(
         force=force, on_conflict=OnConflict(on_conflict), accept_formulas=accept_formulas
@@ -510,44 +528,78 @@ def import_(
             plan = plan_import(
                 sheet, live_reader(client, progress), host=client.host, options=options
             )
-        limit, window = client.limiter.limit, client.limiter.window
-        for report in reports:
-            if report.suffix.lower() == ".json":
-                text = plan_json(plan)
-            else:
-                text = plan_html(plan, rate_limit=limit, window=window)
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(text + "\n", encoding="utf-8")
-        if as_json and dry_run:
-            click.echo(plan_json(plan))
-        else:
-            click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run))
-            for report in reports:
-                click.echo(f"Report written to {report}.")
-        if dry_run:
-            code = plan.exit_code(detailed=detailed_exitcode)
-            if code:
-                ctx.exit(int(code))
-            return
-        if plan.errors and not skip_invalid:
-            click.echo(
-                "\nNothing was sent: the sheet has errors. Fix them (see above), or give "
-                "--skip-invalid to apply the valid values only.",
-                err=True,
-            )
-            ctx.exit(int(ExitCode.INVALID))
-        if not plan.patches:
-            ctx.exit(int(plan.exit_code()))
-        _apply(
+        _conclude(
             ctx,
             settings,
             client,
             plan,
-            lambda: new_run_dir(file),
+            make_run_dir,
+            dry_run=dry_run,
+            as_json=as_json,
+            reports=reports,
+            detailed=detailed_exitcode,
+            skip_invalid=skip_invalid,
             yes=yes,
             fail_fast=fail_fast,
             canary=canary,
         )
+
+
+def _conclude(
+    ctx: click.Context,
+    settings: Settings,
+    client: NextStepClient,
+    plan: ImportPlan,
+    make_run_dir: Callable[[], Path],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+    reports: Sequence[Path] = (),
+    detailed: bool = False,
+    skip_invalid: bool = False,
+    fail_fast: bool = False,
+    canary: int | None = None,
+) -> None:
+    """Report the plan (terminal, files, JSON); then exit for a dry run, or apply it."""
+    limit, window = client.limiter.limit, client.limiter.window
+    for report in reports:
+        if report.suffix.lower() == ".json":
+            text = plan_json(plan)
+        else:
+            text = plan_html(plan, rate_limit=limit, window=window, dry_run=dry_run)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text + "\n", encoding="utf-8")
+    if as_json and dry_run:
+        click.echo(plan_json(plan))
+    else:
+        click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run))
+        for report in reports:
+            click.echo(f"Report written to {report}.")
+    if dry_run:
+        code = plan.exit_code(detailed=detailed)
+        if code:
+            ctx.exit(int(code))
+        return
+    if plan.errors and not skip_invalid:
+        click.echo(
+            "\nNothing was sent: there are errors. Fix them (see above), or give "
+            "--skip-invalid to apply the valid values only.",
+            err=True,
+        )
+        ctx.exit(int(ExitCode.INVALID))
+    if not plan.patches:
+        ctx.exit(int(plan.exit_code()))
+    _apply(
+        ctx,
+        settings,
+        client,
+        plan,
+        make_run_dir,
+        yes=yes,
+        fail_fast=fail_fast,
+        canary=canary,
+    )
 
 
 def _apply(
@@ -641,27 +693,15 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
     with settings.client() as client:
         with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
             plan = plan_undo(run_dir, live_reader(client, progress), client.host)
-        limit, window = client.limiter.limit, client.limiter.window
-        if as_json and dry_run:
-            click.echo(plan_json(plan))
-        else:
-            click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run))
-        if dry_run:
-            code = plan.exit_code()
-            if code:
-                ctx.exit(int(code))
-            return
-        if not plan.patches:
-            ctx.exit(int(plan.exit_code()))
-        _apply(
+        _conclude(
             ctx,
             settings,
             client,
             plan,
             lambda: new_run_dir(run_dir.parent.parent.parent / f"undo-{run_dir.name}"),
+            dry_run=dry_run,
+            as_json=as_json,
             yes=yes,
-            fail_fast=False,
-            canary=None,
         )
 
 

@@ -46,3 +46,58 @@ class CannedServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class RewritingProxy:
+    """Forwards every request to ``target`` (a base URL), rewriting PATCH bodies on the
+    way: a NextStep that silently coerces what it is sent (trims, truncates)."""
+
+    def __init__(self, target: str, rewrite):
+        import httpx
+
+        self.target = target.rstrip("/")
+        self.rewrite = rewrite
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if self.command == "PATCH" and body:
+                    body = outer.rewrite(body)
+                path = self.path.removeprefix("/api/v1")
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "content-type", "accept")
+                }
+                answer = httpx.request(
+                    self.command, outer.target + path, content=body, headers=headers, timeout=30
+                )
+                self.send_response(answer.status_code)
+                for name in ("Content-Type", "Retry-After"):
+                    if name in answer.headers:
+                        self.send_header(name, answer.headers[name])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_PATCH = do_POST = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v1"
+
+    def __enter__(self) -> RewritingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -24,6 +24,7 @@ from bulksync.apply import read_journal
 from bulksync.cli import cli
 from bulksync.errors import ExitCode
 from bulksync.sandbox import sandbox_client
+from tests.badserver import RewritingProxy
 from tests.test_cli_import import ONB_ACTIVE, edit_runs, task_id
 
 PRIYA = "run_onb_010"
@@ -312,9 +313,72 @@ def test_kill_9_in_the_middle_then_run_again(http, tmp_path):
             assert key in intents
     applied_before = sandbox.stats.patches_applied
     assert 0 < applied_before < len(edits)
-    result = bulk("import", "onb.xlsx", "--yes")
+    result = bulk("import", "onb.xlsx", "--yes", "--resume")
     assert result.exit_code == 0, result.output
+    # --resume went on in the same run directory: one journal, two starts
+    assert [e["event"] for e in read_journal(journal)].count("start") == 2
+    assert len(run_dirs(tmp_path)) == 1
     for (run_id, column), value in edits.items():
         assert live_values(sandbox, run_id)[column] == value
     tasks_with_changes = len({(r, c.split(":")[0]) for r, c in edits})
     assert sandbox.stats.patches_applied == tasks_with_changes  # nothing applied twice
+
+
+def test_a_refused_value_is_recorded_and_the_others_go_on_unless_fail_fast(http, tmp_path):
+    bulk, sandbox = http()
+    assert (
+        bulk("export", "--template", "tpl_onboarding", "--assignees", "-o", "onb.xlsx").exit_code
+        == 0
+    )
+    edits = {
+        # a well-formed user id that is not in the team: NextStep answers 400
+        (ONB_ACTIVE, "tt_onb_details:assignee"): "usr_nobody",
+        (PRIYA, "tt_onb_details:el_onb_phone"): "+91 1",
+        (PRIYA, "tt_onb_dept:el_onb_band"): 6,
+    }
+    edit_runs(tmp_path / "onb.xlsx", edits)
+    stopped = bulk("import", "onb.xlsx", "--yes", "--fail-fast", "--in-flight", "1")
+    assert stopped.exit_code == ExitCode.FAILED, stopped.output
+    assert sandbox.stats.patches_applied == 0
+    assert "Unknown assignee" in stopped.stderr and "not_sent" in stopped.stderr
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == ExitCode.FAILED
+    assert sandbox.stats.patches_applied == 2
+    run_dir = run_dirs(tmp_path)[-1]
+    with (run_dir / "errors.csv").open(encoding="utf-8-sig") as handle:
+        errors = list(csv.DictReader(handle))
+    assert [(e["run_id"], e["field_id"], e["result"]) for e in errors] == [
+        (ONB_ACTIVE, "assignee", "failed")
+    ]
+    assert "Unknown assignee" in errors[0]["message"] and errors[0]["cell"].startswith("Runs!")
+    assert live_values(sandbox, PRIYA)["tt_onb_dept:el_onb_band"] == 6
+
+
+def test_a_value_stored_differently_from_what_was_sent_is_a_failure(http, tmp_path, monkeypatch):
+    bulk, _ = http()
+    exported_and_edited(bulk, tmp_path)
+
+    def truncate_texts(body: bytes) -> bytes:
+        document = json.loads(body)
+        for element in document.get("custom_elements", []):
+            if isinstance(element["value"], str):
+                element["value"] = element["value"][:5]
+        return json.dumps(document).encode()
+
+    with RewritingProxy(os.environ["NEXTSTEP_BASE_URL"], truncate_texts) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk("import", "onb.xlsx", "--yes", "--force")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    run_dir = run_dirs(tmp_path)[-1]
+    with (run_dir / "results.csv").open(encoding="utf-8-sig") as handle:
+        outcome = {r["field_id"]: (r["result"], r["message"]) for r in csv.DictReader(handle)}
+    # the text NextStep took, shortened: a silent coercion is a failure of that value
+    assert outcome["el_onb_phone"] == (
+        "failed",
+        "NextStep stored '+91 9' instead of '+91 99999 00000'",
+    )
+    # a shortened option is refused outright, and the PATCH is all or nothing
+    assert outcome["el_onb_dept"][0] == outcome["el_onb_band"][0] == "failed"
+    assert "NextStep refused the request" in outcome["el_onb_band"][1]
+    events = read_journal(run_dir / "journal.jsonl")
+    assert any(e["event"] == "applied" and e["verified"] is False for e in events)
