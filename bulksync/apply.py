@@ -20,6 +20,7 @@ blindly: the task is read back and each value re-classified: applied, still to d
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -44,6 +45,7 @@ from bulksync.importing import (
     describe,
 )
 from bulksync.model import JSON, Task
+from bulksync.sheets import write_retry_csv
 from bulksync.snapshot import FieldKey
 
 JOURNAL: Final = "journal.jsonl"
@@ -68,6 +70,7 @@ class ValueResult:
     message: str = ""
     stored: JSON = None
     """What NextStep holds after the request (for a silent coercion, not what was sent)."""
+    stored_known: bool = False
 
 
 @dataclass
@@ -190,7 +193,7 @@ def apply_plan(
     finally:
         journal.record("end", summary=report.summary())
         journal.close()
-        write_results(report, run_dir)
+        write_results(report, run_dir, host=plan.host)
     return report
 
 
@@ -249,7 +252,7 @@ def _verified(patch: Patch, task: Task, journal: Journal) -> list[ValueResult]:
     for change in patch.changes:
         stored = _value_of(task, change)
         if codec_for(change.kind).equal(stored, change.sheet):
-            results.append(ValueResult(change, Result.APPLIED, stored=stored))
+            results.append(ValueResult(change, Result.APPLIED, stored=stored, stored_known=True))
         else:
             results.append(
                 ValueResult(
@@ -257,6 +260,7 @@ def _verified(patch: Patch, task: Task, journal: Journal) -> list[ValueResult]:
                     Result.FAILED,
                     f"NextStep stored {describe(stored)!r} instead of {describe(change.sheet)!r}",
                     stored,
+                    stored_known=True,
                 )
             )
     journal.record(
@@ -332,14 +336,40 @@ RESULT_COLUMNS: Final = (
 )
 
 
-def write_results(report: ApplyReport, run_dir: Path) -> None:
-    """``results.csv`` (a row per value) and ``errors.csv`` (the values that need you)."""
-    rows = [_result_row(r) for r in report.results]
-    for name, keep in ((RESULTS, rows), (ERRORS, [r for r in rows if r[9] != "applied"])):
-        with (run_dir / name).open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\r\n")
-            writer.writerow(RESULT_COLUMNS)
-            writer.writerows(keep)
+def write_results(report: ApplyReport, run_dir: Path, *, host: str = "") -> None:
+    """``results.csv``, a row per value; ``errors.csv``, the values that failed or were
+    not sent, as a sheet to fix and import again (``bulksync import errors.csv``)."""
+    with (run_dir / RESULTS).open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(RESULT_COLUMNS)
+        writer.writerows(_result_row(r) for r in report.results)
+    retry = [
+        (
+            dataclasses.replace(r.change, live=r.stored) if r.stored_known else r.change,
+            f"{r.result.value}: {r.message}",
+        )
+        for r in report.results
+        if r.result in (Result.FAILED, Result.NOT_SENT)
+    ]
+    write_retry_csv(run_dir / ERRORS, retry, host=host)
+
+
+def result_dicts(report: ApplyReport) -> list[dict[str, Any]]:
+    """The results as the JSON report carries them."""
+    return [
+        {
+            "cell": r.change.cell,
+            "run_id": r.change.key.run_id,
+            "task_id": r.change.key.task_id,
+            "field": r.change.key.field,
+            "label": r.change.label,
+            "before": r.change.live,
+            "after": r.change.sheet,
+            "result": r.result.value,
+            "message": r.message,
+        }
+        for r in report.results
+    ]
 
 
 def _result_row(result: ValueResult) -> list[str]:

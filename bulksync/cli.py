@@ -30,6 +30,7 @@ from bulksync.apply import (
     latest_run_dir,
     new_run_dir,
     plan_undo,
+    result_dicts,
     write_results,
 )
 from bulksync.client import NextStepClient
@@ -563,13 +564,7 @@ def _conclude(
 ) -> None:
     """Report the plan (terminal, files, JSON); then exit for a dry run, or apply it."""
     limit, window = client.limiter.limit, client.limiter.window
-    for report in reports:
-        if report.suffix.lower() == ".json":
-            text = plan_json(plan)
-        else:
-            text = plan_html(plan, rate_limit=limit, window=window, dry_run=dry_run)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(text + "\n", encoding="utf-8")
+    _write_reports(plan, reports, client, dry_run=dry_run)
     if as_json and dry_run:
         click.echo(plan_json(plan))
     else:
@@ -599,7 +594,22 @@ def _conclude(
         yes=yes,
         fail_fast=fail_fast,
         canary=canary,
+        reports=reports,
     )
+
+
+def _write_reports(
+    plan: ImportPlan, reports: Sequence[Path], client: NextStepClient, *, dry_run: bool
+) -> None:
+    """The HTML and JSON report files (after applying, with each value's outcome)."""
+    limit, window = client.limiter.limit, client.limiter.window
+    for report in reports:
+        if report.suffix.lower() == ".json":
+            text = plan_json(plan)
+        else:
+            text = plan_html(plan, rate_limit=limit, window=window, dry_run=dry_run)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text + "\n", encoding="utf-8")
 
 
 def _apply(
@@ -612,6 +622,7 @@ def _apply(
     yes: bool,
     fail_fast: bool,
     canary: int | None,
+    reports: Sequence[Path] = (),
 ) -> None:
     """Confirm, then send the plan's PATCHes with a journal; report and exit."""
     count = len(plan.patches)
@@ -643,7 +654,9 @@ def _apply(
         results.extend(report.results)
         sent += report.requests
     final = ApplyReport(run_dir, results, sent)
-    write_results(final, run_dir)
+    write_results(final, run_dir, host=plan.host)
+    plan.results = result_dicts(final)
+    _write_reports(plan, reports, client, dry_run=False)
     counts = final.summary()
     click.echo(
         f"\nApplied {counts['applied']} value(s) in {sent} request(s); "

@@ -101,6 +101,8 @@ class Change:
     """Sent to NextStep: every change, and conflicts under ``--on-conflict mine``."""
     task_title: str = ""
     run_title: str = ""
+    spec: FieldSpec | None = None
+    """The field as NextStep has it now (type, label, options), where known."""
 
 
 @dataclass
@@ -149,6 +151,8 @@ class ImportPlan:
     runs_read: int = 0
     completes_runs: list[tuple[str, str]] = field(default_factory=list)
     """(run id, title) of each run this import completes."""
+    results: list[dict[str, Any]] | None = None
+    """After applying: a row per value (cell, ids, before, after, result, message)."""
 
     @property
     def requests(self) -> int:
@@ -226,7 +230,7 @@ class ImportPlan:
                 for p in self.patches
             ],
             "completes_runs": [run_id for run_id, _ in self.completes_runs],
-        }
+        } | ({"results": self.results} if self.results is not None else {})
 
 
 @dataclass(frozen=True)
@@ -658,6 +662,7 @@ def _classify(
         written,
         titles.task(key, task),
         titles.run(key.run_id),
+        live_spec._replace(locked=None),
     )
 
 

@@ -81,9 +81,13 @@ def run_dirs(tmp_path: Path) -> list[Path]:
 def test_apply_writes_the_plan_once_with_a_journal_and_results(http, tmp_path):
     bulk, sandbox = http()
     path = exported_and_edited(bulk, tmp_path)
-    result = bulk("import", "onb.xlsx", "--yes", "-v")
+    result = bulk("import", "onb.xlsx", "--yes", "-v", "--report", "r.json", "--report", "r.html")
     assert result.exit_code == 0, result.output
     assert "Applied 4 value(s) in 3 request(s)" in result.stdout
+    # the reports carry each value's outcome
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert [r["result"] for r in report["results"]] == ["applied"] * 4
+    assert "Results" in (tmp_path / "r.html").read_text(encoding="utf-8")
     # requests: one GET per run with edits, one PATCH per task with changes
     assert sandbox.stats.total("PATCH") == sandbox.stats.patches_applied == 3
     assert "5 requests (GET 200×2, PATCH 200×3)" in result.stderr
@@ -357,12 +361,23 @@ def test_a_refused_value_is_recorded_and_the_others_go_on_unless_fail_fast(http,
     assert result.exit_code == ExitCode.FAILED
     assert sandbox.stats.patches_applied == 2
     run_dir = run_dirs(tmp_path)[-1]
-    with (run_dir / "errors.csv").open(encoding="utf-8-sig") as handle:
-        errors = list(csv.DictReader(handle))
-    assert [(e["run_id"], e["field_id"], e["result"]) for e in errors] == [
-        (ONB_ACTIVE, "assignee", "failed")
+    errors_csv = run_dir / "errors.csv"
+    with errors_csv.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, errors = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert [(e["run_id"], e["field_id"], e["Value"]) for e in errors] == [
+        (ONB_ACTIVE, "assignee", "usr_nobody")
     ]
-    assert "Unknown assignee" in errors[0]["message"] and errors[0]["cell"].startswith("Runs!")
+    assert "Unknown assignee" in errors[0]["Problem"]
+    # errors.csv is a sheet: fix the value, import it again
+    rows[1][header.index("Value")] = "usr_ana"
+    with errors_csv.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    fixed = bulk("import", str(errors_csv), "--yes")
+    assert fixed.exit_code == 0, fixed.output
+    with sandbox_client(sandbox) as client:
+        tasks = client.run_tasks(ONB_ACTIVE)
+    assert next(t for t in tasks if t.template_task_id == "tt_onb_details").assignee == "usr_ana"
     assert live_values(sandbox, PRIYA)["tt_onb_dept:el_onb_band"] == 6
 
 

@@ -7,19 +7,34 @@ export wrote (also after a spreadsheet app re-saved it) into a ``Sheet``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bulksync import __version__
 from bulksync.errors import SheetError
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.csvfile import read_csv, sidecar, write_csv
-from bulksync.sheets.layout import Layout, build_grid
+from bulksync.sheets.layout import (
+    TASK_COLUMNS,
+    Cell,
+    Column,
+    Context,
+    Grid,
+    Layout,
+    allowed_values,
+    build_grid,
+    type_label,
+)
 from bulksync.sheets.meta import ExportMeta
 from bulksync.sheets.reading import Sheet, SheetCell
 from bulksync.sheets.xlsx import MAX_ROWS, write_xlsx
 from bulksync.sheets.xlsx_read import read_xlsx
-from bulksync.snapshot import Snapshot
+from bulksync.snapshot import FieldValue, Snapshot
+
+if TYPE_CHECKING:
+    from bulksync.importing import Change
 
 __all__ = [
     "ExportResult",
@@ -29,6 +44,7 @@ __all__ = [
     "check_output",
     "read_sheet",
     "write_export",
+    "write_retry_csv",
 ]
 
 SUFFIXES = (".xlsx", ".csv")
@@ -146,3 +162,66 @@ def read_sheet(
         if encoding:
             raise SheetError("--encoding is for CSV files; an xlsx file says its own encoding.")
         return read_xlsx(path, only_edited=only_edited)
+
+
+class _RetryContext(Context):
+    """Context cells of a retry sheet: the titles the import reported."""
+
+    def __init__(self, runs: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self._given = runs
+
+    def of_run(self, run_id: str) -> dict[str, Any]:
+        return self._given.get(run_id) or super().of_run(run_id)
+
+
+RETRY_COLUMNS = (*TASK_COLUMNS, Column("problem", "Problem", width=60))
+
+
+def write_retry_csv(path: Path, items: Sequence[tuple[Change, str]], *, host: str) -> int:
+    """A tasks-layout CSV (with its base sidecar) of values to try again.
+
+    Each row shows the value that was meant and, in a last column, what went wrong; its
+    base is the value NextStep holds (``change.live``), so importing the file after
+    fixing the values is an ordinary import, with the same three-way check. Values whose
+    field is not known are left out.
+    """
+    problems = {id(change): problem for change, problem in items}
+    fields = [c for c, _ in items if c.spec is not None]
+    runs: dict[str, dict[str, Any]] = {}
+    for change in fields:
+        run = runs.setdefault(
+            change.key.run_id, {"title": change.run_title, "status": "active", "tasks": {}}
+        )
+        run["tasks"][change.key.task_id] = [change.task_title, ""]
+
+    def rows() -> Iterator[list[Cell]]:
+        for change in fields:
+            assert change.spec is not None
+            value = FieldValue(change.spec, change.live)
+            yield [
+                Cell(change.run_title),
+                Cell(""),
+                Cell(change.task_title),
+                Cell(change.spec.label),
+                Cell(type_label(change.spec.kind)),
+                Cell("yes" if change.spec.required else ""),
+                Cell(allowed_values(change.spec)),
+                Cell(None, value, shows=(change.sheet,)),
+                Cell(change.key.run_id),
+                Cell(change.key.task_id),
+                Cell(change.key.field),
+                Cell(problems[id(change)]),
+            ]
+
+    grid = Grid(Layout.TASKS, "Fields", RETRY_COLUMNS, rows(), len(fields), _RetryContext(runs))
+    meta = ExportMeta(
+        bulksync_version=__version__,
+        host=host,
+        exported_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        layout=Layout.TASKS.value,
+        sheet=grid.sheet,
+        runs=len(runs),
+        values=len(fields),
+    )
+    return write_csv(grid, meta, path)

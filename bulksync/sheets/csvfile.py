@@ -97,7 +97,8 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                     continue
                 field = cell.field
                 kind = field.spec.kind
-                text = codec_for(kind).to_text(field.value, field.spec.options)
+                shown = field.value if cell.shows is None else cell.shows[0]
+                text = codec_for(kind).to_text(shown, field.spec.options)
                 why = unholdable(cell.value, xml=False)
                 if why:
                     field = locked_as_unholdable(field, why)

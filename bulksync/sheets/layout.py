@@ -16,6 +16,7 @@ from typing import Any
 
 from bulksync.errors import ConfigError
 from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
+from bulksync.model import JSON
 from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, task_fields
 
 
@@ -42,6 +43,9 @@ class Cell:
     """Set on a value cell: the field and its exported value."""
     na: bool = False
     """The run has no such field (made from another template version)."""
+    shows: tuple[JSON] | None = None
+    """Set when the cell shows another value than its field's base value: a value to
+    retry, in the CSV of values that failed (the base is what NextStep holds)."""
 
 
 NA = Cell(None, na=True)
