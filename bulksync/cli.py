@@ -568,9 +568,11 @@ def _conclude(
     if as_json and dry_run:
         click.echo(plan_json(plan))
     else:
-        click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run))
+        # Applying with --json: the plan for people on stderr, the JSON (with the
+        # results) on stdout once done.
+        click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run), err=as_json)
         for report in reports:
-            click.echo(f"Report written to {report}.")
+            click.echo(f"Report written to {report}.", err=as_json)
     if dry_run:
         code = plan.exit_code(detailed=detailed)
         if code:
@@ -595,6 +597,7 @@ def _conclude(
         fail_fast=fail_fast,
         canary=canary,
         reports=reports,
+        as_json=as_json,
     )
 
 
@@ -623,6 +626,7 @@ def _apply(
     fail_fast: bool,
     canary: int | None,
     reports: Sequence[Path] = (),
+    as_json: bool = False,
 ) -> None:
     """Confirm, then send the plan's PATCHes with a journal; report and exit."""
     count = len(plan.patches)
@@ -662,8 +666,11 @@ def _apply(
         f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
         f"{counts['already_done']} already done, {counts['conflict']} conflict(s), "
         f"{final.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
-        f"for the rate limit. Results: {run_dir / RESULTS}"
+        f"for the rate limit. Results: {run_dir / RESULTS}",
+        err=as_json,
     )
+    if as_json:
+        click.echo(plan_json(plan))
     for result in results:
         if result.result not in (Result.APPLIED, Result.ALREADY_DONE):
             change = result.change

@@ -409,3 +409,14 @@ def test_a_value_stored_differently_from_what_was_sent_is_a_failure(http, tmp_pa
     assert "NextStep refused the request" in outcome["el_onb_band"][1]
     events = read_journal(run_dir / "journal.jsonl")
     assert any(e["event"] == "applied" and e["verified"] is False for e in events)
+
+
+def test_apply_with_json_prints_the_results_as_json(http, tmp_path):
+    bulk, _ = http()
+    exported_and_edited(bulk, tmp_path)
+    result = bulk("import", "onb.xlsx", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # stdout is JSON only; the rest went to stderr
+    assert report["summary"]["requests"] == 3
+    assert sorted({r["result"] for r in report["results"]}) == ["applied"]
+    assert "Applied 4 value(s)" in result.stderr
