@@ -204,7 +204,13 @@ def _waves(patches: Sequence[Patch]) -> Iterable[list[Patch]]:
     return [wave for wave in (fields_only, completing, closing) if wave]
 
 
-def _send(patch: Patch, client: NextStepClient, journal: Journal) -> list[ValueResult]:
+MAX_UNKNOWN: Final = 4
+"""Tries of one PATCH whose outcome stays unknown before its values are called failed."""
+
+
+def _send(
+    patch: Patch, client: NextStepClient, journal: Journal, attempt: int = 1
+) -> list[ValueResult]:
     body = patch.body()
     before = {c.key.field: c.live for c in patch.changes}
     journal.record("intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before)
@@ -212,7 +218,7 @@ def _send(patch: Patch, client: NextStepClient, journal: Journal) -> list[ValueR
         task = _patch(client, patch)
     except OutcomeUnknownError as exc:
         journal.record("unknown", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
-        return _after_unknown(patch, client, journal)
+        return _after_unknown(patch, client, journal, attempt)
     except ApiError as exc:
         message = f"NextStep refused the request: {exc.message} ({exc.code})"
         journal.record(
@@ -273,7 +279,9 @@ def _verified(patch: Patch, task: Task, journal: Journal) -> list[ValueResult]:
     return results
 
 
-def _after_unknown(patch: Patch, client: NextStepClient, journal: Journal) -> list[ValueResult]:
+def _after_unknown(
+    patch: Patch, client: NextStepClient, journal: Journal, attempt: int
+) -> list[ValueResult]:
     """Read the task back; send once more only what is still to do."""
     try:
         task = client.get_task(patch.run_id, patch.task_id)
@@ -305,7 +313,10 @@ def _after_unknown(patch: Patch, client: NextStepClient, journal: Journal) -> li
         values={r.change.key.field: r.stored for r in results if r.result is Result.APPLIED},
         todo=[c.key.field for c in todo],
     )
-    if todo:
+    if todo and attempt >= MAX_UNKNOWN:
+        message = f"NextStep did not answer {attempt} times; the value is still as it was"
+        results.extend(ValueResult(c, Result.FAILED, message) for c in todo)
+    elif todo:
         again = Patch(patch.run_id, patch.task_id, changes=todo)
         for change in todo:
             if change.key.field == COMPLETION:
@@ -314,7 +325,7 @@ def _after_unknown(patch: Patch, client: NextStepClient, journal: Journal) -> li
                 again.sets_assignee, again.assignee = True, change.sheet
             else:
                 again.elements[change.key.field] = change.sheet
-        results.extend(_send(again, client, journal))
+        results.extend(_send(again, client, journal, attempt + 1))
     return results
 
 
