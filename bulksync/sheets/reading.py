@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from bulksync.errors import SheetError
 from bulksync.fields import CellError, CellValue, codec_for
@@ -27,9 +27,9 @@ from bulksync.sheets.meta import UNHOLDABLE, BaseSnapshot, ExportMeta
 from bulksync.snapshot import FieldKey, FieldValue
 
 
-@dataclass(frozen=True, slots=True)
-class SheetCell:
-    """One value cell as the file holds it, with where it is."""
+class SheetCell(NamedTuple):
+    """One value cell as the file holds it, with where it is (a named tuple: one is made
+    per value cell read)."""
 
     key: FieldKey
     ref: str
@@ -319,6 +319,7 @@ def run_cells(
     context_cols = [
         (keys.index(c.key), i) for i, c in enumerate(RUN_CONTEXT_COLUMNS[:2]) if c.key in keys
     ]
+    letters = [f"{prefix}!{col_name(col)}" for col in range(len(keys))]
     seen: dict[str, int] = {}
     problems: list[RowProblem] = []
     cells: list[SheetCell] = []
@@ -386,7 +387,7 @@ def run_cells(
             raw = cell_at(row, col)
             if in_place and exported is not None and raw == cell_at(exported, col) and not look_all:
                 continue  # as exported
-            cell_ref = f"{prefix}!{col_name(col)}{number}"
+            cell_ref = f"{letters[col]}{number}"
             if not checked:
                 key = FieldKey(run_id, "", field_id)
                 cells.append(SheetCell(key, cell_ref, raw, template_task_id))
