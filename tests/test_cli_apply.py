@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -284,8 +285,8 @@ def test_the_canary_applies_the_first_requests_then_asks(http, tmp_path):
     assert code == 0 and "nothing to write" in output
 
 
-def test_kill_9_in_the_middle_then_run_again(http, tmp_path):
-    """SIGKILL mid-import leaves a consistent journal; running again finishes the job."""
+def import_to_be_stopped(http, tmp_path):
+    """A sandbox slow enough to stop an import of 36 values in the middle."""
     bulk, sandbox = http(rate_limit=100_000, latency_ms=60)
     edits = {}
     with sandbox_client(sandbox) as client:
@@ -295,25 +296,53 @@ def test_kill_9_in_the_middle_then_run_again(http, tmp_path):
         edits[(run_id, "tt_onb_dept:el_onb_band")] = 200 + n
         edits[(run_id, "tt_onb_equipment:el_onb_delivery")] = f"Desk {n}"
     exported_and_edited(bulk, tmp_path, edits)
-    env = {**os.environ}
+    return bulk, sandbox, edits
+
+
+def start_and_wait_for_applied(tmp_path: Path, count: int):
+    """Start an import in a subprocess; return it once ``count`` PATCHes are journalled."""
     process = subprocess.Popen(
         [sys.executable, "-m", "bulksync", "import", "onb.xlsx", "--yes", "--in-flight", "2"],
         cwd=tmp_path,
-        env=env,
+        env={**os.environ},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    journal = None
-    deadline = 200
-    while deadline and process.poll() is None:
+    for _ in range(500):
+        if process.poll() is not None:
+            break
         found = list((tmp_path / ".bulksync" / "imports").glob("*/journal.jsonl"))
         if found:
             events = [e["event"] for e in read_journal(found[0])]
-            if events.count("applied") >= 3:
-                journal = found[0]
-                break
+            if events.count("applied") >= count:
+                return process, found[0]
         select.select([], [], [], 0.02)
-        deadline -= 1
+    return process, None
+
+
+def test_ctrl_c_in_the_middle_stops_cleanly_then_run_again(http, tmp_path):
+    bulk, sandbox, edits = import_to_be_stopped(http, tmp_path)
+    process, journal = start_and_wait_for_applied(tmp_path, 3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert journal is not None, "the import finished before it could be stopped"
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert b"Traceback" not in err and b"Interrupted" in err
+    events = read_journal(journal)
+    assert events[-1]["event"] == "end"  # closed properly, results written
+    assert (journal.parent / "results.csv").exists()
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == 0, result.output
+    for (run_id, column), value in edits.items():
+        assert live_values(sandbox, run_id)[column] == value
+    tasks_with_changes = len({(r, c.split(":")[0]) for r, c in edits})
+    assert sandbox.stats.patches_applied == tasks_with_changes
+
+
+def test_kill_9_in_the_middle_then_run_again(http, tmp_path):
+    """SIGKILL mid-import leaves a consistent journal; running again finishes the job."""
+    bulk, sandbox, edits = import_to_be_stopped(http, tmp_path)
+    process, journal = start_and_wait_for_applied(tmp_path, 3)
     process.kill()  # SIGKILL: no cleanup of any kind
     process.wait(timeout=30)
     assert journal is not None, "the import finished before it could be killed"
