@@ -601,6 +601,12 @@ def _conclude(
     )
 
 
+def _wait_note(client: NextStepClient) -> str:
+    limiter = client.limiter
+    now = "waiting for the rate limit; " if limiter.sleepers else ""
+    return f"{now}{limiter.waited:.0f} s waited" if now or limiter.waited >= 1 else ""
+
+
 def _write_reports(
     plan: ImportPlan, reports: Sequence[Path], client: NextStepClient, *, dry_run: bool
 ) -> None:
@@ -651,7 +657,9 @@ def _apply(
             if failed or not (yes or click.confirm(f"Apply the other {len(batch)}?")):
                 click.echo("Stopped after the canary.", err=True)
                 break
-        with progress_bar("Applying", quiet=settings.quiet) as progress:
+        with progress_bar(
+            "Applying", quiet=settings.quiet, note=lambda: _wait_note(client)
+        ) as progress:
             report = apply_plan(
                 plan, client, run_dir, patches=batch, fail_fast=fail_fast, progress=progress
             )

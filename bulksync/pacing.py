@@ -49,6 +49,8 @@ class RateLimiter:
         self._hold_until = 0.0
         self.waited = 0.0
         """Seconds spent waiting for a place, summed over every request."""
+        self.sleepers = 0
+        """Requests waiting for a place right now (for a progress display)."""
 
     def acquire(self) -> float:
         """Wait for a place in the window and take it; return the seconds waited."""
@@ -75,7 +77,11 @@ class RateLimiter:
                     continue
             # A floor on the pause: float rounding must not make a loop of zero-length waits.
             pause = max(pause, 0.001)
-            self._sleep(pause)
+            self.sleepers += 1
+            try:
+                self._sleep(pause)
+            finally:
+                self.sleepers -= 1
             waited += pause
 
     def release(self) -> None:

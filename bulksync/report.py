@@ -12,7 +12,16 @@ from typing import Any
 import jinja2
 from rich.cells import cell_len
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from bulksync import __version__
 from bulksync.importing import Change, ImportPlan, Problem, describe
@@ -63,20 +72,36 @@ def _jsonable(item: Any) -> Any:
     return item
 
 
+class _NoteColumn(ProgressColumn):
+    """Text computed afresh at each refresh (so a wait shows while it lasts)."""
+
+    def __init__(self, note: Callable[[], str]) -> None:
+        super().__init__()
+        self.note = note
+
+    def render(self, task: Task) -> Text:
+        return Text(self.note(), style="yellow")
+
+
 @contextmanager
-def progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback ``(done, total)`` drawn as a bar on stderr (nothing if quiet)."""
+def progress_bar(
+    label: str, *, quiet: bool, note: Callable[[], str] | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``(done, total)`` drawn as a bar on stderr (nothing if quiet),
+    with the time left and, if given, a ``note`` such as the rate-limit waits."""
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         # No bar where nobody watches it (a pipe, a log file, CI).
         yield lambda done, total: None
         return
-    columns = (
+    columns: list[ProgressColumn] = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-    )
+    ]
+    if note is not None:
+        columns.append(_NoteColumn(note))
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 

@@ -449,3 +449,16 @@ def test_apply_with_json_prints_the_results_as_json(http, tmp_path):
     assert report["summary"]["requests"] == 3
     assert sorted({r["result"] for r in report["results"]}) == ["applied"]
     assert "Applied 4 value(s)" in result.stderr
+
+
+def test_the_progress_bar_shows_the_time_left_and_the_rate_limit_waits(http, tmp_path):
+    bulk, _ = http(rate_limit=2, window=1.0)
+    exported_and_edited(bulk, tmp_path)
+    select.select([], [], [], 1.1)  # the export's requests out of the server's window
+    code, output = in_a_terminal(
+        ["import", "onb.xlsx", "--yes", "--max-rate", "100000"], [], tmp_path, {**os.environ}
+    )
+    assert code == 0, output
+    assert "Applying" in output
+    assert "s waited" in output  # the 429s' Retry-After waits, shown as they happen
+    assert "Applied" in output
