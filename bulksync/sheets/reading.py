@@ -16,6 +16,7 @@ from typing import Any, Final, NamedTuple
 from bulksync.errors import SheetError
 from bulksync.fields import CellError, CellValue, codec_for
 from bulksync.model import JSON
+from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.layout import (
     RUN_CONTEXT_COLUMNS,
     TASK_COLUMNS,
@@ -85,6 +86,13 @@ class Sheet:
         """
         values: dict[FieldKey, JSON] = {}
         errors: list[tuple[SheetCell, CellError]] = []
+        with cycle_collector_paused():
+            self._decode_into(values, errors)
+        return values, errors
+
+    def _decode_into(
+        self, values: dict[FieldKey, JSON], errors: list[tuple[SheetCell, CellError]]
+    ) -> None:
         for cell in self.cells:
             base = self.base.get(cell.key)
             if base is None:
@@ -96,7 +104,6 @@ class Sheet:
                 values[cell.key] = codec_for(base.spec.kind).from_cell(cell.raw, base.spec.options)
             except CellError as exc:
                 errors.append((cell, exc))
-        return values, errors
 
 
 CellAt = Callable[[Sequence[Any], int], CellValue]
