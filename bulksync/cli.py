@@ -508,7 +508,7 @@ def import_(
             "Applying asks for confirmation, and there is no terminal to ask on: run it "
             "in a terminal, or give --yes (after a --dry-run you have reviewed)."
         )
-    make_run_dir = lambda: new_run_dir(file)  # noqa: E731
+    previous = None
     if resume:
         if dry_run:
             raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
@@ -518,7 +518,10 @@ def import_(
                 f"No earlier import of {file} to resume (none in .bulksync/imports beside "
                 "it); run it without --resume."
             )
-        make_run_dir = lambda: previous  # noqa: E731
+
+    def make_run_dir() -> Path:
+        return previous or new_run_dir(file)
+
     sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     options = ImportOptions(
         force=force, on_conflict=OnConflict(on_conflict), accept_formulas=accept_formulas
