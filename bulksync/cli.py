@@ -573,7 +573,9 @@ def _conclude(
     else:
         # Applying with --json: the plan for people on stderr, the JSON (with the
         # results) on stdout once done.
-        click.echo(plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run), err=as_json)
+        most = None if settings.verbose else 50
+        text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
+        click.echo(text, err=as_json)
         for report in reports:
             click.echo(f"Report written to {report}.", err=as_json)
     if dry_run:

@@ -137,8 +137,27 @@ def pace_note(requests: int, rate_limit: int, window: float) -> str:
     return f"at {rate_limit} requests per {per} that takes at least {duration(floor)}"
 
 
-def plan_text(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool = True) -> str:
-    """The dry-run report for a terminal."""
+def plan_text(
+    plan: ImportPlan,
+    *,
+    rate_limit: int,
+    window: float,
+    dry_run: bool = True,
+    most: int | None = 50,
+) -> str:
+    """The dry-run report for a terminal: each section's first ``most`` rows (None: all);
+    the HTML and JSON reports always hold every row."""
+
+    def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+        shown = rows if most is None else rows[:most]
+        text = _indent(render_table(headers, shown))
+        if len(shown) < len(rows):
+            text += (
+                f"\n  … and {len(rows) - len(shown):,} more: -v shows them all here, "
+                "--report FILE.html or --json lists every one"
+            )
+        return text
+
     out: list[str] = []
     head = "Dry run of" if dry_run else "Import of"
     origin = ""
@@ -163,7 +182,7 @@ def plan_text(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool
     )
     if plan.changes:
         out.append("\nChanges (live value → sheet value):")
-        out.append(_indent(render_table(CHANGE_HEADERS, [_change_row(c) for c in plan.changes])))
+        out.append(table(CHANGE_HEADERS, [_change_row(c) for c in plan.changes]))
     if plan.conflicts:
         mine = plan.on_conflict.value == "mine"
         note = (
@@ -184,22 +203,16 @@ def plan_text(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool
             )
             for c in plan.conflicts
         ]
-        out.append(
-            _indent(
-                render_table(("CELL", "RUN", "TASK", "FIELD", "EXPORTED", "LIVE", "SHEET"), rows)
-            )
-        )
+        out.append(table(("CELL", "RUN", "TASK", "FIELD", "EXPORTED", "LIVE", "SHEET"), rows))
     if plan.already_done:
         out.append("\nAlready done in NextStep (nothing to send):")
-        out.append(
-            _indent(render_table(CHANGE_HEADERS, [_change_row(c) for c in plan.already_done]))
-        )
+        out.append(table(CHANGE_HEADERS, [_change_row(c) for c in plan.already_done]))
     if plan.errors:
         out.append("\nErrors (nothing is sent while any error stands):")
-        out.append(_indent(render_table(PROBLEM_HEADERS, [_problem_row(p) for p in plan.errors])))
+        out.append(table(PROBLEM_HEADERS, [_problem_row(p) for p in plan.errors]))
     if plan.warnings:
         out.append("\nWarnings:")
-        out.append(_indent(render_table(PROBLEM_HEADERS, [_problem_row(p) for p in plan.warnings])))
+        out.append(table(PROBLEM_HEADERS, [_problem_row(p) for p in plan.warnings]))
     out.append("")
     if plan.requests:
         out.append(

@@ -829,3 +829,28 @@ def test_a_dry_run_over_real_http(tmp_path, monkeypatch, sandbox, serve):
     assert [c["live"] for c in report["conflicts"]] == ["they/them"]
     assert "1 request (GET 200×1)" in result.stderr
     assert "nxs_live_sandbox" not in result.output
+
+
+def test_a_long_plan_is_shortened_on_the_terminal_but_not_in_reports(bulk, tmp_path):
+    bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx")
+    path = tmp_path / "onb.xlsx"
+    sheet = read_sheet(path)
+    runs = sorted({k.run_id for k, v in sheet.base.items() if v.spec.locked is None})
+    edits = {}
+    for n, run_id in enumerate(runs):
+        for column in (
+            "el_onb_phone",
+            "el_onb_pronouns",
+            "el_onb_empno",
+            "el_onb_payref",
+            "el_onb_name",
+        ):
+            edits[(run_id, f"tt_onb_details:{column}")] = f"x{n}{column}"
+    edit_runs(path, edits)
+    changes = len(dry_run(bulk, "onb.xlsx")[1]["changes"])
+    assert changes > 50
+    text = bulk("import", "onb.xlsx", "--dry-run").stdout
+    assert f"… and {changes - 50:,} more" in text
+    assert text.count("→ x") == 50
+    full = bulk("import", "onb.xlsx", "--dry-run", "-v").stdout
+    assert full.count("→ x") == changes and "more:" not in full

@@ -380,7 +380,11 @@ def run_cells(
                     name = RUN_CONTEXT_COLUMNS[i].key
                     problems.append(
                         _context_problem(
-                            f"{prefix}!{col_name(col)}{number}", name, expected, shown, None
+                            f"{prefix}!{col_name(col)}{number}",
+                            name,
+                            expected,
+                            shown,
+                            FieldKey(run_id, "", name),
                         )
                     )
         todo = columns
@@ -410,7 +414,8 @@ def run_cells(
                             "not_applicable",
                             f"Run {run_id} has no such field (it was made from another "
                             "version of the template); leave the cell as n/a.",
-                            value=_shown(raw),
+                            FieldKey(run_id, "", field_id),
+                            _shown(raw),
                         )
                     )
                 continue
