@@ -14,6 +14,7 @@ import json
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -60,12 +61,16 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     base = _base(meta_rows, where)
     if meta.sheet not in names:
         raise SheetError(f"{where} has no sheet named {meta.sheet!r}; was it renamed?")
-    rows = book.get_sheet_by_name(meta.sheet).to_python(skip_empty_area=False)
-    first = header_rows(Layout(meta.layout))
-    mirror = None
-    if only_edited and BASE_SHEET in names:
-        mirror = book.get_sheet_by_name(BASE_SHEET).to_python(skip_empty_area=False)[first:]
-    special = special_cells(path, meta.sheet)
+    # The scan for formula and error cells inflates the sheet's XML again; zlib lets
+    # other threads run meanwhile, so it runs beside calamine's reading of the sheets.
+    with ThreadPoolExecutor(1, thread_name_prefix="bulksync-scan") as pool:
+        scan = pool.submit(special_cells, path, meta.sheet)
+        rows = book.get_sheet_by_name(meta.sheet).to_python(skip_empty_area=False)
+        first = header_rows(Layout(meta.layout))
+        mirror = None
+        if only_edited and BASE_SHEET in names:
+            mirror = book.get_sheet_by_name(BASE_SHEET).to_python(skip_empty_area=False)[first:]
+        special = scan.result()
     special_rows = {int(re.sub(r"\D", "", ref.rpartition("!")[2])) for ref in special}
     if Layout(meta.layout) is Layout.TASKS:
         sheet = _tasks(where, meta, base, rows, mirror, special_rows)
