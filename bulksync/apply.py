@@ -20,7 +20,6 @@ blindly: the task is read back and each value re-classified: applied, still to d
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -356,7 +355,7 @@ def write_results(report: ApplyReport, run_dir: Path, *, host: str = "") -> None
         writer.writerows(_result_row(r) for r in report.results)
     retry = [
         (
-            dataclasses.replace(r.change, live=r.stored) if r.stored_known else r.change,
+            r.change._replace(live=r.stored) if r.stored_known else r.change,
             f"{r.result.value}: {r.message}",
         )
         for r in report.results

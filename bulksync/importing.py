@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from bulksync.errors import ExitCode, SheetError
 from bulksync.fields import ASSIGNEE, COMPLETION, CellError, CellValue, Codec, codec_for
@@ -85,8 +85,7 @@ class Problem:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """One edited value and what the import does with it."""
 
     key: FieldKey
@@ -244,8 +243,7 @@ class ImportOptions:
 # -- planning ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Edit:
+class _Edit(NamedTuple):
     cell: SheetCell
     base: FieldValue
     value: JSON

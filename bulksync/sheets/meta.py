@@ -60,10 +60,13 @@ class ExportMeta:
 class BaseWriter:
     """Collects the base snapshot as fields are written, and hands it over run by run.
 
-    A run's document (its titles, its tasks' titles and sections, and its fields) goes
-    to ``emit(run_id, json)`` as soon as the writer moves on to the next run, so the
-    writer holds one run at a time; option lists are shared and come last
-    (``options_json``).
+    A run's document goes to ``emit(run_id, json)`` as soon as the writer moves on to
+    the next run, so the writer holds one run at a time. The document::
+
+        {"title": …, "status": …,
+         "tasks": {TASK_ID: [title, section, template task id, [[spec, locked, value], …]]}}
+
+    where ``spec`` indexes the field specs all runs share (``shared_json``, last).
     """
 
     def __init__(self, context: Context, emit: Callable[[str, str], None]) -> None:
@@ -72,7 +75,7 @@ class BaseWriter:
         self._options: dict[tuple[str, ...], int] = {}
         self._specs: dict[tuple[Any, ...], int] = {}
         self._run: str | None = None
-        self._rows: list[list[Any]] = []
+        self._tasks: dict[str, tuple[str | None, list[list[Any]]]] = {}
         self._count = 0
 
     def add(self, field: FieldValue) -> None:
@@ -92,15 +95,22 @@ class BaseWriter:
             options,
         )
         index = self._specs.setdefault(shared, len(self._specs))
-        self._rows.append([spec.key.task_id, index, spec.locked, field.value])
+        _, rows = self._tasks.setdefault(spec.key.task_id, (spec.template_task_id, []))
+        rows.append([index, spec.locked, field.value])
         self._count += 1
 
     def _flush(self) -> None:
         if self._run is None:
             return
-        document = self._context.of_run(self._run) | {"fields": self._rows}
+        context = self._context.of_run(self._run)
+        titles = context["tasks"]
+        tasks = {
+            task_id: [*titles.get(task_id, ("", ""))[:2], template_task_id, rows]
+            for task_id, (template_task_id, rows) in self._tasks.items()
+        }
+        document = {"title": context["title"], "status": context["status"], "tasks": tasks}
         self._emit(self._run, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
-        self._rows = []
+        self._tasks = {}
 
     def __len__(self) -> int:
         return self._count
@@ -114,11 +124,12 @@ class BaseWriter:
 
 
 class RunBase:
-    """One run's part of the base snapshot; a field's value object is made when asked for."""
+    """One run's part of the base snapshot, indexed a task at a time when first asked."""
 
     __slots__ = (
+        "_by_task",
         "_made",
-        "_rows",
+        "_raw",
         "_shared",
         "_where",
         "run_id",
@@ -137,44 +148,65 @@ class RunBase:
     ) -> None:
         first = documents[0]
         self._where = where
+        self._shared = shared
         self.run_id = run_id
         self.title = str(first["title"])
         self.status = str(first["status"])
         self.tasks: dict[str, tuple[str, str]] = {}
-        self._rows: dict[tuple[str, str], list[Any]] = {}
-        for document in documents:
-            self.tasks.update((k, (v[0], v[1])) for k, v in document["tasks"].items())
-            field_of = shared.field_of
-            self._rows.update({(row[0], field_of[row[1]]): row for row in document["fields"]})
-        self.task_of: dict[str, str] = {
-            shared.specs[row[1]][0]: row[0] for row in reversed(self._rows.values())
-        }
+        """task id → (title, section title)"""
+        self.task_of: dict[str, str] = {}
         """template task id → task id"""
-        self._shared = shared
+        self._raw: dict[str, list[list[Any]]] = {}
+        for document in documents:
+            for task_id, (title, section, template_task_id, rows) in document["tasks"].items():
+                self.tasks[task_id] = (title, section)
+                if template_task_id is not None:
+                    self.task_of.setdefault(template_task_id, task_id)
+                self._raw.setdefault(task_id, []).extend(rows)
+        self._by_task: dict[str, dict[str, list[Any]]] = {}
         self._made: dict[tuple[str, str], FieldValue] = {}
 
+    def _fields_of(self, task_id: str) -> dict[str, list[Any]]:
+        found = self._by_task.get(task_id)
+        if found is None:
+            field_of = self._shared.field_of
+            try:
+                found = {field_of[row[0]]: row for row in self._raw.get(task_id, ())}
+            except (IndexError, TypeError) as exc:
+                raise self._damaged(exc) from None
+            self._by_task[task_id] = found
+        return found
+
+    def _damaged(self, exc: Exception) -> SheetError:
+        return SheetError(
+            f"The base snapshot in {self._where} is damaged ({type(exc).__name__} in run "
+            f"{self.run_id}); export again."
+        )
+
     def __contains__(self, key: FieldKey) -> bool:
-        return (key.task_id, key.field) in self._rows
+        return key.field in self._fields_of(key.task_id)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return sum(len(rows) for rows in self._raw.values())
 
     def keys(self) -> Iterator[FieldKey]:
-        return (FieldKey(self.run_id, task_id, name) for task_id, name in self._rows)
+        for task_id in self._raw:
+            for name in self._fields_of(task_id):
+                yield FieldKey(self.run_id, task_id, name)
 
     def get(self, key: FieldKey) -> FieldValue | None:
         pair = (key.task_id, key.field)
         made = self._made.get(pair)
         if made is not None:
             return made
-        row = self._rows.get(pair)
+        row = self._fields_of(key.task_id).get(key.field)
         if row is None:
             return None
         try:
-            task_id, index, locked, value = row
+            index, locked, value = row
             tt_id, name, kind, label, required, options = self._shared.specs[index]
             spec = FieldSpec(
-                FieldKey(self.run_id, task_id, name),
+                FieldKey(self.run_id, key.task_id, name),
                 tt_id,
                 kind,
                 label,
@@ -183,10 +215,7 @@ class RunBase:
                 locked,
             )
         except (ValueError, TypeError, IndexError) as exc:
-            raise SheetError(
-                f"The base snapshot in {self._where} is damaged ({type(exc).__name__} in run "
-                f"{self.run_id}); export again."
-            ) from None
+            raise self._damaged(exc) from None
         made = self._made[pair] = FieldValue(spec, value)
         return made
 
