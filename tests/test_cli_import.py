@@ -75,6 +75,14 @@ def task_id(path: Path, run_id: str, template_task_id: str) -> str:
     )
 
 
+def onboarding(bulk, tmp_path: Path) -> tuple[Path, str]:
+    """Export the active onboarding runs (runs layout); the file and the details task's
+    id in ONB_ACTIVE, to change live state behind the sheet's back."""
+    assert bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx").exit_code == 0
+    path = tmp_path / "onb.xlsx"
+    return path, task_id(path, ONB_ACTIVE, "tt_onb_details")
+
+
 def edit_runs(path: Path, edits: dict[tuple[str, str], object]) -> dict[tuple[str, str], str]:
     """Set cells of the runs layout by (run id, column key); return their refs."""
     book = openpyxl.load_workbook(path)
@@ -216,9 +224,7 @@ def test_the_dry_run_reads_only_runs_with_edits_and_writes_nothing(bulk, tmp_pat
 
 
 def test_a_value_changed_live_and_in_the_sheet_is_a_conflict(bulk, tmp_path):
-    bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx")
-    path = tmp_path / "onb.xlsx"
-    details = task_id(path, ONB_ACTIVE, "tt_onb_details")
+    path, details = onboarding(bulk, tmp_path)
     edit_runs(
         path,
         {
@@ -255,9 +261,7 @@ def test_a_value_changed_live_and_in_the_sheet_is_a_conflict(bulk, tmp_path):
 
 
 def test_an_unedited_value_changed_live_is_left_alone(bulk, tmp_path):
-    bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx")
-    path = tmp_path / "onb.xlsx"
-    details = task_id(path, ONB_ACTIVE, "tt_onb_details")
+    path, details = onboarding(bulk, tmp_path)
     edit_runs(path, {(ONB_ACTIVE, "tt_onb_details:el_onb_phone"): "+49 2"})
     with live(tmp_path) as client:
         client.patch_task(ONB_ACTIVE, details, elements={"el_onb_pronouns": "they/them"})
@@ -632,9 +636,7 @@ def test_completing_a_runs_last_open_task_goes_last_and_is_announced(bulk, tmp_p
 
 
 def test_reports_html_and_json_files(bulk, tmp_path):
-    bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx")
-    path = tmp_path / "onb.xlsx"
-    details = task_id(path, ONB_ACTIVE, "tt_onb_details")
+    path, details = onboarding(bulk, tmp_path)
     edit_runs(
         path,
         {
