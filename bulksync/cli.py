@@ -645,7 +645,8 @@ def _apply(
         click.echo("Nothing was sent.", err=True)
         ctx.exit(int(ExitCode.OK))
     run_dir = make_run_dir()
-    click.echo(f"Journal and results: {run_dir}", err=True)
+    if not settings.quiet:
+        click.echo(f"Journal and results: {run_dir}", err=True)
     batches = [plan.patches]
     if canary is not None and canary < count:
         batches = [plan.patches[:canary], plan.patches[canary:]]

@@ -462,3 +462,21 @@ def test_the_progress_bar_shows_the_time_left_and_the_rate_limit_waits(http, tmp
     assert "Applying" in output
     assert "s waited" in output  # the 429s' Retry-After waits, shown as they happen
     assert "Applied" in output
+
+
+def test_completing_a_run_goes_last_and_every_request_lands(http, tmp_path):
+    bulk, sandbox = http()
+    with sandbox_client(sandbox) as client:
+        open_tasks = [t for t in client.run_tasks(ONB_ACTIVE) if not t.completed and not t.skipped]
+    assert len(open_tasks) > 1
+    edits = {(ONB_ACTIVE, f"{t.template_task_id}:completed"): True for t in open_tasks}
+    edits[(ONB_ACTIVE, "tt_onb_details:el_onb_phone")] = "+34 600 000 000"
+    exported_and_edited(bulk, tmp_path, edits)
+    result = bulk("import", "onb.xlsx", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["requests"][-1]["completes_run"] is True
+    assert {r["result"] for r in report["results"]} == {"applied"}
+    with sandbox_client(sandbox) as client:
+        assert client.get_run(ONB_ACTIVE).status == "completed"
+    assert sandbox.stats.count("PATCH", 409) == 0  # nothing came after the run was locked
