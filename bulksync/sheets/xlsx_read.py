@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +29,6 @@ from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import Sheet, Special, run_cells, task_cells
 from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, header_rows
-from bulksync.snapshot import FieldKey, FieldValue
-
-Base = Mapping[FieldKey, FieldValue]
 
 
 def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
