@@ -32,7 +32,7 @@ from typing import IO, Any, Final
 
 from bulksync.client import UNSET, NextStepClient
 from bulksync.errors import ApiError, BulksyncError, OutcomeUnknownError
-from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
+from bulksync.fields import codec_for
 from bulksync.importing import (
     Change,
     ImportPlan,
@@ -42,6 +42,7 @@ from bulksync.importing import (
     Problem,
     build_patches,
     describe,
+    live_field,
 )
 from bulksync.model import JSON, Task
 from bulksync.sheets import write_retry_csv
@@ -241,14 +242,8 @@ def _patch(client: NextStepClient, patch: Patch) -> Task:
 
 
 def _value_of(task: Task, change: Change) -> JSON:
-    if change.key.field == COMPLETION:
-        return task.completed
-    if change.key.field == ASSIGNEE:
-        return task.assignee
-    element = task.element(change.key.field)
-    if element is None:
-        return None
-    return codec_for(element.type).empty() if element.value is None else element.value
+    found = live_field(task, change.key)
+    return None if found is None else found.value
 
 
 def _verified(patch: Patch, task: Task, journal: Journal) -> list[ValueResult]:
@@ -316,14 +311,9 @@ def _after_unknown(
         message = f"NextStep did not answer {attempt} times; the value is still as it was"
         results.extend(ValueResult(c, Result.FAILED, message) for c in todo)
     elif todo:
-        again = Patch(patch.run_id, patch.task_id, changes=todo)
+        again = Patch(patch.run_id, patch.task_id)
         for change in todo:
-            if change.key.field == COMPLETION:
-                again.completed = bool(change.sheet)
-            elif change.key.field == ASSIGNEE:
-                again.sets_assignee, again.assignee = True, change.sheet
-            else:
-                again.elements[change.key.field] = change.sheet
+            again.add(change)
         results.extend(_send(again, client, journal, attempt + 1))
     return results
 
@@ -464,9 +454,21 @@ def plan_undo(
                 )
             )
             continue
-        kind = _kind_of(task, value.field)
-        codec = codec_for(kind)
-        current = _value_of_field(task, value.field, kind)
+        found = live_field(task, key)
+        if found is None:
+            plan.errors.append(
+                Problem(
+                    "error",
+                    "field_gone",
+                    f"Task {task.title!r} no longer has the field {value.field}; nothing to "
+                    "undo there.",
+                    None,
+                    key,
+                )
+            )
+            continue
+        codec = codec_for(found.spec.kind)
+        current = found.value
         if codec.equal(current, value.after):
             outcome = Outcome.CHANGE
         elif codec.equal(current, value.before):
@@ -476,8 +478,8 @@ def plan_undo(
         change = Change(
             key,
             "",
-            kind,
-            _label_of(task, value.field),
+            found.spec.kind,
+            found.spec.label,
             value.after,
             value.before,
             current,
@@ -485,6 +487,7 @@ def plan_undo(
             outcome is Outcome.CHANGE,
             task.title,
             value.run_id,
+            found.spec._replace(locked=None),
         )
         {
             Outcome.CHANGE: plan.changes,
@@ -493,30 +496,3 @@ def plan_undo(
         }[outcome].append(change)
     build_patches(plan, live)
     return plan
-
-
-def _kind_of(task: Task, name: str) -> str:
-    if name in (COMPLETION, ASSIGNEE):
-        return name
-    element = task.element(name)
-    return element.type if element is not None else "shortText"
-
-
-def _label_of(task: Task, name: str) -> str:
-    if name == COMPLETION:
-        return "Completed"
-    if name == ASSIGNEE:
-        return "Assignee"
-    element = task.element(name)
-    return element.label if element is not None else name
-
-
-def _value_of_field(task: Task, name: str, kind: str) -> JSON:
-    if name == COMPLETION:
-        return task.completed
-    if name == ASSIGNEE:
-        return task.assignee
-    element = task.element(name)
-    if element is None or element.value is None:
-        return codec_for(kind).empty()
-    return element.value

@@ -118,6 +118,17 @@ class Patch:
     completes_run: bool = False
     """NextStep marks the run completed (and locks it) once this request is applied."""
 
+    def add(self, change: Change) -> None:
+        """Carry this change's value too (a field, the completion or the assignee)."""
+        self.changes.append(change)
+        if change.key.field == COMPLETION:
+            self.completed = bool(change.sheet)
+        elif change.key.field == ASSIGNEE:
+            self.sets_assignee = True
+            self.assignee = change.sheet
+        else:
+            self.elements[change.key.field] = change.sheet
+
     def body(self) -> dict[str, JSON]:
         """The request body, as the API documents it."""
         body: dict[str, JSON] = {}
@@ -485,7 +496,7 @@ def _edits_without_base(
             plan.errors.append(_gone(cell, "task_gone", f"Run {cell.key.run_id} has no such task"))
             continue
         key = FieldKey(cell.key.run_id, task.id, cell.key.field)
-        found = _live_field(task, key)
+        found = live_field(task, key)
         if found is None:
             plan.errors.append(_gone(cell, "field_gone", f"Task {task.title!r} has no such field"))
             continue
@@ -535,7 +546,7 @@ class _LiveRun:
         )
 
 
-def _live_field(task: Task, key: FieldKey) -> FieldValue | None:
+def live_field(task: Task, key: FieldKey) -> FieldValue | None:
     """The live value and definition of one field of a task, or None if it has none."""
     locked = "task skipped" if task.skipped else None
     if key.field == COMPLETION:
@@ -596,7 +607,7 @@ def _classify(
             "locks a completed run; this value cannot be imported.",
         )
         return None
-    live = _live_field(task, key)
+    live = live_field(task, key)
     if live is None:
         error(
             "field_gone",
@@ -676,14 +687,7 @@ def _build_patches(plan: ImportPlan, runs: Mapping[str, _LiveRun | None], titles
             continue
         key = change.key
         patch = patches.setdefault((key.run_id, key.task_id), Patch(key.run_id, key.task_id))
-        patch.changes.append(change)
-        if key.field == COMPLETION:
-            patch.completed = bool(change.sheet)
-        elif key.field == ASSIGNEE:
-            patch.sets_assignee = True
-            patch.assignee = change.sheet
-        else:
-            patch.elements[key.field] = change.sheet
+        patch.add(change)
     # Which runs end up with every task completed or skipped?
     completing: dict[str, list[Patch]] = {}
     for patch in patches.values():
