@@ -1,38 +1,43 @@
 """Applying an import plan: paced PATCHes, a write-ahead journal, verification, undo.
 
-``apply_plan`` sends the plan's PATCHes (the plan of ``bulksync.importing``, made from
-live state read just before) through the client, which keeps to the rate limit and
-sends a few at once. For every PATCH the journal records, before it is sent, what it
-means to write and the values it replaces, and after, what came of it; each line is
+``apply_plan`` sends the plan's PATCHes (the plan of ``bulksync.importing``) through the
+client, which keeps to the rate limit and sends a few at once. It goes run by run: each
+run's tasks are read right before its first PATCH (or the plan's read is used, if it is
+at most ``max_read_age`` seconds old), every planned value is checked against that read,
+and what moved since the plan is not written (a conflict; or done already). Then the
+run's field-only requests, its completing ones and, last, the one that completes the
+run (NextStep locks a completed run). A few runs go at once.
+
+For every PATCH the journal records, before it is sent, what it means to write and the
+values it replaces (from that fresh read), and after, what came of it; each line is
 flushed and fsync'ed, so Ctrl-C, a crash or ``kill -9`` leave a journal that says
-exactly what may have been applied. Running the same import again plans from live
-state: values already applied are "already done", nothing is applied twice.
+exactly what may have been applied. If the journal cannot be written (a full disk)
+nothing more is sent. Running the same import again plans from live state: values
+already applied are "already done", nothing is applied twice.
 
-Requests go in three waves, each wave's requests in parallel: those that only set
-fields, then those that complete tasks, then those that complete a run (NextStep locks
-a run once it is completed, so nothing of that run may come after).
-
-A PATCH whose outcome is unknown (timeout, 5xx, dropped connection) is never resent
-blindly: the task is read back and each value re-classified: applied, still to do
-(then sent once more), or changed by someone else meanwhile (a conflict).
+A PATCH whose outcome is unknown (timeout, 5xx, dropped connection, an answer that
+cannot be read) is never resent blindly: the task is read back and each value
+re-classified: applied, still to do (then sent once more), or changed by someone else
+meanwhile (a conflict).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Final
 
 from bulksync.client import UNSET, NextStepClient
-from bulksync.errors import ApiError, BulksyncError, OutcomeUnknownError
-from bulksync.fields import codec_for
+from bulksync.errors import ApiError, BulksyncError, OutcomeUnknownError, StorageError
+from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
 from bulksync.importing import (
     Change,
     ImportPlan,
@@ -44,14 +49,19 @@ from bulksync.importing import (
     describe,
     live_field,
 )
+from bulksync.live import LiveState, Reading
 from bulksync.model import JSON, Task
 from bulksync.sheets import write_retry_csv
+from bulksync.sheets.csvfile import guard
 from bulksync.snapshot import FieldKey
 
 JOURNAL: Final = "journal.jsonl"
 PLAN: Final = "plan.json"
 RESULTS: Final = "results.csv"
 ERRORS: Final = "errors.csv"
+
+MAX_READ_AGE: Final = 2.0
+"""Seconds a run's read may be old when its first PATCH goes; older, it is read again."""
 
 
 class Result(StrEnum):
@@ -91,24 +101,48 @@ class ApplyReport:
 
 
 class Journal:
-    """An append-only JSON-lines file; every line is on disk before ``record`` returns."""
+    """An append-only JSON-lines file; every line is on disk before ``record`` returns.
+
+    A line that cannot be written (a full disk) raises ``StorageError``, and the journal
+    refuses every line after it: an intent that is not on disk is never sent.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._handle: IO[str] = path.open("a", encoding="utf-8")
+        self.broken: StorageError | None = None
+        try:
+            self._handle: IO[str] = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise _storage_error(path, exc) from None
 
     def record(self, event: str, **fields: Any) -> None:
         line = json.dumps(
             {"at": _now(), "event": event, **fields}, ensure_ascii=False, separators=(",", ":")
         )
         with self._lock:
-            self._handle.write(line + "\n")
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            if self.broken is not None:
+                raise self.broken
+            try:
+                self._handle.write(line + "\n")
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                self.broken = _storage_error(self.path, exc)
+                raise self.broken from None
 
     def close(self) -> None:
-        self._handle.close()
+        # What could not be flushed was reported when it was recorded.
+        with contextlib.suppress(OSError):
+            self._handle.close()
+
+
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    return StorageError(
+        f"Cannot write {path}: {exc.strerror or exc}. Every request sent so far is in the "
+        "journal; nothing more is sent. Free some space (or fix the folder's permissions), "
+        "then run the same import again with --resume: it re-reads what was sent."
+    )
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
@@ -153,55 +187,187 @@ def apply_plan(
     patches: Sequence[Patch] | None = None,
     fail_fast: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    live: LiveState | None = None,
+    max_read_age: float = MAX_READ_AGE,
 ) -> ApplyReport:
-    """Send the plan's PATCHes (or some of them, for a canary), journalling each."""
+    """Send the plan's PATCHes (or some of them, for a canary), run by run, journalling each.
+
+    ``live`` holds the reads the plan was made from; a run's read is used again if it is
+    at most ``max_read_age`` seconds old when the run's turn comes, else the run is read
+    again. Raises ``StorageError`` (after recording what it can) if the journal cannot be
+    written; the values not sent then are in the report as failed.
+    """
     plan_file = run_dir / PLAN
-    if not plan_file.exists():
-        plan_file.write_text(
-            json.dumps(plan.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-    journal = Journal(run_dir / JOURNAL)
-    report = ApplyReport(run_dir)
-    patches = plan.patches if patches is None else patches
-    stop = threading.Event()
-    done = 0
-    lock = threading.Lock()
-    journal.record("start", file=plan.path, host=plan.host, patches=len(patches))
-
-    def send(patch: Patch) -> list[ValueResult]:
-        nonlocal done
-        if stop.is_set():
-            outcome = [
-                ValueResult(c, Result.NOT_SENT, "not sent: --fail-fast") for c in patch.changes
-            ]
-        else:
-            outcome = _send(patch, client, journal)
-            with lock:
-                report.requests += 1
-            if fail_fast and any(r.result is Result.FAILED for r in outcome):
-                stop.set()
-        with lock:
-            done += 1
-            if progress:
-                progress(done, len(patches))
-        return outcome
-
     try:
-        for wave in _waves(patches):
-            for outcome in client.map(send, wave):
-                report.results.extend(outcome)
+        if not plan_file.exists():
+            plan_file.write_text(
+                json.dumps(plan.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
+            )
+    except OSError as exc:
+        raise _storage_error(plan_file, exc) from None
+    journal = Journal(run_dir / JOURNAL)
+    sender = _Sender(
+        plan,
+        client,
+        journal,
+        live or LiveState(client),
+        max_read_age=max_read_age,
+        fail_fast=fail_fast,
+        progress=progress,
+    )
+    chosen = plan.patches if patches is None else patches
+    try:
+        journal.record("start", file=plan.path, host=plan.host, patches=len(chosen))
+        sender.total = len(chosen)
+        for outcome in client.map(sender.run, list(_by_run(chosen).items())):
+            sender.report.results.extend(outcome)
     finally:
-        journal.record("end", summary=report.summary())
+        with contextlib.suppress(StorageError):
+            journal.record("end", summary=sender.report.summary())
         journal.close()
-        write_results(report, run_dir, host=plan.host)
-    return report
+        try:
+            write_results(sender.report, run_dir, host=plan.host)
+        except OSError as exc:
+            if journal.broken is None:
+                raise _storage_error(run_dir / RESULTS, exc) from None
+    if journal.broken is not None:
+        raise journal.broken
+    return sender.report
 
 
-def _waves(patches: Sequence[Patch]) -> Iterable[list[Patch]]:
-    fields_only = [p for p in patches if not p.completed and not p.completes_run]
-    completing = [p for p in patches if p.completed and not p.completes_run]
-    closing = [p for p in patches if p.completes_run]
-    return [wave for wave in (fields_only, completing, closing) if wave]
+def _by_run(patches: Sequence[Patch]) -> dict[str, list[Patch]]:
+    """The patches grouped by run, runs in the order of their first patch; within a run,
+    field-only requests, then completing ones, then the one that completes the run."""
+    runs: dict[str, list[Patch]] = {}
+    for patch in patches:
+        runs.setdefault(patch.run_id, []).append(patch)
+    for run_patches in runs.values():
+        run_patches.sort(key=lambda p: (p.completes_run, p.completed is True))
+    return runs
+
+
+class _Sender:
+    """Carries out the patches of one run at a time (several runs at once)."""
+
+    def __init__(
+        self,
+        plan: ImportPlan,
+        client: NextStepClient,
+        journal: Journal,
+        live: LiveState,
+        *,
+        max_read_age: float,
+        fail_fast: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.journal = journal
+        self.live = live
+        self.max_read_age = max_read_age
+        self.fail_fast = fail_fast
+        self.progress = progress
+        self.report = ApplyReport(journal.path.parent)
+        self.stop = threading.Event()
+        self.total = 0
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def run(self, item: tuple[str, list[Patch]]) -> list[ValueResult]:
+        run_id, patches = item
+        if self.stop.is_set():
+            return self._skipped(patches)
+        try:
+            reading = self.live.fresh(run_id, self.max_read_age)
+        except BulksyncError as exc:
+            message = f"the run could not be read before writing, so nothing was sent: {exc}"
+            return self._skipped(patches, Result.FAILED, message)
+        results: list[ValueResult] = []
+        for number, patch in enumerate(patches):
+            if self.stop.is_set():
+                results.extend(self._skipped(patches[number:]))
+                break
+            todo, settled = _recheck(patch, reading, self.plan.on_conflict)
+            results.extend(settled)
+            if todo.changes:
+                age = round(self.live.clock() - reading.at, 3)
+                try:
+                    outcome = _send(todo, self.client, self.journal, read_age=age)
+                except StorageError as exc:
+                    self.stop.set()
+                    outcome = [
+                        ValueResult(c, Result.FAILED, f"not confirmed: {exc.message}")
+                        for c in todo.changes
+                    ]
+                with self._lock:
+                    self.report.requests += 1
+                results.extend(outcome)
+                if self.fail_fast and any(r.result is Result.FAILED for r in outcome):
+                    self.stop.set()
+            self._advance(1)
+        return results
+
+    def _skipped(
+        self,
+        patches: Sequence[Patch],
+        result: Result = Result.NOT_SENT,
+        message: str = "not sent: the import stopped before it (--fail-fast or a full disk)",
+    ) -> list[ValueResult]:
+        self._advance(len(patches))
+        return [ValueResult(c, result, message) for p in patches for c in p.changes]
+
+    def _advance(self, count: int) -> None:
+        with self._lock:
+            self._done += count
+            if self.progress:
+                self.progress(self._done, self.total)
+
+
+def _recheck(
+    patch: Patch, reading: Reading, on_conflict: OnConflict
+) -> tuple[Patch, list[ValueResult]]:
+    """What of the patch is still to send, checked against a fresh read of its run.
+
+    A value still as planned is sent; one already as the sheet wants it is done; one
+    someone changed since the plan is a conflict (sent over only with
+    ``--on-conflict mine``, its fresh value recorded as what it replaces).
+    """
+    todo = Patch(patch.run_id, patch.task_id, completes_run=patch.completes_run)
+    tasks = reading.tasks
+    task = next((t for t in tasks or () if t.id == patch.task_id), None)
+    if tasks is None or task is None:
+        what = "run" if tasks is None else "task"
+        message = f"the {what} no longer exists in NextStep (deleted since the plan); not sent"
+        return todo, [ValueResult(c, Result.FAILED, message) for c in patch.changes]
+    if tasks and all(t.completed or t.skipped for t in tasks):
+        message = "the run was completed in NextStep since the plan, which locks it; not sent"
+        return todo, [ValueResult(c, Result.FAILED, message) for c in patch.changes]
+    settled: list[ValueResult] = []
+    for change in patch.changes:
+        found = live_field(task, change.key)
+        if found is None:
+            settled.append(
+                ValueResult(change, Result.FAILED, "the field is gone from the task; not sent")
+            )
+            continue
+        codec = codec_for(change.kind)
+        now = found.value
+        if codec.equal(now, change.live):
+            todo.add(change)
+        elif codec.equal(now, change.sheet):
+            settled.append(ValueResult(change._replace(live=now), Result.ALREADY_DONE, stored=now))
+        elif on_conflict is OnConflict.MINE:
+            todo.add(change._replace(live=now))
+        else:
+            settled.append(
+                ValueResult(
+                    change._replace(live=now),
+                    Result.CONFLICT,
+                    f"changed in NextStep meanwhile to {describe(now)!r}; not overwritten",
+                    now,
+                )
+            )
+    return todo, settled
 
 
 MAX_UNKNOWN: Final = 4
@@ -209,11 +375,19 @@ MAX_UNKNOWN: Final = 4
 
 
 def _send(
-    patch: Patch, client: NextStepClient, journal: Journal, attempt: int = 1
+    patch: Patch,
+    client: NextStepClient,
+    journal: Journal,
+    attempt: int = 1,
+    *,
+    read_age: float | None = None,
 ) -> list[ValueResult]:
     body = patch.body()
     before = {c.key.field: c.live for c in patch.changes}
-    journal.record("intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before)
+    extra = {} if read_age is None else {"read_age": read_age}
+    journal.record(
+        "intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before, **extra
+    )
     try:
         task = _patch(client, patch)
     except OutcomeUnknownError as exc:
@@ -373,8 +547,9 @@ def result_dicts(report: ApplyReport) -> list[dict[str, Any]]:
 
 
 def _result_row(result: ValueResult) -> list[str]:
+    """A row of results.csv; a text a spreadsheet would run as a formula gets an apostrophe."""
     change = result.change
-    return [
+    row = [
         change.cell,
         change.run_title,
         change.task_title,
@@ -387,6 +562,7 @@ def _result_row(result: ValueResult) -> list[str]:
         result.result.value,
         result.message,
     ]
+    return [guard(text, as_text=False) for text in row]
 
 
 def _now() -> str:
@@ -408,21 +584,49 @@ class Written:
 
 
 def written_values(run_dir: Path) -> list[Written]:
-    """What the import in ``run_dir`` wrote, from its journal (verified answers only)."""
+    """What the import in ``run_dir`` wrote or may have written, from its journal.
+
+    A value counts when an answer showed it stored (``applied``, or a re-read after an
+    unknown outcome), and also when its request went out and no answer was ever
+    recorded (the process died, or the disk filled, between the PATCH and its journal
+    line): such a value may be written, and undo's three-way check decides from live
+    state (still as sent: put back; as before: nothing was written; else: a conflict).
+    A request NextStep refused wrote nothing (a PATCH is all or nothing).
+    """
     path = run_dir / JOURNAL
     if not path.exists():
         raise BulksyncError(f"{run_dir} has no {JOURNAL}: is it an import's run directory?")
     befores: dict[tuple[str, str], dict[str, JSON]] = {}
+    open_intents: dict[tuple[str, str], dict[str, JSON]] = {}
     written: dict[tuple[str, str, str], Written] = {}
     for event in read_journal(path):
         key = (event.get("run_id", ""), event.get("task_id", ""))
-        if event.get("event") == "intent":
+        kind = event.get("event")
+        if kind == "intent":
             befores.setdefault(key, {}).update(event.get("before", {}))
-        elif event.get("event") in ("applied", "reread"):
+            open_intents[key] = _body_values(event.get("body", {}))
+        elif kind in ("applied", "reread"):
+            open_intents.pop(key, None)
             for name, value in event.get("values", {}).items():
                 before = befores.get(key, {}).get(name)
                 written[(*key, name)] = Written(*key, name, before, value)
+        elif kind == "failed":
+            open_intents.pop(key, None)
+    for key, values in open_intents.items():
+        for name, value in values.items():
+            if (*key, name) not in written:
+                written[(*key, name)] = Written(*key, name, befores[key].get(name), value)
     return list(written.values())
+
+
+def _body_values(body: dict[str, Any]) -> dict[str, JSON]:
+    """The values a PATCH body sends, by field (completion and assignee included)."""
+    values: dict[str, JSON] = {e["id"]: e["value"] for e in body.get("custom_elements", [])}
+    if "completed" in body:
+        values[COMPLETION] = body["completed"]
+    if "assignee" in body:
+        values[ASSIGNEE] = body["assignee"]
+    return values
 
 
 def plan_undo(

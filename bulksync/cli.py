@@ -35,9 +35,9 @@ from bulksync.apply import (
 )
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
-from bulksync.errors import BulksyncError, ConfigError, ExitCode, NotFoundError, SheetError
+from bulksync.errors import BulksyncError, ConfigError, ExitCode, SheetError
 from bulksync.importing import ImportOptions, ImportPlan, OnConflict, plan_import
-from bulksync.model import Task
+from bulksync.live import LiveState
 from bulksync.report import (
     plan_html,
     plan_json,
@@ -529,14 +529,15 @@ def import_(
     with settings.client() as client:
         # Planned from live state read now, also when applying: a stale plan is never sent.
         with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
-            plan = plan_import(
-                sheet, live_reader(client, progress), host=client.host, options=options
-            )
+            live = LiveState(client, progress=progress)
+            plan = plan_import(sheet, live.read, host=client.host, options=options)
+        live.progress = None
         _conclude(
             ctx,
             settings,
             client,
             plan,
+            live,
             make_run_dir,
             dry_run=dry_run,
             as_json=as_json,
@@ -554,6 +555,7 @@ def _conclude(
     settings: Settings,
     client: NextStepClient,
     plan: ImportPlan,
+    live: LiveState,
     make_run_dir: Callable[[], Path],
     *,
     dry_run: bool,
@@ -597,6 +599,7 @@ def _conclude(
         settings,
         client,
         plan,
+        live,
         make_run_dir,
         yes=yes,
         fail_fast=fail_fast,
@@ -631,6 +634,7 @@ def _apply(
     settings: Settings,
     client: NextStepClient,
     plan: ImportPlan,
+    live: LiveState,
     make_run_dir: Callable[[], Path],
     *,
     yes: bool,
@@ -667,7 +671,13 @@ def _apply(
             "Applying", quiet=settings.quiet, note=lambda: _wait_note(client)
         ) as progress:
             report = apply_plan(
-                plan, client, run_dir, patches=batch, fail_fast=fail_fast, progress=progress
+                plan,
+                client,
+                run_dir,
+                patches=batch,
+                fail_fast=fail_fast,
+                progress=progress,
+                live=live,
             )
         results.extend(report.results)
         sent += report.requests
@@ -726,41 +736,20 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
         raise click.UsageError("Undo asks for confirmation: run it in a terminal, or give --yes.")
     with settings.client() as client:
         with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
-            plan = plan_undo(run_dir, live_reader(client, progress), client.host)
+            live = LiveState(client, progress=progress)
+            plan = plan_undo(run_dir, live.read, client.host)
+        live.progress = None
         _conclude(
             ctx,
             settings,
             client,
             plan,
+            live,
             lambda: new_run_dir(run_dir.parent.parent.parent / f"undo-{run_dir.name}"),
             dry_run=dry_run,
             as_json=as_json,
             yes=yes,
         )
-
-
-def live_reader(
-    client: NextStepClient, progress: Callable[[int, int], None]
-) -> Callable[[Sequence[str]], dict[str, list[Task] | None]]:
-    """Reads each run's tasks with the run-tasks list endpoint; a run gone is None."""
-
-    def read_one(run_id: str) -> list[Task] | None:
-        try:
-            return client.run_tasks(run_id)
-        except NotFoundError:
-            return None
-
-    def read(run_ids: Sequence[str]) -> dict[str, list[Task] | None]:
-        found: dict[str, list[Task] | None] = {}
-        progress(0, len(run_ids))
-        for done, (run_id, tasks) in enumerate(
-            zip(run_ids, client.map(read_one, list(run_ids)), strict=True), start=1
-        ):
-            found[run_id] = tasks
-            progress(done, len(run_ids))
-        return found
-
-    return read
 
 
 # -- sandbox ------------------------------------------------------------------------------

@@ -347,11 +347,23 @@ class NextStepClient:
         path: str,
         body: Mapping[str, JSON] | None = None,
     ) -> T:
-        document = self.request(method, path, json_body=body)
-        data = document.get("data") if isinstance(document, dict) else None
-        if not isinstance(data, dict):
-            raise self._shape_error(method, path, 'the answer has no "data" object')
-        return self._parse(parse, data, method, path)
+        try:
+            document = self.request(method, path, json_body=body)
+            data = document.get("data") if isinstance(document, dict) else None
+            if not isinstance(data, dict):
+                raise self._shape_error(method, path, 'the answer has no "data" object')
+            return self._parse(parse, data, method, path)
+        except ResponseError as exc:
+            if method == "GET" or (exc.status is not None and not 200 <= exc.status < 300):
+                raise
+            # A write answered "done" in a body that cannot be read (a proxy's page, a
+            # cut-off JSON): it may well have been applied, so its outcome is unknown.
+            raise OutcomeUnknownError(
+                f"{exc} The request may or may not have been applied; re-read it first.",
+                method=method,
+                url=exc.url,
+                status=exc.status,
+            ) from None
 
     def _parse(self, parse: Callable[[JSON], T], item: JSON, method: str, path: str) -> T:
         try:

@@ -5,6 +5,7 @@ The tree::
     BulksyncError
     ├── ConfigError            a missing key, a malformed base URL, a bad option value
     ├── SheetError             a file that cannot be exported to or read as a bulksync sheet
+    ├── StorageError           the journal or a run directory cannot be written (disk full)
     ├── TransportError         the API could not be reached: refused, DNS, timeout
     ├── ResponseError          the API answered something that is not the documented JSON
     ├── OutcomeUnknownError    a write was sent but its outcome is unknown; re-read first
@@ -44,6 +45,8 @@ class ExitCode(IntEnum):
     """Import with --detailed-exitcode: the sheet is clean and has changes to apply."""
     FAILED = 11
     """Import or undo: some values could not be applied (see the run's errors.csv)."""
+    STORAGE = 12
+    """The run directory cannot be written (full disk, no permission); --resume after."""
     INTERRUPTED = 130
 
 
@@ -70,6 +73,13 @@ class SheetError(BulksyncError):
     """A spreadsheet cannot be written as asked, or read as a bulksync export."""
 
     exit_code = ExitCode.SHEET
+
+
+class StorageError(BulksyncError):
+    """A run directory, its journal or its results cannot be written: a full disk, a
+    read-only folder. Nothing is sent once the journal cannot record it."""
+
+    exit_code = ExitCode.STORAGE
 
 
 class TransportError(BulksyncError):

@@ -59,13 +59,19 @@ class CannedServer(_Loopback):
 
 class RewritingProxy(_Loopback):
     """Forwards every request to ``target`` (a base URL), rewriting PATCH bodies on the
-    way: a NextStep that silently coerces what it is sent (trims, truncates)."""
+    way: a NextStep that silently coerces what it is sent (trims, truncates).
 
-    def __init__(self, target: str, rewrite):
+    ``before(method, path)`` runs before a request is forwarded (another person's edit
+    landing at that moment); ``answer(method, path, status, body)`` rewrites an answer
+    after the work was done (a proxy that mangles or cuts the body)."""
+
+    def __init__(self, target: str, rewrite=lambda body: body, *, before=None, answer=None):
         import httpx
 
         self.target = target.rstrip("/")
         self.rewrite = rewrite
+        self.before = before
+        self.answer = answer
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,6 +81,8 @@ class RewritingProxy(_Loopback):
                 if self.command == "PATCH" and body:
                     body = outer.rewrite(body)
                 path = self.path.removeprefix("/api/v1")
+                if outer.before is not None:
+                    outer.before(self.command, path)
                 headers = {
                     k: v
                     for k, v in self.headers.items()
@@ -83,13 +91,16 @@ class RewritingProxy(_Loopback):
                 answer = httpx.request(
                     self.command, outer.target + path, content=body, headers=headers, timeout=30
                 )
+                content = answer.content
+                if outer.answer is not None:
+                    content = outer.answer(self.command, path, answer.status_code, content)
                 self.send_response(answer.status_code)
                 for name in ("Content-Type", "Retry-After"):
                     if name in answer.headers:
                         self.send_header(name, answer.headers[name])
-                self.send_header("Content-Length", str(len(answer.content)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(answer.content)
+                self.wfile.write(content)
 
             do_GET = do_PATCH = do_POST = _forward
 

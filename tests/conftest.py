@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from bulksync.cli import cli
 from bulksync.sandbox import SANDBOX_API_KEY, Sandbox, SandboxConfig, open_sandbox, sandbox_client
 from bulksync.sandbox.server import ServerThread
 from bulksync.sandbox.transport import SandboxTransport
@@ -71,3 +73,21 @@ def api(request, sandbox, serve) -> Iterator[httpx.Client]:
         )
     with client:
         yield client
+
+
+@pytest.fixture
+def http(tmp_path, monkeypatch, make_sandbox, serve):
+    """Run the CLI against a fresh sandbox served over HTTP; returns (invoke, sandbox)."""
+    monkeypatch.chdir(tmp_path)
+
+    def start(**knobs):
+        sandbox = make_sandbox(**knobs)
+        monkeypatch.setenv("NEXTSTEP_API_KEY", sandbox.config.api_key)
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", serve(sandbox))
+
+        def invoke(*args: str):
+            return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+        return invoke, sandbox
+
+    return start

@@ -1,0 +1,80 @@
+"""Live state: the tasks of runs as NextStep holds them, and when each run was read.
+
+``LiveState.read`` is the reader an import or undo plans with (one run-tasks list per
+run, a few at once; a run that is gone is ``None``). ``LiveState.fresh`` is what the
+apply calls right before writing a run: the tasks read then, or again now if that read
+is older than ``max_age`` seconds, so a value someone changed while the plan was shown,
+confirmed or worked through is seen before anything is written over it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from bulksync.client import NextStepClient
+from bulksync.errors import NotFoundError
+from bulksync.model import Task
+
+Progress = Callable[[int, int], None]
+
+
+class Reading(NamedTuple):
+    tasks: list[Task] | None
+    """None: the run no longer exists (or this key cannot see it)."""
+    at: float
+    """When the answer came, on the state's clock (monotonic seconds)."""
+
+
+class LiveState:
+    """Reads runs' tasks through a client and remembers when each run was read."""
+
+    def __init__(
+        self,
+        client: NextStepClient,
+        *,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.progress = progress
+        self.clock = clock
+        self.readings: dict[str, Reading] = {}
+        self._lock = threading.Lock()
+        self.reads = 0
+        """Run-task lists read (not counting pages)."""
+
+    def read(self, run_ids: Sequence[str]) -> dict[str, list[Task] | None]:
+        """Each run's tasks, read now (several at once); a run gone is None."""
+        found: dict[str, list[Task] | None] = {}
+        total = len(run_ids)
+        if self.progress:
+            self.progress(0, total)
+        runs = list(run_ids)
+        for done, (run_id, reading) in enumerate(
+            zip(runs, self.client.map(self._read_one, runs), strict=True), start=1
+        ):
+            found[run_id] = reading.tasks
+            if self.progress:
+                self.progress(done, total)
+        return found
+
+    def fresh(self, run_id: str, max_age: float) -> Reading:
+        """The run's tasks read at most ``max_age`` seconds ago (read again if older)."""
+        known = self.readings.get(run_id)
+        if known is not None and self.clock() - known.at <= max_age:
+            return known
+        return self._read_one(run_id)
+
+    def _read_one(self, run_id: str) -> Reading:
+        try:
+            tasks: list[Task] | None = self.client.run_tasks(run_id)
+        except NotFoundError:
+            tasks = None
+        reading = Reading(tasks, self.clock())
+        with self._lock:
+            self.readings[run_id] = reading
+            self.reads += 1
+        return reading

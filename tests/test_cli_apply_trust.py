@@ -1,0 +1,234 @@
+"""Applying and undoing, when the world does not hold still: other people's edits during
+the apply, a process killed between a PATCH and its journal line, an answer that cannot be
+read, a disk that fills up. Each test reproduces a way an import could overwrite, lose or
+double a value (issue 9), through the CLI against the sandbox over loopback HTTP."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from bulksync.apply import read_journal
+from bulksync.errors import ExitCode
+from bulksync.sandbox import sandbox_client
+from tests.badserver import RewritingProxy
+from tests.test_cli_apply import (
+    EDITS,
+    PRIYA,
+    exported_and_edited,
+    live_values,
+    run_dirs,
+)
+from tests.test_cli_import import ONB_ACTIVE, edit_runs, task_id
+
+
+def results_of(run_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with (run_dir / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return {(r["run_id"], r["field_id"]): r for r in csv.DictReader(handle)}
+
+
+def someone_edits_the_other_run_at_the_first_patch(sandbox, sheet: Path, pause: float):
+    """A proxy hook: when the import's first PATCH arrives, wait ``pause`` seconds (a long
+    import), then a colleague edits a value the import will write in the *other* run."""
+    fired = threading.Event()
+    edited: dict[str, object] = {}
+
+    def before(method: str, path: str) -> None:
+        if method != "PATCH" or fired.is_set():
+            return
+        fired.set()
+        threading.Event().wait(pause)
+        if PRIYA in path:
+            run_id, template_task, field, value = (
+                ONB_ACTIVE,
+                "tt_onb_details",
+                "el_onb_pronouns",
+                "xe",
+            )
+        else:
+            run_id, template_task, field, value = PRIYA, "tt_onb_details", "el_onb_phone", "+1 0"
+        with sandbox_client(sandbox, rate_limit=100_000) as client:
+            client.patch_task(
+                run_id, task_id(sheet, run_id, template_task), elements={field: value}
+            )
+        edited.update(run_id=run_id, field=field, value=value)
+
+    return before, edited
+
+
+def test_a_value_changed_in_nextstep_during_a_long_apply_is_not_overwritten(
+    http, tmp_path, monkeypatch
+):
+    bulk, sandbox = http()
+    sheet = exported_and_edited(bulk, tmp_path)
+    before, edited = someone_edits_the_other_run_at_the_first_patch(sandbox, sheet, 2.5)
+    server = os.environ["NEXTSTEP_BASE_URL"]
+    with RewritingProxy(server, before=before) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk("import", "onb.xlsx", "--yes", "--force", "--in-flight", "1", "-v")
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    assert result.exit_code == ExitCode.CONFLICTS, result.output
+    run_id, field = edited["run_id"], edited["field"]
+    column = next(c for (r, c) in EDITS if r == run_id and c.endswith(field))
+    assert live_values(sandbox, run_id)[column] == edited["value"]  # the colleague's edit
+    [run_dir] = run_dirs(tmp_path)
+    row = results_of(run_dir)[(run_id, field)]
+    assert row["result"] == "conflict" and "meanwhile" in row["message"]
+    # the other values were written, and undo later leaves the colleague's value alone
+    others = {k: v for k, v in EDITS.items() if not k[1].endswith(field)}
+    for (rid, col), value in others.items():
+        assert live_values(sandbox, rid)[col] == value
+    undone = bulk("undo", str(run_dir), "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert live_values(sandbox, run_id)[column] == edited["value"]
+
+
+def test_on_conflict_mine_records_the_fresh_before_so_undo_restores_the_colleague(
+    http, tmp_path, monkeypatch
+):
+    bulk, sandbox = http()
+    sheet = exported_and_edited(bulk, tmp_path)
+    before, edited = someone_edits_the_other_run_at_the_first_patch(sandbox, sheet, 2.5)
+    server = os.environ["NEXTSTEP_BASE_URL"]
+    with RewritingProxy(server, before=before) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk(
+            "import", "onb.xlsx", "--yes", "--force", "--in-flight", "1", "--on-conflict", "mine"
+        )
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    assert result.exit_code == 0, result.output
+    run_id, field = edited["run_id"], edited["field"]
+    [run_dir] = run_dirs(tmp_path)
+    row = results_of(run_dir)[(run_id, field)]
+    assert row["result"] == "applied"
+    assert row["before"].removeprefix("'") == edited["value"]  # guarded: "'+1 0"
+    assert bulk("undo", str(run_dir), "--yes").exit_code == 0
+    column = next(c for (r, c) in EDITS if r == run_id and c.endswith(field))
+    assert live_values(sandbox, run_id)[column] == edited["value"]
+
+
+def test_undo_reverts_a_value_whose_answer_was_never_journalled(http, tmp_path):
+    """Killed between a PATCH and its journal line, then resumed: undo still reverts it."""
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path)
+    original = {k: live_values(sandbox, k[0])[k[1]] for k in EDITS}
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    # What kill -9 leaves right after a PATCH went out: its intent, no answer, no end.
+    last_applied = max(i for i, line in enumerate(lines) if '"event":"applied"' in line)
+    journal.write_text("".join(lines[:last_applied]), encoding="utf-8")
+    resumed = bulk("import", "onb.xlsx", "--yes", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "already done" in resumed.stdout
+    undone = bulk("undo", str(run_dir), "--yes")
+    assert undone.exit_code == 0, undone.output
+    for (run_id, column), value in original.items():
+        assert (live_values(sandbox, run_id)[column] or None) == (value or None), column
+
+
+def test_an_unreadable_answer_to_a_patch_is_an_unknown_outcome_not_a_failure(
+    http, tmp_path, monkeypatch
+):
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path)
+    mangled = iter([b"<html><body>502 from the proxy</body></html>", b'{"data": {"id": "t'])
+
+    def answer(method: str, path: str, status: int, body: bytes) -> bytes:
+        if method == "PATCH" and status == 200:
+            return next(mangled, body)
+        return body
+
+    server = os.environ["NEXTSTEP_BASE_URL"]
+    with RewritingProxy(server, answer=answer) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk("import", "onb.xlsx", "--yes", "--force", "--in-flight", "1")
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    assert result.exit_code == 0, result.output
+    assert sandbox.stats.patches_applied == 3  # re-read, not resent
+    [run_dir] = run_dirs(tmp_path)
+    assert {r["result"] for r in results_of(run_dir).values()} == {"applied"}
+    with (run_dir / "errors.csv").open(encoding="utf-8-sig") as handle:
+        assert len(list(csv.reader(handle))) == 1  # the header only
+    events = [e["event"] for e in read_journal(run_dir / "journal.jsonl")]
+    assert events.count("unknown") == 2 and events.count("reread") == 2
+    assert bulk("undo", str(run_dir), "--yes").exit_code == 0
+    assert live_values(sandbox, PRIYA)["tt_onb_dept:el_onb_dept"] != "Marketing"
+
+
+def test_results_csv_cannot_run_formulas(http, tmp_path):
+    bulk, _ = http()
+    edits = {**EDITS, (ONB_ACTIVE, "tt_onb_details:el_onb_pronouns"): "@them"}
+    exported_and_edited(bulk, tmp_path, edits)
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    with (run_dir / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert "'@them" in cells and "'+91 99999 00000" in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_a_journal_that_cannot_be_written_stops_the_import_before_anything_is_sent(http, tmp_path):
+    bulk, sandbox = http()
+    sheet = exported_and_edited(bulk, tmp_path)
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    sent = sandbox.stats.total("PATCH")
+    edit_runs(sheet, {(ONB_ACTIVE, "tt_onb_details:el_onb_phone"): "+1 1"})
+    journal = run_dir / "journal.jsonl"
+    journal.unlink()
+    journal.symlink_to("/dev/full")  # every write: ENOSPC
+    result = bulk("import", "onb.xlsx", "--yes", "--resume")
+    assert result.exit_code == ExitCode.STORAGE, result.output
+    assert "Traceback" not in result.output and "bug" not in result.output
+    assert "journal" in result.stderr and "space" in result.stderr
+    assert sandbox.stats.total("PATCH") == sent
+
+
+def test_a_disk_that_fills_after_a_patch_keeps_its_record_and_resume_and_undo_work(http, tmp_path):
+    bulk, sandbox = http()
+    sheet = exported_and_edited(bulk, tmp_path)
+    phone = "tt_onb_details:el_onb_phone"
+    original = live_values(sandbox, ONB_ACTIVE)[phone]
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    # The same sheet, one more edit, resumed with a file size limit that lets the start
+    # and intent lines in but not the answer's: the disk is full right after the PATCH.
+    edit_runs(sheet, {(ONB_ACTIVE, phone): "+1 555 0100"})
+    room = sum(len(line.encode()) for line in lines if '"event":"start"' in line)
+    room += max(len(line.encode()) for line in lines if '"event":"intent"' in line) + 40
+    limit = journal.stat().st_size + room
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    process = subprocess.run(
+        [sys.executable, "-m", "bulksync", "import", "onb.xlsx", "--yes", "--resume"],
+        cwd=tmp_path,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        timeout=120,
+    )
+    assert process.returncode == ExitCode.STORAGE, process.stderr
+    assert "Traceback" not in process.stderr
+    assert "--resume" in process.stderr
+    events = read_journal(journal)
+    assert any(e["event"] == "intent" and "+1 555 0100" in json.dumps(e["body"]) for e in events)
+    assert live_values(sandbox, ONB_ACTIVE)[phone] == "+1 555 0100"
+    # room again: resume finds it done, and undo puts back every value of the import
+    resumed = bulk("import", "onb.xlsx", "--yes", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "1 already done" in resumed.stdout or "5 already done" in resumed.stdout
+    assert bulk("undo", str(run_dir), "--yes").exit_code == 0
+    assert live_values(sandbox, ONB_ACTIVE)[phone] == original
