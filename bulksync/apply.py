@@ -277,6 +277,12 @@ class _Sender:
         run_id, patches = item
         if self.stop.is_set():
             return self._skipped(patches)
+        # The run's read and its PATCHes take their places in the rate limit together,
+        # so that the window between them is latency, not the limit's rhythm.
+        with self.client.limiter.reserved(len(patches) + 1):
+            return self._run(run_id, patches)
+
+    def _run(self, run_id: str, patches: list[Patch]) -> list[ValueResult]:
         try:
             reading = self.live.fresh(run_id, self.max_read_age)
         except BulksyncError as exc:

@@ -7,7 +7,10 @@ well-behaved import never sees a 429:
 * a request occupies a place in the window from the moment it is sent; once it is
   answered, the place is held until ``window`` seconds after the *answer*, because the
   server saw the request no later than that, whatever the latency was;
-* a 429 holds back every request not yet sent until ``Retry-After`` has passed.
+* a 429 holds back every request not yet sent until ``Retry-After`` has passed;
+* ``reserved(n)`` takes n places at once for the calling thread, so that a run's read
+  and the PATCHes that depend on it go out together instead of being split by the
+  window's rhythm (an import's read-then-write window stays a matter of latency).
 """
 
 from __future__ import annotations
@@ -51,9 +54,11 @@ class RateLimiter:
         """Seconds spent waiting for a place, summed over every request."""
         self.sleepers = 0
         """Requests waiting for a place right now (for a progress display)."""
+        self._reserved = threading.local()
 
-    def acquire(self) -> float:
-        """Wait for a place in the window and take it; return the seconds waited."""
+    def acquire(self, places: int = 1) -> float:
+        """Wait for ``places`` places in the window and take them; return the seconds
+        waited. A thread inside ``reserved`` takes one of its reserved places instead."""
         waited = 0.0
         while True:
             with self._cond:
@@ -63,10 +68,15 @@ class RateLimiter:
                 horizon = now - self.window - self.margin - _EPSILON
                 while self._answered and self._answered[0] <= horizon:
                     self._answered.popleft()
+                mine = self._mine()
                 if now < self._hold_until:
                     pause = self._hold_until - now
-                elif len(self._answered) + self._in_flight < self.limit:
-                    self._in_flight += 1
+                elif places == 1 and mine > 0:
+                    self._reserved.count = mine - 1  # already counted in _in_flight
+                    self.waited += waited
+                    return waited
+                elif len(self._answered) + self._in_flight + places <= self.limit:
+                    self._in_flight += places
                     self.waited += waited
                     return waited
                 elif self._answered:
@@ -95,6 +105,29 @@ class RateLimiter:
         """Send nothing for ``seconds`` from now (after a 429 with ``Retry-After``)."""
         with self._cond:
             self._hold_until = max(self._hold_until, self._clock() + seconds)
+
+    def _mine(self) -> int:
+        count: int = getattr(self._reserved, "count", 0)
+        return count
+
+    @contextmanager
+    def reserved(self, places: int) -> Iterator[None]:
+        """Take ``places`` places at once (at most the limit) for this thread's next
+        requests; places left unused at the end are given back, never counted as sent."""
+        places = max(0, min(places, self.limit))
+        if places == 0 or self._mine() > 0:
+            yield  # nothing to take, or already inside a reservation
+            return
+        self.acquire(places)
+        self._reserved.count = places
+        try:
+            yield
+        finally:
+            unused = self._reserved.count
+            self._reserved.count = 0
+            with self._cond:
+                self._in_flight -= unused
+                self._cond.notify_all()
 
     @contextmanager
     def slot(self) -> Iterator[float]:

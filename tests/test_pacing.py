@@ -106,3 +106,36 @@ def test_the_server_never_sees_more_than_the_limit_in_any_window(limit, window, 
     for i, start in enumerate(arrivals):
         in_window = [a for a in arrivals[i:] if start <= a < start + window]
         assert len(in_window) <= limit
+
+
+def test_a_reservation_takes_its_places_together_so_a_read_and_its_writes_are_not_split():
+    clock = Clock()
+    pacer = limiter(clock, limit=3)
+    with pacer.slot():
+        clock.now += 0.1
+    # Two places are free; a reservation of three waits for the third (t=10.1), then
+    # its three requests go at once: none waits between the read and the writes.
+    with pacer.reserved(3):
+        assert clock.now == pytest.approx(10.1, abs=0.01)
+        for _ in range(3):
+            with pacer.slot() as waited:
+                assert waited == 0
+    # Places reserved but unused are given back, not counted as requests.
+    clock.now += 20.0
+    with pacer.reserved(3), pacer.slot():
+        pass
+    for _ in range(2):
+        with pacer.slot() as waited:
+            assert waited == 0
+
+
+def test_a_reservation_larger_than_the_limit_takes_the_limit_and_the_rest_waits():
+    clock = Clock()
+    pacer = limiter(clock, limit=2)
+    with pacer.reserved(5):
+        for _ in range(2):
+            with pacer.slot() as waited:
+                assert waited == 0
+                clock.now += 1.0
+        with pacer.slot() as waited:
+            assert waited > 0  # past the reservation, the window rules again
