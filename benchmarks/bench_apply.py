@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_import import with_data_sheet_of
 
-from bulksync.apply import Result, apply_plan, new_run_dir
+from bulksync.apply import Result, apply_plan
 from bulksync.errors import NotFoundError
 from bulksync.importing import plan_import
 from bulksync.model import Task
+from bulksync.rundir import new_run_dir
 from bulksync.sandbox import SandboxConfig, open_sandbox, sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.snapshot import Snapshot, fetch_snapshot

@@ -8,6 +8,7 @@ The tree::
     ├── TransportError         the API could not be reached: refused, DNS, timeout
     ├── ResponseError          the API answered something that is not the documented JSON
     ├── OutcomeUnknownError    a write was sent but its outcome is unknown; re-read first
+    ├── LockedError            another bulksync is writing (the same sheet, or the same host)
     └── ApiError               the API answered with an error envelope
         ├── AuthError              401 unauthorized
         ├── ForbiddenError         403 forbidden
@@ -22,7 +23,9 @@ Every exception carries the context a user needs to act on it; none carries the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -44,6 +47,8 @@ class ExitCode(IntEnum):
     """Import with --detailed-exitcode: the sheet is clean and has changes to apply."""
     FAILED = 11
     """Import or undo: some values could not be applied (see the run's errors.csv)."""
+    LOCKED = 12
+    """Import or undo: another bulksync is writing (same sheet or host); nothing was sent."""
     INTERRUPTED = 130
 
 
@@ -110,6 +115,21 @@ class OutcomeUnknownError(BulksyncError):
         self.method = method
         self.url = url
         self.status = status
+
+
+class LockedError(BulksyncError):
+    """Another bulksync holds the lock of the sheet or the API host: nothing was sent.
+
+    A separate exit code because the cure is to wait and run again, which no other
+    error calls for; ``holder`` is what the lock file says (pid, machine, command, since).
+    """
+
+    exit_code = ExitCode.LOCKED
+
+    def __init__(self, message: str, *, lock: Path, holder: Mapping[str, object] | None) -> None:
+        super().__init__(message)
+        self.lock = lock
+        self.holder = holder
 
 
 class ApiError(BulksyncError):
