@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from bulksync.errors import BulksyncError, LockedError, SheetError
 from bulksync.importing import describe
-from bulksync.private import private_dir, private_file
+from bulksync.private import DIR_MODE, private_dir, private_file
 
 DOT: Final = ".bulksync"
 IMPORTS: Final = "imports"
@@ -114,7 +114,7 @@ def _make(dot: Path, name: str, run_of: RunOf, now: dt.datetime | None) -> Path:
     for n in range(1000):
         candidate = base / (f"{stamp}-{name}" + (f"-{n}" if n else ""))
         try:
-            candidate.mkdir(mode=0o700)
+            candidate.mkdir(mode=DIR_MODE)
         except FileExistsError:
             continue
         identity = asdict(run_of) | {"created_at": now.isoformat(timespec="microseconds")}
@@ -139,7 +139,7 @@ def latest_run_dir(sheet: Path, *, run_of: RunOf | None = None) -> Path | None:
         made, run_of_it = identity
         if run_of_it.same_as(wanted):
             found.append((made, candidate.name, candidate))
-    return max(found, default=(None, None, None))[2]
+    return max(found)[2] if found else None
 
 
 def _identity(run_dir: Path) -> tuple[str, RunOf] | None:
