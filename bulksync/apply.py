@@ -51,14 +51,11 @@ from bulksync.importing import (
 )
 from bulksync.live import LiveState, Reading
 from bulksync.model import JSON, Task
+from bulksync.private import private_file
+from bulksync.rundir import ERRORS, JOURNAL, PLAN, RESULTS, journal_of, merge_results, read_journal
 from bulksync.sheets import write_retry_csv
-from bulksync.sheets.csvfile import guard
+from bulksync.sheets.csvfile import guard, sidecar
 from bulksync.snapshot import FieldKey
-
-JOURNAL: Final = "journal.jsonl"
-PLAN: Final = "plan.json"
-RESULTS: Final = "results.csv"
-ERRORS: Final = "errors.csv"
 
 MAX_READ_AGE: Final = 2.0
 """Seconds a run's read may be old when its first PATCH goes; older, it is read again."""
@@ -112,7 +109,7 @@ class Journal:
         self._lock = threading.Lock()
         self.broken: StorageError | None = None
         try:
-            self._handle: IO[str] = path.open("a", encoding="utf-8")
+            self._handle: IO[str] = private_file(path).open("a", encoding="utf-8")
         except OSError as exc:
             raise _storage_error(path, exc) from None
 
@@ -145,40 +142,6 @@ def _storage_error(path: Path, exc: OSError) -> StorageError:
     )
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """The journal's events; a last line cut short by a crash is ignored."""
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the line being written when the process died
-    return events
-
-
-def new_run_dir(sheet: Path, now: dt.datetime | None = None) -> Path:
-    """``.bulksync/imports/<timestamp>-<sheet>/`` beside the sheet, made anew."""
-    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
-    base = sheet.resolve().parent / ".bulksync" / "imports"
-    for n in range(1000):
-        candidate = base / (f"{stamp}-{sheet.stem}" + (f"-{n}" if n else ""))
-        try:
-            candidate.mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            continue
-    raise BulksyncError(f"Cannot make a run directory under {base}.")  # pragma: no cover
-
-
-def latest_run_dir(sheet: Path) -> Path | None:
-    """The run directory of the latest import of this sheet, or None."""
-    base = sheet.resolve().parent / ".bulksync" / "imports"
-    if not base.is_dir():
-        return None
-    mine = [d for d in base.iterdir() if d.is_dir() and d.name.split("-", 1)[-1] == sheet.stem]
-    return max(mine, key=lambda d: d.name, default=None)
-
-
 def apply_plan(
     plan: ImportPlan,
     client: NextStepClient,
@@ -200,7 +163,7 @@ def apply_plan(
     plan_file = run_dir / PLAN
     try:
         if not plan_file.exists():
-            plan_file.write_text(
+            private_file(plan_file).write_text(
                 json.dumps(plan.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
             )
     except OSError as exc:
@@ -516,13 +479,25 @@ RESULT_COLUMNS: Final = (
 )
 
 
-def write_results(report: ApplyReport, run_dir: Path, *, host: str = "") -> None:
+def write_results(
+    report: ApplyReport, run_dir: Path, *, host: str = "", already_done: Sequence[Change] = ()
+) -> None:
     """``results.csv``, a row per value; ``errors.csv``, the values that failed or were
-    not sent, as a sheet to fix and import again (``bulksync import errors.csv``)."""
-    with (run_dir / RESULTS).open("w", encoding="utf-8-sig", newline="") as handle:
+    not sent, as a sheet to fix and import again (``bulksync import errors.csv``).
+
+    ``results.csv`` covers the whole import, also when it was resumed: the rows of
+    earlier attempts in ``run_dir`` are merged in (``rundir.merge_results``), and the
+    values the plan found ``already_done`` are listed as such.
+    """
+    rows = merge_results(
+        run_dir,
+        [_result_row(r) for r in report.results],
+        [_result_row(ValueResult(c, Result.ALREADY_DONE)) for c in already_done],
+    )
+    with private_file(run_dir / RESULTS).open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(RESULT_COLUMNS)
-        writer.writerows(_result_row(r) for r in report.results)
+        writer.writerows(rows)
     retry = [
         (
             r.change._replace(live=r.stored) if r.stored_known else r.change,
@@ -531,6 +506,7 @@ def write_results(report: ApplyReport, run_dir: Path, *, host: str = "") -> None
         for r in report.results
         if r.result in (Result.FAILED, Result.NOT_SENT)
     ]
+    private_file(sidecar(private_file(run_dir / ERRORS)))
     write_retry_csv(run_dir / ERRORS, retry, host=host)
 
 
@@ -599,9 +575,7 @@ def written_values(run_dir: Path) -> list[Written]:
     state (still as sent: put back; as before: nothing was written; else: a conflict).
     A request NextStep refused wrote nothing (a PATCH is all or nothing).
     """
-    path = run_dir / JOURNAL
-    if not path.exists():
-        raise BulksyncError(f"{run_dir} has no {JOURNAL}: is it an import's run directory?")
+    path = journal_of(run_dir)
     befores: dict[tuple[str, str], dict[str, JSON]] = {}
     open_intents: dict[tuple[str, str], dict[str, JSON]] = {}
     written: dict[tuple[str, str, str], Written] = {}

@@ -22,13 +22,10 @@ import click
 
 from bulksync import __version__
 from bulksync.apply import (
-    RESULTS,
     ApplyReport,
     Result,
     ValueResult,
     apply_plan,
-    latest_run_dir,
-    new_run_dir,
     plan_undo,
     result_dicts,
     write_results,
@@ -46,6 +43,16 @@ from bulksync.report import (
     runs_table,
     templates_table,
     to_json,
+)
+from bulksync.rundir import (
+    RESULTS,
+    RunOf,
+    journal_of,
+    latest_run_dir,
+    new_run_dir,
+    new_undo_dir,
+    read_journal,
+    writer_lock,
 )
 from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
 from bulksync.sandbox import reset_sandbox as _reset_sandbox
@@ -508,25 +515,32 @@ def import_(
             "Applying asks for confirmation, and there is no terminal to ask on: run it "
             "in a terminal, or give --yes (after a --dry-run you have reviewed)."
         )
-    previous = None
-    if resume:
-        if dry_run:
-            raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
-        previous = latest_run_dir(file)
-        if previous is None:
-            raise SheetError(
-                f"No earlier import of {file} to resume (none in .bulksync/imports beside "
-                "it); run it without --resume."
-            )
+    if resume and dry_run:
+        raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+    sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
+    # The run directories of this sheet are those of this file and this export of it.
+    run_of = RunOf.sheet(file, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
+    previous = latest_run_dir(file, run_of=run_of) if resume else None
+    if resume and previous is None:
+        raise SheetError(
+            f"No earlier import of {file} to resume (of this file and this export of it, "
+            "in .bulksync/imports beside it); run it without --resume."
+        )
 
     def make_run_dir() -> Path:
-        return previous or new_run_dir(file)
+        return previous or new_run_dir(file, run_of=run_of)
 
-    sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     options = ImportOptions(
         force=force, on_conflict=OnConflict(on_conflict), accept_formulas=accept_formulas
     )
-    with settings.client() as client:
+    with (
+        settings.client() as client,
+        # One writer per sheet and per host, from before the plan's live read to the end:
+        # a second import plans after the first one's writes. A dry run writes nothing.
+        contextlib.nullcontext()
+        if dry_run
+        else writer_lock(file, client.host, command=f"bulksync import {file}"),
+    ):
         # Planned from live state read now, also when applying: a stale plan is never sent.
         with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
             live = LiveState(client, progress=progress)
@@ -682,7 +696,7 @@ def _apply(
         results.extend(report.results)
         sent += report.requests
     final = ApplyReport(run_dir, results, sent)
-    write_results(final, run_dir, host=plan.host)
+    write_results(final, run_dir, host=plan.host, already_done=plan.already_done)
     plan.results = result_dicts(final)
     _write_reports(plan, reports, client, dry_run=False)
     counts = final.summary()
@@ -730,11 +744,15 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
     """
     settings = _settings(ctx)
     settings.activate()
-    if not run_dir.is_dir():
-        raise SheetError(f"{run_dir} is not a directory: name an import's run directory.")
+    read_journal(journal_of(run_dir))  # a clear error now if it is not a readable run
     if not dry_run and not yes and not sys.stdin.isatty():
         raise click.UsageError("Undo asks for confirmation: run it in a terminal, or give --yes.")
-    with settings.client() as client:
+    with (
+        settings.client() as client,
+        contextlib.nullcontext()
+        if dry_run
+        else writer_lock(run_dir, client.host, command=f"bulksync undo {run_dir}"),
+    ):
         with progress_bar("Reading live state", quiet=settings.quiet or as_json) as progress:
             live = LiveState(client, progress=progress)
             plan = plan_undo(run_dir, live.read, client.host)
@@ -745,7 +763,7 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
             client,
             plan,
             live,
-            lambda: new_run_dir(run_dir.parent.parent.parent / f"undo-{run_dir.name}"),
+            lambda: new_undo_dir(run_dir),
             dry_run=dry_run,
             as_json=as_json,
             yes=yes,

@@ -9,6 +9,7 @@ The tree::
     ├── TransportError         the API could not be reached: refused, DNS, timeout
     ├── ResponseError          the API answered something that is not the documented JSON
     ├── OutcomeUnknownError    a write was sent but its outcome is unknown; re-read first
+    ├── LockedError            another bulksync is writing (the same sheet, or the same host)
     └── ApiError               the API answered with an error envelope
         ├── AuthError              401 unauthorized
         ├── ForbiddenError         403 forbidden
@@ -23,7 +24,9 @@ Every exception carries the context a user needs to act on it; none carries the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -47,6 +50,8 @@ class ExitCode(IntEnum):
     """Import or undo: some values could not be applied (see the run's errors.csv)."""
     STORAGE = 12
     """The run directory cannot be written (full disk, no permission); --resume after."""
+    LOCKED = 13
+    """Import or undo: another bulksync is writing (same sheet or host); nothing was sent."""
     INTERRUPTED = 130
 
 
@@ -120,6 +125,21 @@ class OutcomeUnknownError(BulksyncError):
         self.method = method
         self.url = url
         self.status = status
+
+
+class LockedError(BulksyncError):
+    """Another bulksync holds the lock of the sheet or the API host: nothing was sent.
+
+    A separate exit code because the cure is to wait and run again, which no other
+    error calls for; ``holder`` is what the lock file says (pid, machine, command, since).
+    """
+
+    exit_code = ExitCode.LOCKED
+
+    def __init__(self, message: str, *, lock: Path, holder: Mapping[str, object] | None) -> None:
+        super().__init__(message)
+        self.lock = lock
+        self.holder = holder
 
 
 class ApiError(BulksyncError):

@@ -232,3 +232,13 @@ def test_a_disk_that_fills_after_a_patch_keeps_its_record_and_resume_and_undo_wo
     assert "1 already done" in resumed.stdout or "5 already done" in resumed.stdout
     assert bulk("undo", str(run_dir), "--yes").exit_code == 0
     assert live_values(sandbox, ONB_ACTIVE)[phone] == original
+
+
+def test_a_run_directory_that_cannot_be_made_is_a_clear_error_and_nothing_is_sent(http, tmp_path):
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path)
+    (tmp_path / ".bulksync").write_text("not a folder", encoding="utf-8")
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == ExitCode.STORAGE, result.output
+    assert "bug" not in result.output and ".bulksync" in result.stderr
+    assert sandbox.stats.total("PATCH") == 0

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bulksync.private import private_dir, private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT NOT NULL, doc TEXT NOT NULL);
@@ -34,6 +36,20 @@ CREATE TABLE IF NOT EXISTS tasks (
 Doc = dict[str, Any]
 
 
+def _make_private(path: Path) -> None:
+    """A state file bulksync makes is its owner's only (it holds people's data).
+
+    SQLite gives its -wal and -shm files the database file's mode. A folder or file
+    that already exists is left as it is, except a ``.bulksync`` folder.
+    """
+    if path.parent.name == ".bulksync":
+        private_dir(path.parent)
+    elif not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    if not path.exists():
+        private_file(path)
+
+
 def _dump(doc: Doc) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
@@ -44,7 +60,7 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _make_private(Path(self.path))
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, timeout=30.0, isolation_level=None
         )
