@@ -112,6 +112,10 @@ CellAt = Callable[[Sequence[Any], int], CellValue]
 _CONTEXT_FIX: Final = (
     "Context cells are not imported; put back what the export showed, or export again."
 )
+_IDS_FIX: Final = (
+    "Context cells are not imported, and the row's hidden ids (run_id, task_id, field_id) "
+    "say which value it holds: put back what the export showed in both, or export again."
+)
 
 
 def _shown(raw: CellValue) -> str:
@@ -123,15 +127,14 @@ def _shown(raw: CellValue) -> str:
 
 
 def _context_problem(
-    ref: str, name: str, expected: str, shown: str, key: FieldKey | None
+    ref: str, name: str, expected: str, shown: str, key: FieldKey | None, *, ids: bool = False
 ) -> RowProblem:
-    return RowProblem(
-        ref,
-        "context_edited",
-        f"This {name} cell was {expected!r} at export. {_CONTEXT_FIX}",
-        key,
-        shown,
-    )
+    """A context cell that differs from the export; ``ids``: or the row's ids were edited."""
+    if ids:
+        message = f"This {name} cell was {expected!r} at export for this row's ids. {_IDS_FIX}"
+    else:
+        message = f"This {name} cell was {expected!r} at export. {_CONTEXT_FIX}"
+    return RowProblem(ref, "context_edited", message, key, shown)
 
 
 def task_cells(
@@ -167,6 +170,8 @@ def task_cells(
     cells: list[SheetCell] = []
     problems: list[RowProblem] = []
     moved: dict[FieldKey, str] = {}
+    read_at: dict[FieldKey, str] = {}
+    """Where each cell read so far is: a key read twice is a duplicate."""
     twice: set[FieldKey] = set()
     for index, row in enumerate(rows):
         number = first_row + index
@@ -192,18 +197,20 @@ def task_cells(
                 )
             continue
         key = FieldKey(*ids)
-        if exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]:
-            # In its place: the exported row shows what every cell held.
-            for col, name in context_cols:
-                was, now = _shown(cell_at(exported, col)), _shown(cell_at(row, col))
-                if was != now:
-                    problems.append(
-                        _context_problem(f"{prefix}!{col_name(col)}{number}", name, was, now, key)
-                    )
-            if value != cell_at(exported, value_col) or look_all or not checked:
-                cells.append(SheetCell(key, ref, value))
-            continue
         what = f"The value of run {ids[0]}, task {ids[1]}"
+        if exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]:
+            # In its place: the exported row shows what every cell held, unless the hidden
+            # copy was edited too; a row with an edit is checked against the base snapshot.
+            if value == cell_at(exported, value_col) and not look_all and checked:
+                for col, name in context_cols:
+                    was, now = _shown(cell_at(exported, col)), _shown(cell_at(row, col))
+                    if was != now:
+                        problems.append(
+                            _context_problem(
+                                f"{prefix}!{col_name(col)}{number}", name, was, now, key
+                            )
+                        )
+                continue
         if checked and key not in base:
             problems.append(
                 RowProblem(
@@ -216,19 +223,23 @@ def task_cells(
                 )
             )
             continue
-        if key in moved:
+        if key in read_at:
             twice.add(key)
-            problems.append(_duplicate(ref, f"{what} is also at {moved[key]}", key, value))
+            problems.append(_duplicate(ref, f"{what} is also at {read_at[key]}", key, value))
             continue
-        moved[key] = ref
-        cells.append(SheetCell(key, ref, value))
-        if checked:
-            _check_task_context(
-                problems, base, base[key], row, number, prefix, context_cols, cell_at
-            )
+        read_at[key] = ref
+        if exported is None or ids != [_shown(cell_at(exported, c)) for c in id_cols]:
+            moved[key] = ref
+        # A row whose context does not match its ids may hold another field's value:
+        # its value is not read.
+        if not checked or _check_task_context(
+            problems, base, base[key], row, number, prefix, context_cols, cell_at
+        ):
+            cells.append(SheetCell(key, ref, value))
     if moved and mirror is not None:
         # A moved row may repeat the ids of a row that is still in its place.
-        twice |= _also_in_place(moved, rows, mirror, id_cols, cell_at, first_row, prefix, problems)
+        alone = {k: ref for k, ref in moved.items() if k not in twice}
+        twice |= _also_in_place(alone, rows, mirror, id_cols, cell_at, first_row, prefix, problems)
     if twice:
         cells = [c for c in cells if c.key not in twice]
     return cells, problems
@@ -272,11 +283,12 @@ def _check_task_context(
     prefix: str,
     columns: Sequence[tuple[int, str]],
     cell_at: CellAt,
-) -> None:
+) -> bool:
+    """Whether the row's context cells show what the export showed for its ids."""
     spec = field.spec
     run = base.run(spec.key.run_id)
     if run is None:
-        return
+        return True
     task = run.tasks.get(spec.key.task_id, ("", ""))
     expected = {
         "run": run.title,
@@ -287,14 +299,22 @@ def _check_task_context(
         "required": "yes" if spec.required else "",
         "options": allowed_values(spec),
     }
+    fine = True
     for col, name in columns:
         shown = _shown(cell_at(row, col))
         if shown != expected[name].strip():
             problems.append(
                 _context_problem(
-                    f"{prefix}!{col_name(col)}{number}", name, expected[name], shown, spec.key
+                    f"{prefix}!{col_name(col)}{number}",
+                    name,
+                    expected[name],
+                    shown,
+                    spec.key,
+                    ids=True,
                 )
             )
+            fine = False
+    return fine
 
 
 def run_cells(

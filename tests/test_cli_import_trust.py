@@ -1,0 +1,172 @@
+"""Every way an import could overwrite, lose or double a value, closed (issue 9).
+
+Each test exports from the sandbox, changes the file (or live state) the way a person,
+a spreadsheet app or a stale copy would, and reads the dry run's report.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from bulksync.errors import ExitCode
+from bulksync.sheets import read_sheet
+from tests.test_cli_import import (
+    ONB_ACTIVE,
+    bulk,  # noqa: F401  (a fixture)
+    dry_run,
+    edit_runs,
+    edit_tasks,
+    store,
+    task_id,
+)
+
+
+def set_live(tmp_path: Path, path: Path, values: dict[tuple[str, str], object]) -> None:
+    """Set live element values of ONB_ACTIVE directly in the sandbox store (no checks)."""
+    with store(tmp_path) as db:
+        for (template_task, element_id), value in values.items():
+            doc = db.task(ONB_ACTIVE, task_id(path, ONB_ACTIVE, template_task))
+            for element in doc["custom_elements"]:
+                if element["id"] == element_id:
+                    element["value"] = value
+            db.save_task(doc)
+
+
+def read_csv_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def write_csv_rows(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def libreoffice(tmp_path: Path, name: str, target: str = "xlsx") -> Path:
+    out = tmp_path / "lo"
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+            "--headless",
+            "--convert-to",
+            target,
+            "--outdir",
+            str(out),
+            name,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    return out / name
+
+
+needs_libreoffice = pytest.mark.skipif(
+    shutil.which("soffice") is None, reason="LibreOffice is not installed (CI installs it)"
+)
+
+# -- 15: ids edited in the sheet and its hidden copy; a live value of the wrong type ----
+
+
+def test_ids_edited_in_the_sheet_and_in_its_hidden_copy_are_an_error_not_a_crash(
+    bulk, tmp_path
+):
+    bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
+    path = tmp_path / "one.xlsx"
+    book = openpyxl.load_workbook(path)
+    header = [c.value for c in book["Fields"][1]]
+    run_col, value_col = header.index("run_id") + 1, header.index("Value") + 1
+    for name in ("Fields", "_base"):
+        book[name].cell(5, run_col).value = "run_nope"
+    book["Fields"].cell(5, value_col).value = "edited"
+    book.save(path)
+    code, report = dry_run(bulk, "one.xlsx")
+    assert code == ExitCode.INVALID
+    assert [(e["code"], e["cell"]) for e in report["errors"]] == [
+        ("unknown_ids", f"Fields!{'ABCDEFGHIJK'[value_col - 1]}5")
+    ]
+    assert report["summary"]["requests"] == 0
+
+
+def test_ids_of_another_row_put_in_the_sheet_and_its_hidden_copy_are_an_error(
+    bulk, tmp_path
+):
+    """Row 5 (Pronouns) made to carry row 7's ids (Phone) in both sheets: its edit must not
+    land on the phone."""
+    bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
+    path = tmp_path / "one.xlsx"
+    book = openpyxl.load_workbook(path)
+    header = [c.value for c in book["Fields"][1]]
+    ids = [header.index(n) + 1 for n in ("run_id", "task_id", "field_id")]
+    value_col = header.index("Value") + 1
+    for name in ("Fields", "_base"):
+        for col in ids:
+            book[name].cell(5, col).value = book[name].cell(7, col).value
+    assert book["Fields"].cell(7, ids[2]).value == "el_onb_phone"
+    book["Fields"].cell(5, value_col).value = "she/her"
+    book.save(path)
+    code, report = dry_run(bulk, "one.xlsx")
+    assert code == ExitCode.INVALID, report
+    assert (report["changes"], report["summary"]["requests"]) == ([], 0)
+    assert {e["cell"][-1] for e in report["errors"]} == {"5"}
+
+
+def test_a_live_value_of_the_wrong_type_is_an_error_naming_the_cell(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
+    path = tmp_path / "one.xlsx"
+    refs = edit_tasks(path, {(ONB_ACTIVE, "tt_onb_dept", "el_onb_band"): 7})
+    set_live(tmp_path, path, {("tt_onb_dept", "el_onb_band"): "seven"})
+    code, report = dry_run(bulk, "one.xlsx")
+    assert code == ExitCode.INVALID
+    [error] = report["errors"]
+    assert error["cell"] == refs[(ONB_ACTIVE, "tt_onb_dept", "el_onb_band")]
+    assert error["code"] == "live_invalid"
+    assert "'seven'" in error["message"] and "NextStep" in error["message"]
+    assert report["summary"]["requests"] == 0
+    text = bulk("import", "one.xlsx", "--dry-run")
+    assert text.exit_code == ExitCode.INVALID and "Traceback" not in text.output
+
+
+# -- 17: a live value that looks like a spreadsheet error ------------------------------
+
+ERROR_LOOKING = {
+    ("tt_onb_details", "el_onb_pronouns"): "#N/A",
+    ("tt_onb_details", "el_onb_phone"): "#REF!",
+    ("tt_onb_details", "el_onb_payref"): "#DIV/0!",
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_an_unedited_value_that_looks_like_a_spreadsheet_error_imports_as_no_change(
+    bulk, tmp_path, suffix
+):
+    bulk("export", ONB_ACTIVE, "-o", "first.xlsx")
+    set_live(tmp_path, tmp_path / "first.xlsx", ERROR_LOOKING)
+    name = f"one{suffix}"
+    assert bulk("export", ONB_ACTIVE, "-o", name).exit_code == 0
+    code, report = dry_run(bulk, name, "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])
+    # an edit elsewhere in the same row or file still imports
+    if suffix == ".xlsx":
+        edit_tasks(tmp_path / name, {(ONB_ACTIVE, "tt_onb_details", "el_onb_name"): "Noa"})
+        code, report = dry_run(bulk, name)
+        assert code == 0, report["errors"]
+        assert [c["field"] for c in report["changes"]] == ["el_onb_name"]
+
+
+@needs_libreoffice
+def test_a_value_that_looks_like_a_spreadsheet_error_survives_libreoffice(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "first.xlsx")
+    set_live(tmp_path, tmp_path / "first.xlsx", ERROR_LOOKING)
+    assert bulk("export", ONB_ACTIVE, "-o", "one.xlsx").exit_code == 0
+    libreoffice(tmp_path, "one.xlsx")
+    code, report = dry_run(bulk, "lo/one.xlsx", "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])
