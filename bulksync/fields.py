@@ -119,6 +119,15 @@ class Codec:
     def equal(self, a: JSON, b: JSON) -> bool:
         return bool(self.canonical(a) == self.canonical(b))
 
+    def holds(self, value: JSON) -> bool:
+        """Whether ``value`` is a value of this type as the API gives it (empty included).
+
+        NextStep validates what it is sent, but a value stored before a field changed
+        type, or by another client, may not be one; such a value compares unequal to
+        every valid one, and an edit over it is refused.
+        """
+        return value is None or isinstance(value, str)
+
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         """What goes into an xlsx cell."""
         return None if value is None else str(value)
@@ -150,19 +159,35 @@ class NumberCodec(Codec):
     def canonical(self, value: JSON) -> JSON:
         if value is None or value == "":
             return None
-        number = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return repr(value)  # not a number: equal to nothing but itself
+        try:
+            number = float(value)
+        except ValueError:
+            return value
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+    def holds(self, value: JSON) -> bool:
+        return value is None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         if value is None:
             return None
-        return value if isinstance(value, int | float) else float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        number = self.canonical(value)
+        # Not a number (stored so by another client): shown as the text it is.
+        return number if isinstance(number, int | float) else str(value)
 
     def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
         if value is None:
             return ""
         number = self.canonical(value)
-        return repr(number) if isinstance(number, float) else str(number)
+        if isinstance(number, float):
+            return repr(number)
+        return str(number) if isinstance(number, int) else str(value)
 
     def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
         if raw is None or raw == "":
@@ -237,6 +262,9 @@ class BooleanCodec(Codec):
 
     def canonical(self, value: JSON) -> JSON:
         return bool(value)
+
+    def holds(self, value: JSON) -> bool:
+        return value is None or isinstance(value, bool)
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         return bool(value)
@@ -355,7 +383,14 @@ class MultichoiceCodec(Codec):
     def canonical(self, value: JSON) -> JSON:
         if not value:
             return frozenset()
-        return frozenset(value)
+        if not isinstance(value, list):
+            return repr(value)  # not a list: equal to nothing but itself
+        return frozenset(str(item) for item in value)
+
+    def holds(self, value: JSON) -> bool:
+        return value is None or (
+            isinstance(value, list) and all(isinstance(item, str) for item in value)
+        )
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         """Items joined by "; ", or by line breaks where options hold "; " themselves.

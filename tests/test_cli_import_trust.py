@@ -15,16 +15,10 @@ import openpyxl
 import pytest
 
 from bulksync.errors import ExitCode
-from bulksync.sheets import read_sheet
-from tests.test_cli_import import (
-    ONB_ACTIVE,
-    bulk,  # noqa: F401  (a fixture)
-    dry_run,
-    edit_runs,
-    edit_tasks,
-    store,
-    task_id,
-)
+from tests import test_cli_import
+from tests.test_cli_import import ONB_ACTIVE, dry_run, edit_tasks, store, task_id
+
+bulk = test_cli_import.bulk  # the fixture: the CLI against a sandbox in tmp_path
 
 
 def set_live(tmp_path: Path, path: Path, values: dict[tuple[str, str], object]) -> None:
@@ -69,6 +63,33 @@ def libreoffice(tmp_path: Path, name: str, target: str = "xlsx") -> Path:
     return out / name
 
 
+def libreoffice_csv(tmp_path: Path, name: str) -> Path:
+    """Open a CSV in LibreOffice (its own type detection, UTF-8, comma) and save it back,
+    with its sidecar beside it."""
+    out = tmp_path / "lo"
+    out.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / f"{name}.base.json", out / f"{name}.base.json")
+    options = "44,34,76,1"
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+            "--headless",
+            f"--infilter=CSV:{options}",
+            "--convert-to",
+            f"csv:Text - txt - csv (StarCalc):{options}",
+            "--outdir",
+            str(out),
+            name,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    return out / name
+
+
 needs_libreoffice = pytest.mark.skipif(
     shutil.which("soffice") is None, reason="LibreOffice is not installed (CI installs it)"
 )
@@ -76,9 +97,7 @@ needs_libreoffice = pytest.mark.skipif(
 # -- 15: ids edited in the sheet and its hidden copy; a live value of the wrong type ----
 
 
-def test_ids_edited_in_the_sheet_and_in_its_hidden_copy_are_an_error_not_a_crash(
-    bulk, tmp_path
-):
+def test_ids_edited_in_the_sheet_and_in_its_hidden_copy_are_an_error_not_a_crash(bulk, tmp_path):
     bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
     path = tmp_path / "one.xlsx"
     book = openpyxl.load_workbook(path)
@@ -96,9 +115,7 @@ def test_ids_edited_in_the_sheet_and_in_its_hidden_copy_are_an_error_not_a_crash
     assert report["summary"]["requests"] == 0
 
 
-def test_ids_of_another_row_put_in_the_sheet_and_its_hidden_copy_are_an_error(
-    bulk, tmp_path
-):
+def test_ids_of_another_row_put_in_the_sheet_and_its_hidden_copy_are_an_error(bulk, tmp_path):
     """Row 5 (Pronouns) made to carry row 7's ids (Phone) in both sheets: its edit must not
     land on the phone."""
     bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
@@ -133,6 +150,11 @@ def test_a_live_value_of_the_wrong_type_is_an_error_naming_the_cell(bulk, tmp_pa
     assert report["summary"]["requests"] == 0
     text = bulk("import", "one.xlsx", "--dry-run")
     assert text.exit_code == ExitCode.INVALID and "Traceback" not in text.output
+    # exported as it is, and left unedited, it blocks nothing
+    for name in ("two.xlsx", "two.csv"):
+        assert bulk("export", ONB_ACTIVE, "-o", name).exit_code == 0
+        code, report = dry_run(bulk, name, "--detailed-exitcode")
+        assert (code, report["errors"], report["changes"]) == (0, [], [])
 
 
 # -- 17: a live value that looks like a spreadsheet error ------------------------------
@@ -169,4 +191,8 @@ def test_a_value_that_looks_like_a_spreadsheet_error_survives_libreoffice(bulk, 
     assert bulk("export", ONB_ACTIVE, "-o", "one.xlsx").exit_code == 0
     libreoffice(tmp_path, "one.xlsx")
     code, report = dry_run(bulk, "lo/one.xlsx", "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])
+    assert bulk("export", ONB_ACTIVE, "-o", "one.csv").exit_code == 0
+    saved = libreoffice_csv(tmp_path, "one.csv")
+    code, report = dry_run(bulk, str(saved), "--detailed-exitcode")
     assert (code, report["errors"], report["changes"]) == (0, [], [])

@@ -5,11 +5,12 @@ row with the same columns as the xlsx sheet, ids included. The runs layout's hea
 names each value column ``Task › Field [TEMPLATE_TASK_ID:FIELD]``. The base snapshot
 and metadata go to a sidecar ``FILE.csv.base.json``.
 
-A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number or a
-date is written with a leading apostrophe, so that it stays text; reading removes one
-leading apostrophe from every cell. Read: with or without BOM; ``,`` ``;`` or tab,
-sniffed from the header; CRLF or LF; quoted line breaks; ``encoding`` for a legacy file
-(never guessed: a file that is not UTF-8 is an error that says what to do).
+A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number, a
+date or an error value (``#N/A``) is written with a leading apostrophe, so that it stays
+text; reading removes one leading apostrophe from every cell. Read: with or without
+BOM; ``,`` ``;`` or tab, sniffed from the header; CRLF or LF; quoted line breaks;
+``encoding`` for a legacy file (never guessed: a file that is not UTF-8 is an error that
+says what to do).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ _LOOKS_TYPED = re.compile(
     r"|\s*(true|false)\s*\Z",
     re.IGNORECASE,
 )
+ERROR_VALUES: Final = frozenset(
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
+)
 _KEY = re.compile(r"\[([^\[\]]+)\]\s*\Z")
 
 
@@ -54,7 +58,9 @@ def guard(text: str, *, as_text: bool) -> str:
     """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
     if not text:
         return text
-    if text[0] in "=+-@\t\r'" or (as_text and _LOOKS_TYPED.match(text)):
+    if text[0] in "=+-@\t\r'" or (
+        as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
+    ):
         return "'" + text
     return text
 
@@ -174,11 +180,6 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             checked=has_base,
         )
     return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
-
-
-ERROR_VALUES: Final = frozenset(
-    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
-)
 
 
 def _special(rows: list[list[str]], name: str) -> dict[str, Special]:

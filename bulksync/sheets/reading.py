@@ -198,19 +198,24 @@ def task_cells(
             continue
         key = FieldKey(*ids)
         what = f"The value of run {ids[0]}, task {ids[1]}"
-        if exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]:
-            # In its place: the exported row shows what every cell held, unless the hidden
-            # copy was edited too; a row with an edit is checked against the base snapshot.
-            if value == cell_at(exported, value_col) and not look_all and checked:
-                for col, name in context_cols:
-                    was, now = _shown(cell_at(exported, col)), _shown(cell_at(row, col))
-                    if was != now:
-                        problems.append(
-                            _context_problem(
-                                f"{prefix}!{col_name(col)}{number}", name, was, now, key
-                            )
-                        )
-                continue
+        in_place = exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]
+        if (
+            exported is not None
+            and in_place
+            and value == cell_at(exported, value_col)
+            and not look_all
+            and checked
+        ):
+            # In its place, unedited: the exported row shows what every cell held. (A row
+            # with an edit is checked against the base snapshot: the hidden copy may have
+            # been edited too.)
+            for col, name in context_cols:
+                was, now = _shown(cell_at(exported, col)), _shown(cell_at(row, col))
+                if was != now:
+                    problems.append(
+                        _context_problem(f"{prefix}!{col_name(col)}{number}", name, was, now, key)
+                    )
+            continue
         if checked and key not in base:
             problems.append(
                 RowProblem(
@@ -228,7 +233,7 @@ def task_cells(
             problems.append(_duplicate(ref, f"{what} is also at {read_at[key]}", key, value))
             continue
         read_at[key] = ref
-        if exported is None or ids != [_shown(cell_at(exported, c)) for c in id_cols]:
+        if not in_place:
             moved[key] = ref
         # A row whose context does not match its ids may hold another field's value:
         # its value is not read.
