@@ -17,9 +17,11 @@ completion are ``False``. ``equal`` compares with each type's own equality.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import difflib
 import math
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,6 +144,10 @@ class Codec:
         text = _text_of(raw)
         return text if text else None
 
+    def read_note(self, raw: CellValue) -> str | None:
+        """A warning about how an edited cell was read (digits of another script), or None."""
+        return None
+
     def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
         """An edited value checked against the field's rules.
 
@@ -190,24 +196,76 @@ class NumberCodec(Codec):
         return str(number) if isinstance(number, int) else str(value)
 
     def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        """The number a cell holds, exactly as NextStep would store it, or ``CellError``.
+
+        NextStep keeps a number as JSON, a 64-bit float: a number typed as text that
+        no float holds exactly (past 2**53, 20 digits, 1e-400) is refused rather than
+        rounded. Digits of other scripts (``１２３``, ``١٢٣``) are read; ``read_note``
+        warns about them.
+        """
         if raw is None or raw == "":
             return None
         if isinstance(raw, (bool, dt.date)):
             raise CellError("not_a_number", f"{_text_of(raw)!r} is not a number; type a number")
         if isinstance(raw, int | float):
             number = float(raw)
+            exact = isinstance(raw, float) or int(number) == raw
         else:
-            text = raw.strip()
-            if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+            text = _ascii_number(raw.strip())
+            if not _NUMBER.fullmatch(text):
                 raise CellError(
                     "not_a_number",
                     f"{raw!r} is not a number; type digits with a '.' for decimals, "
                     "no thousands separators or units",
                 )
             number = float(text)
-        if not math.isfinite(number):
-            raise CellError("not_a_number", f"{raw!r} is not a finite number")
+            exact = math.isfinite(number) and decimal.Decimal(text) == decimal.Decimal(repr(number))
+        if not exact or not math.isfinite(number):
+            raise CellError("inexact_number", _inexact(_text_of(raw).strip(), number))
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+    def read_note(self, raw: CellValue) -> str | None:
+        if not isinstance(raw, str):
+            return None
+        text = raw.strip()
+        ascii_text = _ascii_number(text)
+        if ascii_text == text or not _NUMBER.fullmatch(ascii_text):
+            return None
+        return (
+            f"{text!r} has digits or signs of another script, read as {ascii_text}; type "
+            "ASCII digits 0-9 to be sure the number is the one you mean"
+        )
+
+
+_NUMBER: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+_SIGNS: Final = str.maketrans({"\u2212": "-", "\u066b": ".", "\u066c": ","})
+"""Minus sign, Arabic decimal and thousands separators (NFKC keeps them)."""
+
+
+def _ascii_number(text: str) -> str:
+    """``text`` with digits of any script as 0-9, full-width forms and signs as ASCII."""
+    text = unicodedata.normalize("NFKC", text).translate(_SIGNS)
+    if text.isascii():
+        return text
+    return "".join(
+        str(unicodedata.decimal(c))
+        if not c.isascii() and unicodedata.decimal(c, None) is not None
+        else c
+        for c in text
+    )
+
+
+def _inexact(text: str, number: float) -> str:
+    if not math.isfinite(number):
+        became = "beyond the largest number NextStep can store (about 1.8e308)"
+    else:
+        shown = str(int(number)) if number.is_integer() else repr(number)
+        became = f"not a number NextStep can store exactly: it would become {shown}"
+    return (
+        f"{text!r} is {became}. NextStep keeps numbers as 64-bit floating point (about 15 "
+        "significant digits; whole numbers up to 9,007,199,254,740,992). Round it, or keep "
+        "long identifiers such as account numbers in a text field"
+    )
 
 
 @dataclass(frozen=True)

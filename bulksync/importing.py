@@ -424,10 +424,11 @@ def _decode(
             )
         )
         return _Read.INVALID, None
-    if note:
-        plan.warnings.append(
-            Problem("warning", "normalised", f"{note}.", cell.ref, cell.key, _txt(raw))
-        )
+    for said in (codec.read_note(raw), note):
+        if said:
+            plan.warnings.append(
+                Problem("warning", "normalised", f"{said}.", cell.ref, cell.key, _txt(raw))
+            )
     if codec.equal(value, compare_to):
         return _Read.SAME, value
     if spec.required and _is_empty(codec, value):

@@ -7,6 +7,7 @@ a spreadsheet app or a stale copy would, and reads the dry run's report.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -196,3 +197,69 @@ def test_a_value_that_looks_like_a_spreadsheet_error_survives_libreoffice(bulk, 
     saved = libreoffice_csv(tmp_path, "one.csv")
     code, report = dry_run(bulk, str(saved), "--detailed-exitcode")
     assert (code, report["errors"], report["changes"]) == (0, [], [])
+
+
+# -- 6: numbers that would change on the way to NextStep -------------------------------
+
+
+def edit_csv_value(path: Path, field: str, text: str) -> str:
+    """Set the Value of ``field`` in a tasks-layout CSV; return the cell's ref."""
+    rows = read_csv_rows(path)
+    header = rows[0]
+    value, field_col = header.index("Value"), header.index("field_id")
+    number = next(i for i, row in enumerate(rows) if i and row[field_col] == field)
+    rows[number][value] = text
+    write_csv_rows(path, rows)
+    return f"{path.name}!{'ABCDEFGHIJK'[value]}{number + 1}"
+
+
+@pytest.mark.parametrize(
+    ("typed", "becomes"),
+    [
+        ("9007199254740993", "9007199254740992"),  # 2**53 + 1
+        ("12345678901234567890", "12345678901234567168"),
+        ("-98765432109876543210.5", "-98765432109876543488"),
+        ("0.1000000000000000000001", "0.1"),
+        ("1e-400", "0"),
+        ("1e400", ""),
+    ],
+)
+def test_a_number_nextstep_cannot_store_exactly_is_refused(bulk, tmp_path, typed, becomes):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    ref = edit_csv_value(tmp_path / "one.csv", "el_onb_band", typed)
+    code, report = dry_run(bulk, "one.csv")
+    assert code == ExitCode.INVALID
+    [error] = report["errors"]
+    assert (error["cell"], error["code"], error["value"]) == (ref, "inexact_number", typed)
+    assert becomes in error["message"] and "text field" in error["message"]
+    assert report["summary"]["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        ("１２３", 123),  # full-width
+        ("١٢٣", 123),  # Arabic-Indic
+        ("۴۵٫۵", 45.5),  # Persian digits, Arabic decimal separator
+        ("−７", -7),  # minus sign, full-width seven
+        ("१०", 10),  # Devanagari
+    ],
+)
+def test_digits_of_another_script_are_read_with_a_warning(bulk, tmp_path, typed, number):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    ref = edit_csv_value(tmp_path / "one.csv", "el_onb_band", typed)
+    code, report = dry_run(bulk, "one.csv")
+    assert code == 0, report["errors"]
+    assert [(c["cell"], c["after"]) for c in report["changes"]] == [(ref, number)]
+    [warning] = report["warnings"]
+    assert (warning["cell"], warning["code"], warning["value"]) == (ref, "normalised", typed)
+    assert repr(number) in warning["message"] or str(number) in warning["message"]
+
+
+@pytest.mark.parametrize("typed", ["0.1", "0.30000000000000004", "1e-300", "9007199254740992"])
+def test_numbers_a_float_holds_exactly_are_taken_as_typed(bulk, tmp_path, typed):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    edit_csv_value(tmp_path / "one.csv", "el_onb_band", typed)
+    code, report = dry_run(bulk, "one.csv")
+    assert (code, report["errors"], report["warnings"]) == (0, [], [])
+    assert [c["after"] for c in report["changes"]] == [json.loads(typed)]

@@ -119,3 +119,21 @@ def test_multichoice_writes_what_reads_back_or_refuses():
     both = ["x; y", "x\ny", "x", "y"]
     assert isinstance(codec.to_cell(["x", "y"], both), UnholdableValue)
     assert codec.equal(["b", "a"], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "raw", ["9007199254740993", "12345678901234567890", "1e-400", "1e400", 2**53 + 1]
+)
+def test_numbers_no_float_holds_exactly_are_refused_not_rounded(raw):
+    with pytest.raises(CellError) as caught:
+        codec_for("number").from_cell(raw)
+    assert caught.value.code == "inexact_number"
+    assert "text field" in caught.value.message
+
+
+@pytest.mark.parametrize(("raw", "value"), [("１２３", 123), ("٣٫٥", 3.5), ("−２", -2), ("৭", 7)])
+def test_digits_of_other_scripts_read_as_the_number_with_a_note(raw, value):
+    number = codec_for("number")
+    assert number.from_cell(raw) == value
+    assert number.read_note(raw) is not None
+    assert number.read_note("123") is None
