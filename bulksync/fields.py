@@ -74,6 +74,11 @@ def unholdable(value: CellValue, *, xml: bool) -> str | None:
     return None
 
 
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form NFC (the form most apps save)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 class CellError(ValueError):
     """A cell's content is not a valid value of its field."""
 
@@ -113,10 +118,14 @@ class Codec:
         return None
 
     def canonical(self, value: JSON) -> JSON:
-        """The one spelling of a value that ``equal`` compares."""
+        """The one spelling of a value that ``equal`` compares.
+
+        Text is compared in Unicode normal form NFC: an app that saves "é" as e + ◌́
+        (NFD) shows the same text, and that is no edit.
+        """
         if value is None or value == "":
             return None
-        return str(value).replace("\r\n", "\n").replace("\r", "\n")
+        return nfc(str(value).replace("\r\n", "\n").replace("\r", "\n"))
 
     def equal(self, a: JSON, b: JSON) -> bool:
         return bool(self.canonical(a) == self.canonical(b))
@@ -408,11 +417,15 @@ def _closest(text: str, options: Sequence[str]) -> str:
 
 
 def _as_option(item: str, options: Sequence[str]) -> tuple[str, bool]:
-    """The option an item names, and whether only its case differed; CellError if none."""
-    text = item.strip()
-    if text in options:
-        return text, False
-    by_case = [o for o in options if o.lower() == text.lower()]
+    """The option an item names, and whether only its case differed; CellError if none.
+
+    Compared in NFC: the option is returned as NextStep spells it.
+    """
+    text = nfc(item.strip())
+    same = [o for o in options if nfc(o) == text]
+    if same:
+        return same[0], False
+    by_case = [o for o in options if nfc(o).lower() == text.lower()]
     if len(by_case) == 1:
         return by_case[0], True
     raise CellError("not_an_option", f"{text!r} is not one of the options{_closest(text, options)}")
@@ -443,7 +456,7 @@ class MultichoiceCodec(Codec):
             return frozenset()
         if not isinstance(value, list):
             return repr(value)  # not a list: equal to nothing but itself
-        return frozenset(str(item) for item in value)
+        return frozenset(nfc(str(item)) for item in value)
 
     def holds(self, value: JSON) -> bool:
         return value is None or (
@@ -500,7 +513,10 @@ def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], lis
     a separator ("Keyboard, US layout") is matched whole: at each place the longest
     option that fits wins. Duplicates are dropped; the order is the cell's.
     """
-    by_length = sorted(options, key=len, reverse=True)
+    # Matched in NFC; each item is returned as the option is spelled.
+    spelled = {nfc(o): o for o in options}
+    by_length = sorted(spelled, key=len, reverse=True)
+    text = nfc(text)
     separators = ";,\n\r"
     items: list[str] = []
     unknown: list[str] = []
@@ -519,8 +535,8 @@ def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], lis
                     match = option
                     break
         if match is not None:
-            if match not in items:
-                items.append(match)
+            if spelled[match] not in items:
+                items.append(spelled[match])
             pos += len(match)
             continue
         stop = pos

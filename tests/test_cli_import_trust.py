@@ -10,10 +10,13 @@ import csv
 import json
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bulksync.errors import ExitCode
 from tests import test_cli_import
@@ -263,3 +266,94 @@ def test_numbers_a_float_holds_exactly_are_taken_as_typed(bulk, tmp_path, typed)
     code, report = dry_run(bulk, "one.csv")
     assert (code, report["errors"], report["warnings"]) == (0, [], [])
     assert [c["after"] for c in report["changes"]] == [json.loads(typed)]
+
+
+# -- 7: Unicode normalisation is not an edit -------------------------------------------
+
+NAME = "Zoë Ångström-Nguyễn"
+DEPT = "Recherche & Développement"
+
+
+def normalised(form: str, value: object) -> object:
+    return unicodedata.normalize(form, value) if isinstance(value, str) else value
+
+
+def resave_csv(path: Path, form: str) -> None:
+    """Every cell saved in one normal form, as some spreadsheet apps do."""
+    write_csv_rows(path, [[normalised(form, c) for c in row] for row in read_csv_rows(path)])
+
+
+def resave_xlsx(path: Path, form: str) -> None:
+    book = openpyxl.load_workbook(path)
+    sheet = book["Fields"]
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.value = normalised(form, cell.value)
+    book.save(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+@pytest.mark.parametrize(("live_form", "sheet_form"), [("NFD", "NFC"), ("NFC", "NFD")])
+def test_a_value_resaved_in_another_unicode_normal_form_is_no_change(
+    bulk, tmp_path, suffix, live_form, sheet_form
+):
+    bulk("export", ONB_ACTIVE, "-o", "first.xlsx")
+    set_live(
+        tmp_path,
+        tmp_path / "first.xlsx",
+        {
+            ("tt_onb_details", "el_onb_name"): unicodedata.normalize(live_form, NAME),
+            ("tt_onb_details", "el_onb_pronouns"): unicodedata.normalize(live_form, "él/ella"),
+        },
+    )
+    name = f"one{suffix}"
+    assert bulk("export", ONB_ACTIVE, "-o", name).exit_code == 0
+    path = tmp_path / name
+    (resave_csv if suffix == ".csv" else resave_xlsx)(path, sheet_form)
+    code, report = dry_run(bulk, name, "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])
+    # an edit to the other normal form of an option is no change either
+    if suffix == ".xlsx":
+        edit_tasks(
+            path,
+            {
+                (ONB_ACTIVE, "tt_onb_dept", "el_onb_dept"): unicodedata.normalize("NFD", DEPT),
+                (ONB_ACTIVE, "tt_onb_details", "el_onb_phone"): "+33 1",
+            },
+        )
+        code, report = dry_run(bulk, name)
+        assert code == 0, report["errors"]
+        after = {c["field"]: c["after"] for c in report["changes"]}
+        assert after.get("el_onb_dept", DEPT) == DEPT  # the option as NextStep spells it
+        assert "el_onb_phone" in after
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=st.text(
+        st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=12
+    ),
+    forms=st.sampled_from([("NFD", "NFC"), ("NFC", "NFD"), ("NFKC", "NFD")]),
+)
+def test_any_text_resaved_in_another_normal_form_is_no_change(bulk, tmp_path, text, forms):
+    """The law: exported, re-saved in another normal form, imported: an empty plan."""
+    live_form, sheet_form = forms
+    if not Path(tmp_path / "first.xlsx").exists():
+        bulk("export", ONB_ACTIVE, "-o", "first.xlsx")
+    set_live(
+        tmp_path,
+        tmp_path / "first.xlsx",
+        {
+            ("tt_onb_details", "el_onb_pronouns"): unicodedata.normalize(live_form, text),
+            ("tt_onb_equipment", "el_onb_delivery"): unicodedata.normalize(live_form, text),
+        },
+    )
+    assert bulk("export", ONB_ACTIVE, "-o", "one.csv").exit_code == 0
+    resave_csv(tmp_path / "one.csv", sheet_form)
+    code, report = dry_run(bulk, "one.csv", "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from bulksync.errors import SheetError
-from bulksync.fields import CellError, CellValue, codec_for
+from bulksync.fields import CellError, CellValue, codec_for, nfc
 from bulksync.model import JSON
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.layout import (
@@ -119,11 +119,12 @@ _IDS_FIX: Final = (
 
 
 def _shown(raw: CellValue) -> str:
+    """A context or id cell as compared with the export: trimmed, in NFC."""
     if raw is None:
         return ""
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
-    return str(raw).strip()
+    return nfc(str(raw).strip())
 
 
 def _context_problem(
@@ -307,7 +308,7 @@ def _check_task_context(
     fine = True
     for col, name in columns:
         shown = _shown(cell_at(row, col))
-        if shown != expected[name].strip():
+        if shown != _shown(expected[name]):
             problems.append(
                 _context_problem(
                     f"{prefix}!{col_name(col)}{number}",
@@ -401,7 +402,7 @@ def run_cells(
             for col, i in context_cols:
                 expected = (run.title, run.status)[i]
                 shown = _shown(cell_at(row, col))
-                if shown != expected.strip():
+                if shown != _shown(expected):
                     name = RUN_CONTEXT_COLUMNS[i].key
                     problems.append(
                         _context_problem(
