@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bulksync.errors import ExitCode
 from tests import test_cli_import
-from tests.test_cli_import import ONB_ACTIVE, dry_run, edit_tasks, store, task_id
+from tests.test_cli_import import ONB_ACTIVE, dry_run, edit_runs, edit_tasks, store, task_id
 
 bulk = test_cli_import.bulk  # the fixture: the CLI against a sandbox in tmp_path
 
@@ -356,4 +356,129 @@ def test_any_text_resaved_in_another_normal_form_is_no_change(bulk, tmp_path, te
     assert bulk("export", ONB_ACTIVE, "-o", "one.csv").exit_code == 0
     resave_csv(tmp_path / "one.csv", sheet_form)
     code, report = dry_run(bulk, "one.csv", "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])
+
+
+# -- 5: the runs layout's column keys ----------------------------------------------------
+
+
+def test_swapped_column_keys_in_an_xlsx_are_refused_naming_the_columns(bulk, tmp_path):
+    bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx")
+    path = tmp_path / "onb.xlsx"
+    book = openpyxl.load_workbook(path)
+    sheet = book["Runs"]
+    keys = {c.value: c for c in sheet[2]}
+    phone, pronouns = keys["tt_onb_details:el_onb_phone"], keys["tt_onb_details:el_onb_pronouns"]
+    phone.value, pronouns.value = pronouns.value, phone.value
+    # and two columns with the same label in different tasks
+    first, second = keys["tt_onb_welcome:completed"], keys["tt_onb_security:completed"]
+    first.value, second.value = second.value, first.value
+    book.save(path)
+    refs = edit_runs(path, {(ONB_ACTIVE, "tt_onb_details:el_onb_pronouns"): "+49 30 1234"})
+    code, report = dry_run(bulk, "onb.xlsx")
+    assert code == ExitCode.INVALID
+    assert (report["changes"], report["summary"]["requests"]) == ([], 0)
+    got = {e["cell"]: e for e in report["errors"]}
+    assert set(got) == {f"Runs!{c.column_letter}2" for c in (phone, pronouns, first, second)}, (
+        report["errors"]
+    )
+    assert {e["code"] for e in got.values()} == {"column_key"}
+    message = got[f"Runs!{phone.column_letter}2"]["message"]
+    assert "Phone" in message and "Pronouns" in message and "export again" in message
+    assert refs  # the edit sits in a column whose key was swapped: not read at all
+
+
+def test_an_unknown_or_doubled_column_key_is_refused(bulk, tmp_path):
+    bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx")
+    path = tmp_path / "onb.xlsx"
+    book = openpyxl.load_workbook(path)
+    keys = {c.value: c for c in book["Runs"][2]}
+    keys["tt_onb_details:el_onb_phone"].value = "tt_onb_details:el_nope"
+    keys["tt_onb_details:el_onb_empno"].value = "tt_onb_details:el_onb_payref"
+    book.save(path)
+    code, report = dry_run(bulk, "onb.xlsx")
+    assert code == ExitCode.INVALID
+    assert {e["cell"] for e in report["errors"]} == {
+        f"Runs!{keys['tt_onb_details:el_onb_phone'].column_letter}2",
+        f"Runs!{keys['tt_onb_details:el_onb_empno'].column_letter}2",
+    }
+
+
+def test_swapped_column_keys_in_a_csv_are_refused_naming_the_header_cells(bulk, tmp_path):
+    bulk("export", "--template", "tpl_onboarding", "-o", "onb.csv")
+    path = tmp_path / "onb.csv"
+    rows = read_csv_rows(path)
+    header = rows[0]
+    at = {h.rsplit("[", 1)[-1].rstrip("]"): i for i, h in enumerate(header)}
+    phone, pronouns = at["tt_onb_details:el_onb_phone"], at["tt_onb_details:el_onb_pronouns"]
+    header[phone], header[pronouns] = (
+        header[phone].replace("el_onb_phone", "el_onb_pronouns"),
+        header[pronouns].replace("el_onb_pronouns", "el_onb_phone"),
+    )
+    run_col = header.index("run_id")
+    for row in rows[1:]:
+        if row[run_col] == ONB_ACTIVE:
+            row[pronouns] = "she/her"
+    write_csv_rows(path, rows)
+    code, report = dry_run(bulk, "onb.csv")
+    assert code == ExitCode.INVALID
+    assert (report["changes"], report["summary"]["requests"]) == ([], 0)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    assert {e["cell"] for e in report["errors"]} == {
+        f"onb.csv!{letters[phone]}1",
+        f"onb.csv!{letters[pronouns]}1",
+    }
+    assert {e["code"] for e in report["errors"]} == {"column_key"}
+
+
+# -- 4: a CSV and its sidecar come from the same export ----------------------------------
+
+
+def test_an_older_csv_beside_a_newer_sidecar_is_refused(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    old = read_csv_rows(tmp_path / "one.csv")
+    # the value is edited in NextStep, and exported again over the same file
+    set_live(tmp_path, tmp_path / "one.csv", {("tt_onb_details", "el_onb_phone"): "+49 live"})
+    assert bulk("export", ONB_ACTIVE, "-o", "one.csv").exit_code == 0
+    # the old copy of the CSV comes back beside the new sidecar
+    write_csv_rows(tmp_path / "one.csv", old)
+    result = bulk("import", "one.csv", "--dry-run")
+    assert result.exit_code == ExitCode.SHEET, result.output
+    message = " ".join(result.stderr.split())
+    assert "one.csv" in message and "one.csv.base.json" in message
+    assert "same export" in message and "export again" in message
+    assert "Traceback" not in result.output
+    # a hand-edited export id does not make them match either
+    tie = next(i for i, h in enumerate(old[0]) if h.startswith("bulksync export"))
+    new = read_csv_rows(tmp_path / "one.csv")[0][tie]
+    old[0][tie] = new.split(" rows ")[0] + " rows " + old[0][tie].split(" rows ")[1]
+    write_csv_rows(tmp_path / "one.csv", old)
+    assert bulk("import", "one.csv", "--dry-run").exit_code == ExitCode.SHEET
+
+
+def test_an_edited_csv_still_matches_its_sidecar(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    ref = edit_csv_value(tmp_path / "one.csv", "el_onb_phone", "+49 edited")
+    code, report = dry_run(bulk, "one.csv")
+    assert code == 0, report["errors"]
+    assert [(c["cell"], c["after"]) for c in report["changes"]] == [(ref, "+49 edited")]
+
+
+def test_a_csv_that_lost_its_export_id_is_refused_with_what_to_do(bulk, tmp_path):
+    bulk("export", ONB_ACTIVE, "-o", "one.csv")
+    rows = read_csv_rows(tmp_path / "one.csv")
+    tie = next(i for i, h in enumerate(rows[0]) if h.startswith("bulksync export"))
+    write_csv_rows(tmp_path / "one.csv", [row[:tie] + row[tie + 1 :] for row in rows])
+    result = bulk("import", "one.csv", "--dry-run")
+    assert result.exit_code == ExitCode.SHEET
+    assert "bulksync export" in result.stderr and "export again" in result.stderr
+
+
+@needs_libreoffice
+@pytest.mark.parametrize("layout", ["runs", "tasks"])
+def test_a_csv_resaved_by_libreoffice_still_matches_its_sidecar(bulk, tmp_path, layout):
+    args = ("--template", "tpl_onboarding", "--layout", layout, "-o", "onb.csv")
+    assert bulk("export", *args).exit_code == 0
+    saved = libreoffice_csv(tmp_path, "onb.csv")
+    code, report = dry_run(bulk, str(saved), "--detailed-exitcode")
     assert (code, report["errors"], report["changes"]) == (0, [], [])

@@ -33,7 +33,15 @@ from bulksync.sheets.meta import (
     Shared,
     locked_as_unholdable,
 )
-from bulksync.sheets.reading import Sheet, Special, col_name, run_cells, task_cells
+from bulksync.sheets.reading import (
+    RowProblem,
+    Sheet,
+    Special,
+    check_column_keys,
+    col_name,
+    run_cells,
+    task_cells,
+)
 
 TEXT_KINDS: Final = frozenset(
     {"shortText", "longText", "email", "website", "dropdown", "multichoice", "assignee"}
@@ -164,12 +172,22 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             checked=has_base,
         )
     else:
-        keys = []
+        keys, labels = [], []
         for title in header:
             match = _KEY.search(title)
             keys.append(match.group(1) if match else title)
+            labels.append(title[: match.start()].strip() if match else title)
         if "run_id" not in keys:
             raise SheetError(f"{where}: the header lost its run_id column.")
+        key_problems: list[RowProblem] = []
+        if meta.columns:
+            keys, key_problems = check_column_keys(
+                keys,
+                labels,
+                meta.columns,
+                lambda col: f"{name}!{col_name(col)}1",
+                fix=" in brackets at the end of this header cell",
+            )
         cells, problems = run_cells(
             rows[1:],
             keys=keys,
@@ -179,6 +197,7 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             cell_at=_at,
             checked=has_base,
         )
+        problems = [*key_problems, *problems]
     return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
 
 

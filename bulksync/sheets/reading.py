@@ -451,6 +451,61 @@ def run_cells(
     return cells, problems
 
 
+def check_column_keys(
+    keys: Sequence[str],
+    labels: Sequence[str],
+    exported: Sequence[Sequence[str]],
+    ref_of: Callable[[int], str],
+    *,
+    fix: str,
+) -> tuple[list[str], list[RowProblem]]:
+    """The runs layout's column keys checked against the columns the export wrote.
+
+    Each key must be one the export wrote, once, on a column that shows that key's task
+    and field label (``labels``: ``Task › Field`` as the sheet shows it): keys swapped
+    between columns would read an edit of one field as an edit of another. Returns the
+    keys with every refused one blanked (its column is not read) and the problems, at
+    ``ref_of(col)``; ``fix`` says how to put a key back.
+    """
+    label_of = {key: _shown(f"{group} › {title}") for key, group, title in exported}
+    key_of = {label: key for key, label in label_of.items()}
+    checked = list(keys)
+    problems: list[RowProblem] = []
+    first: dict[str, int] = {}
+    for col, key in enumerate(keys):
+        label = _shown(labels[col]) if col < len(labels) else ""
+        if ":" not in key and not (key == "" and label in key_of):
+            continue
+        right = key_of.get(label)
+        put_back = (
+            f"Put back {right!r}, the key the export wrote for {label!r}{fix}"
+            if right
+            else f"Put back the key the export wrote{fix}"
+        )
+        if key in first:
+            message = (
+                f"The column key {key!r} is also the key of column {col_name(first[key])}. "
+                f"{put_back}, or export again."
+            )
+        elif key not in label_of:
+            message = (
+                f"The column key {key!r} of the column {label!r} is not one this export "
+                f"wrote. {put_back}, or export again."
+            )
+        elif label_of[key] != label:
+            message = (
+                f"The column key {key!r} is the key of the column {label_of[key]!r}, but "
+                f"this column shows {label!r}: were keys swapped or edited? An edit here "
+                f"would be written to the wrong field. {put_back}, or export again."
+            )
+        else:
+            first[key] = col
+            continue
+        checked[col] = ""
+        problems.append(RowProblem(ref_of(col), "column_key", message, value=key))
+    return checked, problems
+
+
 def col_name(index: int) -> str:
     """The spreadsheet letters of a 0-based column index (0 → A, 27 → AB)."""
     name = ""
