@@ -15,7 +15,9 @@ says what to do).
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
 import json
 import re
@@ -83,11 +85,31 @@ def header_of(grid: Grid) -> list[str]:
     return [f"{c.group} › {c.title} [{c.key}]" if c.kind else c.title for c in grid.columns]
 
 
+TIE: Final = re.compile(r"bulksync export ([0-9a-f]{12}) rows ([0-9a-f]{16})")
+"""The last header cell: the export id and a checksum of the rows as exported."""
+_NO_CHECKSUM: Final = "0" * 16
+
+
+def tie_cell(export_id: str, checksum: str) -> str:
+    return f"bulksync export {export_id} rows {checksum}"
+
+
 def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     """Write the grid and its sidecar; the sidecar is streamed run by run as well.
 
-    Sidecar: ``{"meta": {...}, "runs": {RUN_ID: document, ...}, "options": [...]}``.
+    Sidecar: ``{"meta": {...}, "runs": {RUN_ID: document, ...}, "shared": {...},
+    "rows": CHECKSUM}``. The CSV's last header cell carries the export id and the same
+    checksum of the exported rows (``TIE``), so that a CSV read beside a sidecar of
+    another export is refused: its values would be taken for edits. The checksum is
+    known once the rows are written; it then replaces a placeholder in the header.
     """
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\r\n").writerow(
+        [guard(h, as_text=False) for h in header_of(grid)]
+        + [tie_cell(meta.export_id, _NO_CHECKSUM)]
+    )
+    header = head.getvalue()
+    checksum = hashlib.sha256()
     with (
         path.open("w", encoding="utf-8-sig", newline="") as handle,
         sidecar(path).open("w", encoding="utf-8") as side,
@@ -102,7 +124,7 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
 
         base = BaseWriter(grid.context, emit)
         writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow([guard(h, as_text=False) for h in header_of(grid)])
+        handle.write(header)
         for row in grid.rows:
             out = []
             for cell in row:
@@ -118,8 +140,16 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                     field = locked_as_unholdable(field, why)
                 base.add(field)
                 out.append(guard(text, as_text=kind in TEXT_KINDS))
+            out.append("")  # the tie column
             writer.writerow(out)
-        side.write('},"shared":' + base.shared_json() + "}")
+            checksum.update(json.dumps(out, ensure_ascii=False).encode())
+        rows = checksum.hexdigest()[:16]
+        side.write('},"shared":' + base.shared_json() + ',"rows":' + json.dumps(rows) + "}")
+    # The placeholder is ASCII and as long as the checksum: replaced in place.
+    at = len(codecs.BOM_UTF8) + len(header.encode()) - len(_NO_CHECKSUM) - len("\r\n")
+    with path.open("r+b") as raw:
+        raw.seek(at)
+        raw.write(rows.encode())
     return len(base)
 
 
@@ -140,6 +170,9 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
     name = path.name
     header = [unguard(h).strip() for h in rows[0]]
     has_base = side.exists()
+    tie = next(((col, m) for col, h in enumerate(header) if (m := TIE.fullmatch(h))), None)
+    if tie is not None:
+        header[tie[0]] = ""  # not a column of the layout
     if has_base:
         try:
             document = json.loads(side.read_text(encoding="utf-8"))
@@ -149,8 +182,10 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
                 {k: [v] for k, v in document["runs"].items()},
                 str(side),
             )
+            rows_checksum = str(document["rows"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise SheetError(f"{side} is damaged; export the runs again.") from None
+        _check_tie(where, side, tie[1] if tie else None, meta, rows_checksum)
     elif no_base:
         meta, base = _bare_meta(header, name), BaseSnapshot()
     else:
@@ -199,6 +234,28 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
         )
         problems = [*key_problems, *problems]
     return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
+
+
+def _check_tie(
+    where: str, side: Path, tie: re.Match[str] | None, meta: ExportMeta, rows: str
+) -> None:
+    """Refuse a CSV and a sidecar written by different exports."""
+    if tie is None:
+        raise SheetError(
+            f"{where} does not say which export it comes from: its last header cell, "
+            f"'bulksync export … rows …', is gone, so bulksync cannot tell whether {side} "
+            "holds its base snapshot. Put that header cell back as it was exported, or "
+            "export again and redo your edits in the new file."
+        )
+    if (tie.group(1), tie.group(2)) != (meta.export_id, rows):
+        raise SheetError(
+            f"{where} and {side} are not from the same export (the CSV says export "
+            f"{tie.group(1)}, the base snapshot is export {meta.export_id} of "
+            f"{meta.exported_at}). Importing them together would take values of one "
+            "export for edits and could overwrite newer values in NextStep. Import the "
+            "CSV beside the base snapshot written with it, or export again and redo your "
+            "edits in the new file."
+        )
 
 
 def _special(rows: list[list[str]], name: str) -> dict[str, Special]:
