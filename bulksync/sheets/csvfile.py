@@ -3,7 +3,8 @@
 Written: UTF-8 with a BOM (so Excel opens it right), comma-separated, CRLF, one header
 row with the same columns as the xlsx sheet, ids included. The runs layout's header
 names each value column ``Task › Field [TEMPLATE_TASK_ID:FIELD]``. The base snapshot
-and metadata go to a sidecar ``FILE.csv.base.json``.
+and metadata go to a sidecar ``FILE.csv.base.json``; the last header cell ties the CSV
+to it (``TIE``: the export id and a checksum of the rows as exported).
 
 A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number, a
 date or an error value (``#N/A``) is written with a leading apostrophe, so that it stays
