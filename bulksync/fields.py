@@ -17,9 +17,11 @@ completion are ``False``. ``equal`` compares with each type's own equality.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import difflib
 import math
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +74,11 @@ def unholdable(value: CellValue, *, xml: bool) -> str | None:
     return None
 
 
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form NFC (the form most apps save)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 class CellError(ValueError):
     """A cell's content is not a valid value of its field."""
 
@@ -111,13 +118,26 @@ class Codec:
         return None
 
     def canonical(self, value: JSON) -> JSON:
-        """The one spelling of a value that ``equal`` compares."""
+        """The one spelling of a value that ``equal`` compares.
+
+        Text is compared in Unicode normal form NFC: an app that saves "é" as e + ◌́
+        (NFD) shows the same text, and that is no edit.
+        """
         if value is None or value == "":
             return None
-        return str(value).replace("\r\n", "\n").replace("\r", "\n")
+        return nfc(str(value).replace("\r\n", "\n").replace("\r", "\n"))
 
     def equal(self, a: JSON, b: JSON) -> bool:
         return bool(self.canonical(a) == self.canonical(b))
+
+    def holds(self, value: JSON) -> bool:
+        """Whether ``value`` is a value of this type as the API gives it (empty included).
+
+        NextStep validates what it is sent, but a value stored before a field changed
+        type, or by another client, may not be one; such a value compares unequal to
+        every valid one, and an edit over it is refused.
+        """
+        return value is None or isinstance(value, str)
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         """What goes into an xlsx cell."""
@@ -132,6 +152,10 @@ class Codec:
         """The API value of a cell; ``CellError`` if it is not one."""
         text = _text_of(raw)
         return text if text else None
+
+    def read_note(self, raw: CellValue) -> str | None:
+        """A warning about how an edited cell was read (digits of another script), or None."""
+        return None
 
     def check(self, value: JSON, options: Sequence[str] = ()) -> tuple[JSON, str | None]:
         """An edited value checked against the field's rules.
@@ -150,39 +174,107 @@ class NumberCodec(Codec):
     def canonical(self, value: JSON) -> JSON:
         if value is None or value == "":
             return None
-        number = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return repr(value)  # not a number: equal to nothing but itself
+        try:
+            number = float(value)
+        except ValueError:
+            return value
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+    def holds(self, value: JSON) -> bool:
+        return value is None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         if value is None:
             return None
-        return value if isinstance(value, int | float) else float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        number = self.canonical(value)
+        # Not a number (stored so by another client): shown as the text it is.
+        return number if isinstance(number, int | float) else str(value)
 
     def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
         if value is None:
             return ""
         number = self.canonical(value)
-        return repr(number) if isinstance(number, float) else str(number)
+        if isinstance(number, float):
+            return repr(number)
+        return str(number) if isinstance(number, int) else str(value)
 
     def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        """The number a cell holds, exactly as NextStep would store it, or ``CellError``.
+
+        NextStep keeps a number as JSON, a 64-bit float: a number typed as text that
+        no float holds exactly (past 2**53, 20 digits, 1e-400) is refused rather than
+        rounded. Digits of other scripts (``１２３``, ``١٢٣``) are read; ``read_note``
+        warns about them.
+        """
         if raw is None or raw == "":
             return None
         if isinstance(raw, (bool, dt.date)):
             raise CellError("not_a_number", f"{_text_of(raw)!r} is not a number; type a number")
         if isinstance(raw, int | float):
             number = float(raw)
+            exact = isinstance(raw, float) or int(number) == raw
         else:
-            text = raw.strip()
-            if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+            text = _ascii_number(raw.strip())
+            if not _NUMBER.fullmatch(text):
                 raise CellError(
                     "not_a_number",
                     f"{raw!r} is not a number; type digits with a '.' for decimals, "
                     "no thousands separators or units",
                 )
             number = float(text)
-        if not math.isfinite(number):
-            raise CellError("not_a_number", f"{raw!r} is not a finite number")
+            exact = math.isfinite(number) and decimal.Decimal(text) == decimal.Decimal(repr(number))
+        if not exact or not math.isfinite(number):
+            raise CellError("inexact_number", _inexact(_text_of(raw).strip(), number))
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+    def read_note(self, raw: CellValue) -> str | None:
+        if not isinstance(raw, str):
+            return None
+        text = raw.strip()
+        ascii_text = _ascii_number(text)
+        if ascii_text == text or not _NUMBER.fullmatch(ascii_text):
+            return None
+        return (
+            f"{text!r} has digits or signs of another script, read as {ascii_text}; type "
+            "ASCII digits 0-9 to be sure the number is the one you mean"
+        )
+
+
+_NUMBER: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+_SIGNS: Final = str.maketrans({"\u2212": "-", "\u066b": ".", "\u066c": ","})
+"""Minus sign, Arabic decimal and thousands separators (NFKC keeps them)."""
+
+
+def _ascii_number(text: str) -> str:
+    """``text`` with digits of any script as 0-9, full-width forms and signs as ASCII."""
+    text = unicodedata.normalize("NFKC", text).translate(_SIGNS)
+    if text.isascii():
+        return text
+    return "".join(
+        str(unicodedata.decimal(c))
+        if not c.isascii() and unicodedata.decimal(c, None) is not None
+        else c
+        for c in text
+    )
+
+
+def _inexact(text: str, number: float) -> str:
+    if not math.isfinite(number):
+        became = "beyond the largest number NextStep can store (about 1.8e308)"
+    else:
+        shown = str(int(number)) if number.is_integer() else repr(number)
+        became = f"not a number NextStep can store exactly: it would become {shown}"
+    return (
+        f"{text!r} is {became}. NextStep keeps numbers as 64-bit floating point (about 15 "
+        "significant digits; whole numbers up to 9,007,199,254,740,992). Round it, or keep "
+        "long identifiers such as account numbers in a text field"
+    )
 
 
 @dataclass(frozen=True)
@@ -237,6 +329,9 @@ class BooleanCodec(Codec):
 
     def canonical(self, value: JSON) -> JSON:
         return bool(value)
+
+    def holds(self, value: JSON) -> bool:
+        return value is None or isinstance(value, bool)
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         return bool(value)
@@ -322,11 +417,15 @@ def _closest(text: str, options: Sequence[str]) -> str:
 
 
 def _as_option(item: str, options: Sequence[str]) -> tuple[str, bool]:
-    """The option an item names, and whether only its case differed; CellError if none."""
-    text = item.strip()
-    if text in options:
-        return text, False
-    by_case = [o for o in options if o.lower() == text.lower()]
+    """The option an item names, and whether only its case differed; CellError if none.
+
+    Compared in NFC: the option is returned as NextStep spells it.
+    """
+    text = nfc(item.strip())
+    same = [o for o in options if nfc(o) == text]
+    if same:
+        return same[0], False
+    by_case = [o for o in options if nfc(o).lower() == text.lower()]
     if len(by_case) == 1:
         return by_case[0], True
     raise CellError("not_an_option", f"{text!r} is not one of the options{_closest(text, options)}")
@@ -355,7 +454,14 @@ class MultichoiceCodec(Codec):
     def canonical(self, value: JSON) -> JSON:
         if not value:
             return frozenset()
-        return frozenset(value)
+        if not isinstance(value, list):
+            return repr(value)  # not a list: equal to nothing but itself
+        return frozenset(nfc(str(item)) for item in value)
+
+    def holds(self, value: JSON) -> bool:
+        return value is None or (
+            isinstance(value, list) and all(isinstance(item, str) for item in value)
+        )
 
     def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
         """Items joined by "; ", or by line breaks where options hold "; " themselves.
@@ -407,7 +513,10 @@ def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], lis
     a separator ("Keyboard, US layout") is matched whole: at each place the longest
     option that fits wins. Duplicates are dropped; the order is the cell's.
     """
-    by_length = sorted(options, key=len, reverse=True)
+    # Matched in NFC; each item is returned as the option is spelled.
+    spelled = {nfc(o): o for o in options}
+    by_length = sorted(spelled, key=len, reverse=True)
+    text = nfc(text)
     separators = ";,\n\r"
     items: list[str] = []
     unknown: list[str] = []
@@ -426,8 +535,8 @@ def split_multichoice(text: str, options: Sequence[str]) -> tuple[list[str], lis
                     match = option
                     break
         if match is not None:
-            if match not in items:
-                items.append(match)
+            if spelled[match] not in items:
+                items.append(spelled[match])
             pos += len(match)
             continue
         stop = pos

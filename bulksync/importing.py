@@ -402,28 +402,33 @@ def _decode(
 ) -> tuple[_Read, JSON]:
     """The cell decoded, compared and (if edited) checked; problems go into the plan."""
     raw = cell.raw
+    codec = codec_for(spec.kind)
     if sheet.special:
         problem, raw = _special_problem(cell, sheet, options)
         if problem is not None:
+            if _as_exported(problem.value, codec, spec, compare_to):
+                return _Read.SAME, compare_to
             plan.errors.append(problem)
             return _Read.INVALID, None
-    codec = codec_for(spec.kind)
     try:
         value = codec.from_cell(raw, spec.options)
         if codec.equal(value, compare_to):
             return _Read.SAME, value
         value, note = codec.check(value, spec.options)
     except CellError as exc:
+        if _as_exported(_txt(raw), codec, spec, compare_to):
+            return _Read.SAME, compare_to
         plan.errors.append(
             Problem(
                 "error", exc.code, _with_field(exc.message, spec), cell.ref, cell.key, _txt(raw)
             )
         )
         return _Read.INVALID, None
-    if note:
-        plan.warnings.append(
-            Problem("warning", "normalised", f"{note}.", cell.ref, cell.key, _txt(raw))
-        )
+    for said in (codec.read_note(raw), note):
+        if said:
+            plan.warnings.append(
+                Problem("warning", "normalised", f"{said}.", cell.ref, cell.key, _txt(raw))
+            )
     if codec.equal(value, compare_to):
         return _Read.SAME, value
     if spec.required and _is_empty(codec, value):
@@ -439,6 +444,13 @@ def _decode(
             )
         )
     return _Read.EDITED, value
+
+
+def _as_exported(shown: str | None, codec: Codec, spec: FieldSpec, value: JSON) -> bool:
+    """Whether a cell that reads as no valid value shows exactly what export wrote for
+    ``value``: a value NextStep holds that looks like a spreadsheet error (``#N/A``) or
+    is not of its field's type. Left as it was, it is not an edit, and never blocks."""
+    return shown is not None and shown == codec.to_text(value, spec.options)
 
 
 def _edits(sheet: Sheet, plan: ImportPlan, options: ImportOptions) -> list[_Edit]:
@@ -630,6 +642,14 @@ def _classify(
         )
         return None
     codec = codec_for(spec.kind)
+    if not codec.holds(live.value):
+        error(
+            "live_invalid",
+            f"NextStep holds {live.value!r} in the {spec.kind} field {spec.label!r}, which "
+            f"is not a valid {spec.kind} value, so this edit cannot be checked against it. "
+            "Correct the value in NextStep, then import again.",
+        )
+        return None
     if live_spec.options != spec.options:
         try:
             value, _ = codec.check(value, live_spec.options)

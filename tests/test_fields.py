@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bulksync.fields import CellError, UnholdableValue, codec_for, split_multichoice
 
@@ -119,3 +122,38 @@ def test_multichoice_writes_what_reads_back_or_refuses():
     both = ["x; y", "x\ny", "x", "y"]
     assert isinstance(codec.to_cell(["x", "y"], both), UnholdableValue)
     assert codec.equal(["b", "a"], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "raw", ["9007199254740993", "12345678901234567890", "1e-400", "1e400", 2**53 + 1]
+)
+def test_numbers_no_float_holds_exactly_are_refused_not_rounded(raw):
+    with pytest.raises(CellError) as caught:
+        codec_for("number").from_cell(raw)
+    assert caught.value.code == "inexact_number"
+    assert "text field" in caught.value.message
+
+
+@pytest.mark.parametrize(("raw", "value"), [("１２３", 123), ("٣٫٥", 3.5), ("−２", -2), ("৭", 7)])
+def test_digits_of_other_scripts_read_as_the_number_with_a_note(raw, value):
+    number = codec_for("number")
+    assert number.from_cell(raw) == value
+    assert number.read_note(raw) is not None
+    assert number.read_note("123") is None
+
+
+@given(st.text(), st.sampled_from(["shortText", "longText", "email", "dropdown", "assignee"]))
+def test_text_in_any_normal_form_is_equal_to_itself(text, kind):
+    codec = codec_for(kind)
+    forms = [unicodedata.normalize(f, text) for f in ("NFC", "NFD")]
+    assert codec.equal(*forms)
+    assert codec.equal(codec.from_cell(forms[1]), forms[0])
+
+
+def test_options_match_in_any_normal_form_and_keep_nextsteps_spelling():
+    options = [unicodedata.normalize("NFD", "Développement"), "Sales, EMEA"]
+    nfc = unicodedata.normalize("NFC", "Développement")
+    assert codec_for("dropdown").check(nfc, options) == (options[0], None)
+    multichoice = codec_for("multichoice")
+    assert multichoice.from_cell(f"Sales, EMEA; {nfc}", options) == [options[1], options[0]]
+    assert multichoice.equal([nfc], [options[0]])

@@ -7,6 +7,7 @@ export wrote (also after a spreadsheet app re-saved it) into a ``Sheet``.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,10 @@ def write_export(
         values=snapshot.count_fields(assignees=with_assignees),
         template_id=snapshot.template_id,
         assignees=with_assignees,
+        export_id=secrets.token_hex(6),
+        columns=[(c.key, c.group, c.title) for c in grid.columns if c.kind]
+        if layout is Layout.RUNS
+        else (),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     with cycle_collector_paused():
@@ -223,5 +228,6 @@ def write_retry_csv(path: Path, items: Sequence[tuple[Change, str]], *, host: st
         sheet=grid.sheet,
         runs=len(runs),
         values=len(fields),
+        export_id=secrets.token_hex(6),
     )
     return write_csv(grid, meta, path)

@@ -3,18 +3,22 @@
 Written: UTF-8 with a BOM (so Excel opens it right), comma-separated, CRLF, one header
 row with the same columns as the xlsx sheet, ids included. The runs layout's header
 names each value column ``Task › Field [TEMPLATE_TASK_ID:FIELD]``. The base snapshot
-and metadata go to a sidecar ``FILE.csv.base.json``.
+and metadata go to a sidecar ``FILE.csv.base.json``; the last header cell ties the CSV
+to it (``TIE``: the export id and a checksum of the rows as exported).
 
-A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number or a
-date is written with a leading apostrophe, so that it stays text; reading removes one
-leading apostrophe from every cell. Read: with or without BOM; ``,`` ``;`` or tab,
-sniffed from the header; CRLF or LF; quoted line breaks; ``encoding`` for a legacy file
-(never guessed: a file that is not UTF-8 is an error that says what to do).
+A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number, a
+date or an error value (``#N/A``) is written with a leading apostrophe, so that it stays
+text; reading removes one leading apostrophe from every cell. Read: with or without
+BOM; ``,`` ``;`` or tab, sniffed from the header; CRLF or LF; quoted line breaks;
+``encoding`` for a legacy file (never guessed: a file that is not UTF-8 is an error that
+says what to do).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
 import json
 import re
@@ -32,7 +36,15 @@ from bulksync.sheets.meta import (
     Shared,
     locked_as_unholdable,
 )
-from bulksync.sheets.reading import Sheet, Special, col_name, run_cells, task_cells
+from bulksync.sheets.reading import (
+    RowProblem,
+    Sheet,
+    Special,
+    check_column_keys,
+    col_name,
+    run_cells,
+    task_cells,
+)
 
 TEXT_KINDS: Final = frozenset(
     {"shortText", "longText", "email", "website", "dropdown", "multichoice", "assignee"}
@@ -42,6 +54,9 @@ _LOOKS_TYPED = re.compile(
     r"|\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*\Z"  # dates: 2026-01-31, 3/4, 03.04.2026
     r"|\s*(true|false)\s*\Z",
     re.IGNORECASE,
+)
+ERROR_VALUES: Final = frozenset(
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
 )
 _KEY = re.compile(r"\[([^\[\]]+)\]\s*\Z")
 
@@ -54,7 +69,9 @@ def guard(text: str, *, as_text: bool) -> str:
     """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
     if not text:
         return text
-    if text[0] in "=+-@\t\r'" or (as_text and _LOOKS_TYPED.match(text)):
+    if text[0] in "=+-@\t\r'" or (
+        as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
+    ):
         return "'" + text
     return text
 
@@ -69,11 +86,31 @@ def header_of(grid: Grid) -> list[str]:
     return [f"{c.group} › {c.title} [{c.key}]" if c.kind else c.title for c in grid.columns]
 
 
+TIE: Final = re.compile(r"bulksync export ([0-9a-f]{12}) rows ([0-9a-f]{16})")
+"""The last header cell: the export id and a checksum of the rows as exported."""
+_NO_CHECKSUM: Final = "0" * 16
+
+
+def tie_cell(export_id: str, checksum: str) -> str:
+    return f"bulksync export {export_id} rows {checksum}"
+
+
 def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     """Write the grid and its sidecar; the sidecar is streamed run by run as well.
 
-    Sidecar: ``{"meta": {...}, "runs": {RUN_ID: document, ...}, "options": [...]}``.
+    Sidecar: ``{"meta": {...}, "runs": {RUN_ID: document, ...}, "shared": {...},
+    "rows": CHECKSUM}``. The CSV's last header cell carries the export id and the same
+    checksum of the exported rows (``TIE``), so that a CSV read beside a sidecar of
+    another export is refused: its values would be taken for edits. The checksum is
+    known once the rows are written; it then replaces a placeholder in the header.
     """
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\r\n").writerow(
+        [guard(h, as_text=False) for h in header_of(grid)]
+        + [tie_cell(meta.export_id, _NO_CHECKSUM)]
+    )
+    header = head.getvalue()
+    checksum = hashlib.sha256()
     with (
         path.open("w", encoding="utf-8-sig", newline="") as handle,
         sidecar(path).open("w", encoding="utf-8") as side,
@@ -88,7 +125,7 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
 
         base = BaseWriter(grid.context, emit)
         writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow([guard(h, as_text=False) for h in header_of(grid)])
+        handle.write(header)
         for row in grid.rows:
             out = []
             for cell in row:
@@ -104,8 +141,16 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                     field = locked_as_unholdable(field, why)
                 base.add(field)
                 out.append(guard(text, as_text=kind in TEXT_KINDS))
+            out.append("")  # the tie column
             writer.writerow(out)
-        side.write('},"shared":' + base.shared_json() + "}")
+            checksum.update(json.dumps(out, ensure_ascii=False).encode())
+        rows = checksum.hexdigest()[:16]
+        side.write('},"shared":' + base.shared_json() + ',"rows":' + json.dumps(rows) + "}")
+    # The placeholder is ASCII and as long as the checksum: replaced in place.
+    at = len(codecs.BOM_UTF8) + len(header.encode()) - len(_NO_CHECKSUM) - len("\r\n")
+    with path.open("r+b") as raw:
+        raw.seek(at)
+        raw.write(rows.encode())
     return len(base)
 
 
@@ -126,6 +171,9 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
     name = path.name
     header = [unguard(h).strip() for h in rows[0]]
     has_base = side.exists()
+    tie = next(((col, m) for col, h in enumerate(header) if (m := TIE.fullmatch(h))), None)
+    if tie is not None:
+        header[tie[0]] = ""  # not a column of the layout
     if has_base:
         try:
             document = json.loads(side.read_text(encoding="utf-8"))
@@ -135,8 +183,10 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
                 {k: [v] for k, v in document["runs"].items()},
                 str(side),
             )
+            rows_checksum = str(document["rows"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise SheetError(f"{side} is damaged; export the runs again.") from None
+        _check_tie(where, side, tie[1] if tie else None, meta, rows_checksum)
     elif no_base:
         meta, base = _bare_meta(header, name), BaseSnapshot()
     else:
@@ -158,12 +208,22 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             checked=has_base,
         )
     else:
-        keys = []
+        keys, labels = [], []
         for title in header:
             match = _KEY.search(title)
             keys.append(match.group(1) if match else title)
+            labels.append(title[: match.start()].strip() if match else title)
         if "run_id" not in keys:
             raise SheetError(f"{where}: the header lost its run_id column.")
+        key_problems: list[RowProblem] = []
+        if meta.columns:
+            keys, key_problems = check_column_keys(
+                keys,
+                labels,
+                meta.columns,
+                lambda col: f"{name}!{col_name(col)}1",
+                fix=" in brackets at the end of this header cell",
+            )
         cells, problems = run_cells(
             rows[1:],
             keys=keys,
@@ -173,12 +233,30 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             cell_at=_at,
             checked=has_base,
         )
+        problems = [*key_problems, *problems]
     return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
 
 
-ERROR_VALUES: Final = frozenset(
-    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
-)
+def _check_tie(
+    where: str, side: Path, tie: re.Match[str] | None, meta: ExportMeta, rows: str
+) -> None:
+    """Refuse a CSV and a sidecar written by different exports."""
+    if tie is None:
+        raise SheetError(
+            f"{where} does not say which export it comes from: its last header cell, "
+            f"'bulksync export … rows …', is gone, so bulksync cannot tell whether {side} "
+            "holds its base snapshot. Put that header cell back as it was exported, or "
+            "export again and redo your edits in the new file."
+        )
+    if (tie.group(1), tie.group(2)) != (meta.export_id, rows):
+        raise SheetError(
+            f"{where} and {side} are not from the same export (the CSV says export "
+            f"{tie.group(1)}, the base snapshot is export {meta.export_id} of "
+            f"{meta.exported_at}). Importing them together would take values of one "
+            "export for edits and could overwrite newer values in NextStep. Import the "
+            "CSV beside the base snapshot written with it, or export again and redo your "
+            "edits in the new file."
+        )
 
 
 def _special(rows: list[list[str]], name: str) -> dict[str, Special]:

@@ -21,8 +21,10 @@ from bulksync.errors import SheetError
 from bulksync.sheets.layout import Context
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
 
-FORMAT_VERSION: Final = 2
-"""2: the base snapshot per run, with shared specs; the mirror holds every cell."""
+FORMAT_VERSION: Final = 3
+"""2: the base snapshot per run, with shared specs; the mirror holds every cell.
+3: an export id and a checksum of the exported rows tie a CSV to its sidecar; the runs
+layout's columns (key, task, label) are recorded to check the hidden key row against."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class ExportMeta:
     values: int
     template_id: str | None = None
     assignees: bool = True
+    export_id: str = ""
+    """Random, one per export: a CSV and its sidecar carry the same one."""
+    columns: Sequence[Sequence[str]] = ()
+    """The runs layout's value columns as exported: (key, task title, field label)."""
     format_version: int = FORMAT_VERSION
 
     def as_dict(self) -> dict[str, Any]:
@@ -47,9 +53,11 @@ class ExportMeta:
     def from_dict(cls, raw: Mapping[str, Any], where: str) -> ExportMeta:
         version = raw.get("format_version")
         if version != FORMAT_VERSION:
+            age = "an older" if isinstance(version, int) and version < FORMAT_VERSION else "another"
             raise SheetError(
-                f"{where} was written in bulksync sheet format {version!r}; this bulksync "
-                f"reads format {FORMAT_VERSION}. Export the runs again."
+                f"{where} was written by {age} bulksync (sheet format {version!r}); this "
+                f"bulksync reads format {FORMAT_VERSION}. Export the runs again and redo "
+                "your edits in the new file."
             )
         try:
             return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})

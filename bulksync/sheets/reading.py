@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from bulksync.errors import SheetError
-from bulksync.fields import CellError, CellValue, codec_for
+from bulksync.fields import CellError, CellValue, codec_for, nfc
 from bulksync.model import JSON
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.layout import (
@@ -112,26 +112,30 @@ CellAt = Callable[[Sequence[Any], int], CellValue]
 _CONTEXT_FIX: Final = (
     "Context cells are not imported; put back what the export showed, or export again."
 )
+_IDS_FIX: Final = (
+    "Context cells are not imported, and the row's hidden ids (run_id, task_id, field_id) "
+    "say which value it holds: put back what the export showed in both, or export again."
+)
 
 
 def _shown(raw: CellValue) -> str:
+    """A context or id cell as compared with the export: trimmed, in NFC."""
     if raw is None:
         return ""
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
-    return str(raw).strip()
+    return nfc(str(raw).strip())
 
 
 def _context_problem(
-    ref: str, name: str, expected: str, shown: str, key: FieldKey | None
+    ref: str, name: str, expected: str, shown: str, key: FieldKey | None, *, ids: bool = False
 ) -> RowProblem:
-    return RowProblem(
-        ref,
-        "context_edited",
-        f"This {name} cell was {expected!r} at export. {_CONTEXT_FIX}",
-        key,
-        shown,
-    )
+    """A context cell that differs from the export; ``ids``: or the row's ids were edited."""
+    if ids:
+        message = f"This {name} cell was {expected!r} at export for this row's ids. {_IDS_FIX}"
+    else:
+        message = f"This {name} cell was {expected!r} at export. {_CONTEXT_FIX}"
+    return RowProblem(ref, "context_edited", message, key, shown)
 
 
 def task_cells(
@@ -167,6 +171,8 @@ def task_cells(
     cells: list[SheetCell] = []
     problems: list[RowProblem] = []
     moved: dict[FieldKey, str] = {}
+    read_at: dict[FieldKey, str] = {}
+    """Where each cell read so far is: a key read twice is a duplicate."""
     twice: set[FieldKey] = set()
     for index, row in enumerate(rows):
         number = first_row + index
@@ -192,18 +198,25 @@ def task_cells(
                 )
             continue
         key = FieldKey(*ids)
-        if exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]:
-            # In its place: the exported row shows what every cell held.
+        what = f"The value of run {ids[0]}, task {ids[1]}"
+        in_place = exported is not None and ids == [_shown(cell_at(exported, c)) for c in id_cols]
+        if (
+            exported is not None
+            and in_place
+            and value == cell_at(exported, value_col)
+            and not look_all
+            and checked
+        ):
+            # In its place, unedited: the exported row shows what every cell held. (A row
+            # with an edit is checked against the base snapshot: the hidden copy may have
+            # been edited too.)
             for col, name in context_cols:
                 was, now = _shown(cell_at(exported, col)), _shown(cell_at(row, col))
                 if was != now:
                     problems.append(
                         _context_problem(f"{prefix}!{col_name(col)}{number}", name, was, now, key)
                     )
-            if value != cell_at(exported, value_col) or look_all or not checked:
-                cells.append(SheetCell(key, ref, value))
             continue
-        what = f"The value of run {ids[0]}, task {ids[1]}"
         if checked and key not in base:
             problems.append(
                 RowProblem(
@@ -216,19 +229,23 @@ def task_cells(
                 )
             )
             continue
-        if key in moved:
+        if key in read_at:
             twice.add(key)
-            problems.append(_duplicate(ref, f"{what} is also at {moved[key]}", key, value))
+            problems.append(_duplicate(ref, f"{what} is also at {read_at[key]}", key, value))
             continue
-        moved[key] = ref
-        cells.append(SheetCell(key, ref, value))
-        if checked:
-            _check_task_context(
-                problems, base, base[key], row, number, prefix, context_cols, cell_at
-            )
+        read_at[key] = ref
+        if not in_place:
+            moved[key] = ref
+        # A row whose context does not match its ids may hold another field's value:
+        # its value is not read.
+        if not checked or _check_task_context(
+            problems, base, base[key], row, number, prefix, context_cols, cell_at
+        ):
+            cells.append(SheetCell(key, ref, value))
     if moved and mirror is not None:
         # A moved row may repeat the ids of a row that is still in its place.
-        twice |= _also_in_place(moved, rows, mirror, id_cols, cell_at, first_row, prefix, problems)
+        alone = {k: ref for k, ref in moved.items() if k not in twice}
+        twice |= _also_in_place(alone, rows, mirror, id_cols, cell_at, first_row, prefix, problems)
     if twice:
         cells = [c for c in cells if c.key not in twice]
     return cells, problems
@@ -272,11 +289,12 @@ def _check_task_context(
     prefix: str,
     columns: Sequence[tuple[int, str]],
     cell_at: CellAt,
-) -> None:
+) -> bool:
+    """Whether the row's context cells show what the export showed for its ids."""
     spec = field.spec
     run = base.run(spec.key.run_id)
     if run is None:
-        return
+        return True
     task = run.tasks.get(spec.key.task_id, ("", ""))
     expected = {
         "run": run.title,
@@ -287,14 +305,22 @@ def _check_task_context(
         "required": "yes" if spec.required else "",
         "options": allowed_values(spec),
     }
+    fine = True
     for col, name in columns:
         shown = _shown(cell_at(row, col))
-        if shown != expected[name].strip():
+        if shown != _shown(expected[name]):
             problems.append(
                 _context_problem(
-                    f"{prefix}!{col_name(col)}{number}", name, expected[name], shown, spec.key
+                    f"{prefix}!{col_name(col)}{number}",
+                    name,
+                    expected[name],
+                    shown,
+                    spec.key,
+                    ids=True,
                 )
             )
+            fine = False
+    return fine
 
 
 def run_cells(
@@ -376,7 +402,7 @@ def run_cells(
             for col, i in context_cols:
                 expected = (run.title, run.status)[i]
                 shown = _shown(cell_at(row, col))
-                if shown != expected.strip():
+                if shown != _shown(expected):
                     name = RUN_CONTEXT_COLUMNS[i].key
                     problems.append(
                         _context_problem(
@@ -423,6 +449,61 @@ def run_cells(
     if twice:
         cells = [c for c in cells if c.key.run_id not in twice]
     return cells, problems
+
+
+def check_column_keys(
+    keys: Sequence[str],
+    labels: Sequence[str],
+    exported: Sequence[Sequence[str]],
+    ref_of: Callable[[int], str],
+    *,
+    fix: str,
+) -> tuple[list[str], list[RowProblem]]:
+    """The runs layout's column keys checked against the columns the export wrote.
+
+    Each key must be one the export wrote, once, on a column that shows that key's task
+    and field label (``labels``: ``Task › Field`` as the sheet shows it): keys swapped
+    between columns would read an edit of one field as an edit of another. Returns the
+    keys with every refused one blanked (its column is not read) and the problems, at
+    ``ref_of(col)``; ``fix`` says how to put a key back.
+    """
+    label_of = {key: _shown(f"{group} › {title}") for key, group, title in exported}
+    key_of = {label: key for key, label in label_of.items()}
+    checked = list(keys)
+    problems: list[RowProblem] = []
+    first: dict[str, int] = {}
+    for col, key in enumerate(keys):
+        label = _shown(labels[col]) if col < len(labels) else ""
+        if ":" not in key and not (key == "" and label in key_of):
+            continue
+        right = key_of.get(label)
+        put_back = (
+            f"Put back {right!r}, the key the export wrote for {label!r}{fix}"
+            if right
+            else f"Put back the key the export wrote{fix}"
+        )
+        if key in first:
+            message = (
+                f"The column key {key!r} is also the key of column {col_name(first[key])}. "
+                f"{put_back}, or export again."
+            )
+        elif key not in label_of:
+            message = (
+                f"The column key {key!r} of the column {label!r} is not one this export "
+                f"wrote. {put_back}, or export again."
+            )
+        elif label_of[key] != label:
+            message = (
+                f"The column key {key!r} is the key of the column {label_of[key]!r}, but "
+                f"this column shows {label!r}: were keys swapped or edited? An edit here "
+                f"would be written to the wrong field. {put_back}, or export again."
+            )
+        else:
+            first[key] = col
+            continue
+        checked[col] = ""
+        problems.append(RowProblem(ref_of(col), "column_key", message, value=key))
+    return checked, problems
 
 
 def col_name(index: int) -> str:

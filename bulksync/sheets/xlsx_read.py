@@ -27,7 +27,15 @@ from bulksync.errors import SheetError
 from bulksync.fields import CellValue
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
-from bulksync.sheets.reading import Sheet, Special, run_cells, task_cells
+from bulksync.sheets.reading import (
+    RowProblem,
+    Sheet,
+    Special,
+    check_column_keys,
+    col_name,
+    run_cells,
+    task_cells,
+)
 from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, header_rows
 
 
@@ -195,6 +203,15 @@ def _runs(
     keys = [str(k) for k in rows[1]]
     if "run_id" not in keys:
         raise SheetError(f"{where}: the {meta.sheet} sheet lost its run_id column.")
+    key_problems: list[RowProblem] = []
+    if meta.columns:
+        keys, key_problems = check_column_keys(
+            keys,
+            _labels(rows[0], rows[2]),
+            meta.columns,
+            lambda col: f"{meta.sheet}!{col_name(col)}2",
+            fix=" in the hidden row 2 (unhide it, or undo the edit)",
+        )
     cells, problems = run_cells(
         rows[first:],
         keys=keys,
@@ -205,4 +222,15 @@ def _runs(
         mirror=mirror,
         special_rows=special_rows,
     )
-    return Sheet(where, meta, base, tuple(cells), tuple(problems))
+    return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
+
+
+def _labels(groups: Sequence[Any], titles: Sequence[Any]) -> list[str]:
+    """``Task › Field`` per column; a task title merged over its columns is in the first."""
+    labels: list[str] = []
+    group = ""
+    for col, title in enumerate(titles):
+        shown = str(groups[col]) if col < len(groups) and groups[col] != "" else ""
+        group = shown or group
+        labels.append(f"{group} › {title}")
+    return labels
