@@ -62,17 +62,26 @@ def someone_edits_the_other_run_at_the_first_patch(sandbox, sheet: Path, pause: 
     return before, edited
 
 
+def through_proxy(bulk, monkeypatch, *args: str, **hooks):
+    """Run the CLI through a RewritingProxy in front of the served sandbox (``--force``:
+    the proxy is another host than the export's), then point back at the sandbox."""
+    server = os.environ["NEXTSTEP_BASE_URL"]
+    with RewritingProxy(server, **hooks) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk(*args, "--force")
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    return result
+
+
 def test_a_value_changed_in_nextstep_during_a_long_apply_is_not_overwritten(
     http, tmp_path, monkeypatch
 ):
     bulk, sandbox = http()
     sheet = exported_and_edited(bulk, tmp_path)
     before, edited = someone_edits_the_other_run_at_the_first_patch(sandbox, sheet, 2.5)
-    server = os.environ["NEXTSTEP_BASE_URL"]
-    with RewritingProxy(server, before=before) as proxy:
-        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
-        result = bulk("import", "onb.xlsx", "--yes", "--force", "--in-flight", "1", "-v")
-    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    result = through_proxy(
+        bulk, monkeypatch, "import", "onb.xlsx", "--yes", "--in-flight", "1", before=before
+    )
     assert result.exit_code == ExitCode.CONFLICTS, result.output
     run_id, field = edited["run_id"], edited["field"]
     column = next(c for (r, c) in EDITS if r == run_id and c.endswith(field))
@@ -95,13 +104,8 @@ def test_on_conflict_mine_records_the_fresh_before_so_undo_restores_the_colleagu
     bulk, sandbox = http()
     sheet = exported_and_edited(bulk, tmp_path)
     before, edited = someone_edits_the_other_run_at_the_first_patch(sandbox, sheet, 2.5)
-    server = os.environ["NEXTSTEP_BASE_URL"]
-    with RewritingProxy(server, before=before) as proxy:
-        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
-        result = bulk(
-            "import", "onb.xlsx", "--yes", "--force", "--in-flight", "1", "--on-conflict", "mine"
-        )
-    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    args = ("import", "onb.xlsx", "--yes", "--in-flight", "1", "--on-conflict", "mine")
+    result = through_proxy(bulk, monkeypatch, *args, before=before)
     assert result.exit_code == 0, result.output
     run_id, field = edited["run_id"], edited["field"]
     [run_dir] = run_dirs(tmp_path)
@@ -146,11 +150,9 @@ def test_an_unreadable_answer_to_a_patch_is_an_unknown_outcome_not_a_failure(
             return next(mangled, body)
         return body
 
-    server = os.environ["NEXTSTEP_BASE_URL"]
-    with RewritingProxy(server, answer=answer) as proxy:
-        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
-        result = bulk("import", "onb.xlsx", "--yes", "--force", "--in-flight", "1")
-    monkeypatch.setenv("NEXTSTEP_BASE_URL", server)
+    result = through_proxy(
+        bulk, monkeypatch, "import", "onb.xlsx", "--yes", "--in-flight", "1", answer=answer
+    )
     assert result.exit_code == 0, result.output
     assert sandbox.stats.patches_applied == 3  # re-read, not resent
     [run_dir] = run_dirs(tmp_path)
