@@ -556,6 +556,7 @@ def import_(
             dry_run=dry_run,
             as_json=as_json,
             reports=reports,
+            resumed=previous,
             detailed=detailed_exitcode,
             skip_invalid=skip_invalid,
             yes=yes,
@@ -576,6 +577,7 @@ def _conclude(
     as_json: bool,
     yes: bool,
     reports: Sequence[Path] = (),
+    resumed: Path | None = None,
     detailed: bool = False,
     skip_invalid: bool = False,
     fail_fast: bool = False,
@@ -607,6 +609,14 @@ def _conclude(
         )
         ctx.exit(int(ExitCode.INVALID))
     if not plan.patches:
+        if resumed is not None:
+            # Nothing left to send, yet results.csv should cover the whole import (a
+            # kill -9 may have left none): what earlier attempts did, and what is done.
+            write_results(
+                ApplyReport(resumed), resumed, host=plan.host, already_done=plan.already_done
+            )
+            if not settings.quiet:
+                click.echo(f"Results of the whole import: {resumed / RESULTS}", err=True)
         ctx.exit(int(plan.exit_code()))
     _apply(
         ctx,

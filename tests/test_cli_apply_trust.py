@@ -244,3 +244,22 @@ def test_a_run_directory_that_cannot_be_made_is_a_clear_error_and_nothing_is_sen
     assert result.exit_code == ExitCode.STORAGE, result.output
     assert "bug" not in result.output and ".bulksync" in result.stderr
     assert sandbox.stats.total("PATCH") == 0
+
+
+def test_a_resume_with_nothing_left_to_send_still_writes_results_for_the_whole_import(
+    http, tmp_path
+):
+    bulk, _ = http()
+    exported_and_edited(bulk, tmp_path)
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    # kill -9 right after the last answer was journalled: no end line, no results.csv
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    journal.write_text("".join(lines[:-1]), encoding="utf-8")
+    (run_dir / "results.csv").unlink()
+    resumed = bulk("import", "onb.xlsx", "--yes", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    results = results_of(run_dir)
+    assert len(results) == len(EDITS)
+    assert {r["result"] for r in results.values()} == {"applied"}
