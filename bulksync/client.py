@@ -32,16 +32,9 @@ import tenacity
 from bulksync import __version__
 from bulksync.errors import (
     ApiError,
-    ApiValidationError,
-    AuthError,
     ConfigError,
-    ConflictError,
-    ForbiddenError,
-    NotFoundError,
     OutcomeUnknownError,
-    RateLimitedError,
     ResponseError,
-    ServerError,
     TransportError,
 )
 from bulksync.model import (
@@ -57,6 +50,7 @@ from bulksync.model import (
     parse_template_task,
 )
 from bulksync.pacing import RateLimiter
+from bulksync.responses import Answers
 
 DEFAULT_BASE_URL: Final = "https://getnextstep.io/api/v1"
 MAX_PAGE_SIZE: Final = 100
@@ -150,17 +144,6 @@ class _Transient(Exception):
         self.connect_failed = False
 
 
-_ERROR_CLASSES: Final[dict[int, type[ApiError]]] = {
-    400: ApiValidationError,
-    401: AuthError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: ApiValidationError,
-    429: RateLimitedError,
-}
-
-
 def check_base_url(base_url: str) -> str:
     """The base URL without a trailing slash; ``ConfigError`` if it is not http(s)."""
     parts = urlsplit(base_url.strip())
@@ -209,6 +192,7 @@ class NextStepClient:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
         self.base_url = check_base_url(base_url)
+        self._answers = Answers(self.base_url, api_key.strip())
         self.host = urlsplit(self.base_url).netloc
         self.page_size = page_size
         self.max_in_flight = max_in_flight
@@ -360,13 +344,7 @@ class NextStepClient:
             raise self._shape_error(method, path, str(exc)) from None
 
     def _shape_error(self, method: str, path: str, what: str) -> ResponseError:
-        return ResponseError(
-            f"NextStep's answer to {method} /{path.split('?')[0]} has an unexpected shape: "
-            f"{what}. Is {self.base_url} a NextStep API (check --base-url)?",
-            method=method,
-            url=f"{self.base_url}/{path}",
-            status=200,
-        )
+        return self._answers.shape_error(method, path, what)
 
     def _paginate(self, path: str, params: Mapping[str, str]) -> Iterator[JSON]:
         """Items of a paginated list, page after page, until ``has_more`` is false."""
@@ -479,7 +457,7 @@ class NextStepClient:
                     "→ %s /%s%s Authorization: Bearer [redacted]%s",
                     method,
                     path,
-                    f" {dict(params)}" if params else "",
+                    self._answers.redact(f" {dict(params)}") if params else "",
                     f" body={json.dumps(json_body, ensure_ascii=False)}" if json_body else "",
                 )
                 try:
@@ -493,7 +471,8 @@ class NextStepClient:
                     raise failure from None
                 except httpx.TransportError as exc:
                     self.stats.count(method, "error")
-                    failure = _Transient(f"{type(exc).__name__}: {exc}", None, None)
+                    reason = self._answers.redact(f"{type(exc).__name__}: {exc}")
+                    failure = _Transient(reason, None, None)
                     failure.connect_failed = isinstance(exc, httpx.ConnectError)
                     raise failure from None
                 elapsed = (time.perf_counter() - started) * 1000
@@ -534,59 +513,16 @@ class NextStepClient:
             try:
                 return response.json()
             except (json.JSONDecodeError, UnicodeDecodeError):
-                raise self._not_json(response, method, path) from None
+                raise self._answers.not_json(response, method, path) from None
         raise self._api_error(response, method, path)
-
-    def _not_json(self, response: httpx.Response, method: str, path: str) -> ResponseError:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        start = response.text[:60].strip().replace("\n", " ")
-        return ResponseError(
-            f"NextStep's answer to {method} /{path} ({response.status_code}, {kind}) is not "
-            f"JSON: it starts {start!r}. Is {self.base_url} a NextStep API (check --base-url)?",
-            method=method,
-            url=str(response.request.url) if response.request else path,
-            status=response.status_code,
-        )
 
     def _api_error(
         self, response: httpx.Response, method: str, path: str
     ) -> ApiError | ResponseError:
-        try:
-            document = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._not_json(response, method, path)
-        error = document.get("error") if isinstance(document, dict) else None
-        if not isinstance(error, dict):
-            return self._shape_error(
-                method, path, f'a {response.status_code} without an "error" object'
-            )
-        code = str(error.get("code") or "error")
-        server_message = str(error.get("message") or "")
-        status = response.status_code
-        cls = _ERROR_CLASSES.get(status, ServerError if status >= 500 else ApiError)
-        where = f"{method} /{path}"
-        if cls is AuthError:
-            text = (
-                f"NextStep refused the API key ({status} {code}: {server_message}). "
-                "Check --api-key or the NEXTSTEP_API_KEY environment variable."
-            )
-        elif cls is ForbiddenError:
-            text = (
-                f"NextStep forbids {where} ({status} {code}: {server_message}). The key's "
-                "subscription may have expired or its user may lack permission."
-            )
-        elif cls is RateLimitedError:
-            text = (
-                f"NextStep kept answering 429 rate_limited to {where} after "
-                f"{self.max_rate_limit_waits} waits; another client may be using the same key."
-            )
-        else:
-            text = f"{where}: {status} {code}: {server_message}"
-        return cls(
-            text,
-            status=status,
-            code=code,
-            server_message=server_message,
-            method=method,
-            url=str(response.request.url) if response.request else path,
+        return self._answers.api_error(
+            response,
+            method,
+            path,
+            rate_limited=f"NextStep kept answering 429 rate_limited to {method} /{path} after "
+            f"{self.max_rate_limit_waits} waits; another client may be using the same key.",
         )

@@ -1,0 +1,89 @@
+"""The CLI against servers that misbehave: they echo the key, page forever, ask for an
+hour's wait, or hold titles made of terminal escape sequences. Over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulksync.cli import cli
+from bulksync.errors import ExitCode
+from tests.badserver import RewritingProxy, ScriptedServer
+from tests.test_cli_apply import exported_and_edited, http, run_dirs  # noqa: F401
+
+KEY = "nxs_live_s3cr3tHostile"
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Invoke the CLI in an empty directory, without a key or URL in the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEXTSTEP_API_KEY", raising=False)
+    monkeypatch.delenv("NEXTSTEP_BASE_URL", raising=False)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def envelope(status: int, code: str, message: str, **headers: str):
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return status, headers, body
+
+
+def echo_header(code: str, status: int):
+    """An answer whose message quotes the request's Authorization header back."""
+
+    def respond(method: str, path: str, headers: dict[str, str]):
+        auth = headers.get("Authorization", "")
+        message = (
+            f"Bad header Authorization: {auth} (expected Bearer nxs_live_0therKey, not {auth[7:]})"
+        )
+        return envelope(status, code, message)
+
+    return respond
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        assert KEY not in text
+        assert "nxs_live_0therKey" not in text
+
+
+# -- 9: the key echoed back by the server --------------------------------------------------
+
+
+def test_a_401_that_echoes_the_key_prints_it_redacted(run):
+    with ScriptedServer(echo_header("unauthorized", 401)) as server:
+        result = run("--api-key", KEY, "--base-url", server.base_url, "list", "runs")
+    assert result.exit_code == ExitCode.AUTH
+    assert result.stderr.startswith("Error: NextStep refused the API key")
+    assert "Bearer [redacted]" in result.stderr
+    assert_no_secret(result.stdout, result.stderr)
+
+
+def test_a_400_on_patch_that_echoes_the_key_is_stored_redacted(http, tmp_path, monkeypatch):  # noqa: F811
+    bulk, _ = http(api_key=KEY)
+    exported_and_edited(bulk, tmp_path)
+
+    def refuse_patches(method: str, path: str, headers: dict[str, str]):
+        if method != "PATCH":
+            return None
+        return echo_header("validation_error", 400)(method, path, headers)
+
+    with RewritingProxy(os.environ["NEXTSTEP_BASE_URL"], intercept=refuse_patches) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk("import", "onb.xlsx", "--yes", "--force", "-vvv")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    [run_dir] = run_dirs(tmp_path)
+    files = {name: (run_dir / name).read_text(encoding="utf-8-sig") for name in os.listdir(run_dir)}
+    assert {"journal.jsonl", "results.csv", "errors.csv"} <= set(files)
+    assert "Bad header Authorization: Bearer [redacted]" in files["results.csv"]
+    assert "Bearer [redacted]" in result.stderr
+    assert_no_secret(result.stdout, result.stderr, *files.values())
+    assert_no_secret(*(p.read_text(errors="replace") for p in Path(tmp_path).glob("*.*sv")))
