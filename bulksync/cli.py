@@ -1,7 +1,8 @@
 """The ``bulksync`` command: parse options, call the library, render, exit.
 
 Shared options (``-v``, ``-q``, ``--api-key``, ``--base-url``, ``--sandbox``,
-``--traceback``) are declared once and accepted before or after a command's name.
+``--allow-insecure-http``, ``--traceback`` and the pacing ones) are declared once and
+accepted before or after a command's name.
 Every ``BulksyncError`` becomes one line on stderr and its documented exit code, in
 ``BulksyncGroup.invoke``; no command has a try/except of its own.
 """
@@ -69,6 +70,7 @@ class Settings:
     traceback: bool = False
     max_rate: int | None = None
     in_flight: int | None = None
+    allow_insecure_http: bool = False
     _logging_on: bool = False
 
     def activate(self) -> None:
@@ -106,6 +108,8 @@ class Settings:
             kwargs.update(rate_limit=self.max_rate, window=60.0)
         if self.in_flight:
             kwargs["max_in_flight"] = self.in_flight
+        if self.allow_insecure_http:
+            kwargs["allow_insecure_http"] = True
         client = self.connection().client(**kwargs)
         try:
             yield client
@@ -170,6 +174,14 @@ def shared_options(func: F) -> F:
             expose_value=False,
             callback=_set("sandbox"),
             help=f"Use the in-process sandbox kept in {DEFAULT_STATE} (no account).",
+        ),
+        click.option(
+            "--allow-insecure-http",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("allow_insecure_http"),
+            help="Allow a plain http:// base URL to another machine (the key then crosses "
+            "the network in clear). Loopback needs no permission.",
         ),
         click.option(
             "--max-rate",

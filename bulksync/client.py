@@ -14,6 +14,7 @@ resend for every method (the server did nothing), so it is: after ``Retry-After`
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -144,15 +145,41 @@ class _Transient(Exception):
         self.connect_failed = False
 
 
-def check_base_url(base_url: str) -> str:
-    """The base URL without a trailing slash; ``ConfigError`` if it is not http(s)."""
+def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
+    """The base URL without a trailing slash.
+
+    ``ConfigError`` if it is not http(s), or if it is plain http to a host other than
+    this machine (the key would cross the network in clear) and that was not allowed.
+    """
     parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"The base URL {base_url!r} is not an http(s) URL. "
             f"Use --base-url or NEXTSTEP_BASE_URL, e.g. {DEFAULT_BASE_URL}."
         )
+    if scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"The base URL is plain http:// to {parts.hostname}: the API key would cross the "
+            "network in clear. Use an https:// URL (--base-url or NEXTSTEP_BASE_URL), or "
+            "give --allow-insecure-http if that network is trusted."
+        )
     return base_url.strip().rstrip("/")
+
+
+def is_loopback(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: a host whose traffic never leaves the machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _id(value: str) -> str:
@@ -179,6 +206,7 @@ class NextStepClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_rate_limit_waits: int = 20,
+        allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -191,7 +219,7 @@ class NextStepClient:
             raise ConfigError(f"page_size is from 1 to {MAX_PAGE_SIZE}, not {page_size}")
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
-        self.base_url = check_base_url(base_url)
+        self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self._answers = Answers(self.base_url, api_key.strip())
         self.host = urlsplit(self.base_url).netloc
         self.page_size = page_size

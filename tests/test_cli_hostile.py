@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -87,3 +88,40 @@ def test_a_400_on_patch_that_echoes_the_key_is_stored_redacted(http, tmp_path, m
     assert "Bearer [redacted]" in result.stderr
     assert_no_secret(result.stdout, result.stderr, *files.values())
     assert_no_secret(*(p.read_text(errors="replace") for p in Path(tmp_path).glob("*.*sv")))
+
+
+# -- 10: plain http to a host that is not this machine -------------------------------------
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """httpx's own transport records what would have gone out, and sends nothing."""
+    attempts: list[str] = []
+
+    def refuse(self, request):
+        attempts.append(str(request.url))
+        raise httpx.ConnectError("the test allows no connection", request=request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse)
+    return attempts
+
+
+def test_plain_http_to_another_host_is_refused_before_any_connection(run, no_network):
+    url = "http://nextstep.example.com/api/v1"
+    result = run("--api-key", KEY, "--base-url", url, "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG
+    assert no_network == []
+    assert result.stderr.count("\n") == 1
+    assert "in clear" in result.stderr
+    assert "https://" in result.stderr and "--allow-insecure-http" in result.stderr
+    assert_no_secret(result.output)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_allow_insecure_http_lets_it_through_before_or_after_the_command(run, no_network, where):
+    url = "http://nextstep.example.com/api/v1"
+    args = ["--api-key", KEY, "--base-url", url, "list", "runs"]
+    args.insert(0 if where == "before" else len(args), "--allow-insecure-http")
+    result = run(*args)
+    assert result.exit_code == ExitCode.NETWORK
+    assert no_network[0].startswith(url + "/process-runs")

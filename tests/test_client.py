@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from bulksync import (
     ResponseError,
     TransportError,
 )
+from bulksync.config import Connection
 from bulksync.sandbox import open_sandbox, sandbox_client
 from tests.badserver import CannedServer
 
@@ -139,6 +141,50 @@ def test_no_key_at_all_is_a_config_error():
 def test_a_base_url_that_is_not_http_is_a_config_error(url):
     with pytest.raises(ConfigError, match="--base-url"):
         NextStepClient("k", url)
+
+
+class _NeverCalled(httpx.BaseTransport):
+    """A transport that fails the test if anything is ever sent through it."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        pytest.fail(f"a request was sent: {request.method} {request.url}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://nextstep.example.com/api/v1",
+        "HTTP://10.0.0.1/api/v1",
+        "http://127.0.0.1.example.com/api/v1",
+        "http://[::ffff:10.0.0.1]/api/v1",
+    ],
+)
+def test_plain_http_to_another_host_is_refused_before_anything_is_sent(url):
+    connection = Connection.resolve(api_key="nxs_live_k", base_url=url, environ={})
+    with pytest.raises(ConfigError, match="--allow-insecure-http") as caught:
+        connection.client(transport=_NeverCalled())
+    assert "in clear" in str(caught.value)
+    assert "nxs_live_k" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8765/api/v1",
+        "http://127.9.8.7/api/v1",
+        "http://[::1]:8765/api/v1",
+        "http://localhost:8765/api/v1",
+        "http://LocalHost/api/v1",
+        "https://nextstep.example.com/api/v1",
+    ],
+)
+def test_plain_http_to_this_machine_or_https_anywhere_is_fine(url):
+    NextStepClient("k", url, transport=_NeverCalled()).close()
+
+
+def test_plain_http_elsewhere_when_allowed():
+    url = "http://nextstep.example.com/api/v1"
+    NextStepClient("k", url, allow_insecure_http=True, transport=_NeverCalled()).close()
 
 
 def _free_port() -> int:
