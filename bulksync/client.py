@@ -55,6 +55,8 @@ from bulksync.responses import Answers
 
 DEFAULT_BASE_URL: Final = "https://getnextstep.io/api/v1"
 MAX_PAGE_SIZE: Final = 100
+MAX_PAGES: Final = 10_000
+"""Pages of one list read at most: a million items at 100 a page, far past any team."""
 
 log = logging.getLogger("bulksync.http")
 
@@ -199,6 +201,7 @@ class NextStepClient:
         window: float = 60.0,
         max_in_flight: int = 4,
         page_size: int = MAX_PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
         timeout: float = 30.0,
         max_retries: int = 5,
         retry_ratio: float = 0.2,
@@ -217,12 +220,15 @@ class NextStepClient:
             )
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size is from 1 to {MAX_PAGE_SIZE}, not {page_size}")
+        if max_pages < 1:
+            raise ConfigError(f"max_pages is at least 1, not {max_pages}")
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
         self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self._answers = Answers(self.base_url, api_key.strip())
         self.host = urlsplit(self.base_url).netloc
         self.page_size = page_size
+        self.max_pages = max_pages
         self.max_in_flight = max_in_flight
         self.max_retries = max_retries
         self.retry_ratio = retry_ratio
@@ -375,10 +381,14 @@ class NextStepClient:
         return self._answers.shape_error(method, path, what)
 
     def _paginate(self, path: str, params: Mapping[str, str]) -> Iterator[JSON]:
-        """Items of a paginated list, page after page, until ``has_more`` is false."""
+        """Items of a paginated list, page after page, until ``has_more`` is false.
+
+        A server that says ``has_more`` forever is stopped: at a cursor it gave before,
+        or after ``max_pages`` pages, with a ``ResponseError``.
+        """
         cursor: str | None = None
         seen: set[str] = set()
-        while True:
+        for page in range(1, self.max_pages + 1):
             query = dict(params, limit=str(self.page_size))
             if cursor is not None:
                 query["cursor"] = cursor
@@ -391,12 +401,23 @@ class NextStepClient:
             if not isinstance(pagination, dict) or not pagination.get("has_more"):
                 return
             next_cursor = pagination.get("next_cursor")
-            if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
+            if not isinstance(next_cursor, str) or not next_cursor:
+                raise self._shape_error("GET", path, "has_more is true but next_cursor is missing")
+            if next_cursor in seen:
                 raise self._shape_error(
-                    "GET", path, "has_more is true but next_cursor is missing or repeats"
+                    "GET",
+                    path,
+                    f"page {page} gives the next_cursor {next_cursor[:40]!r} a second time, "
+                    "so its pages run in a circle",
                 )
             seen.add(next_cursor)
             cursor = next_cursor
+        raise self._shape_error(
+            "GET",
+            path,
+            f"has_more is still true after {self.max_pages:,} pages of up to "
+            f"{self.page_size} items; bulksync reads no list longer than that",
+        )
 
     def request(
         self,

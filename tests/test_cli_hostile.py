@@ -125,3 +125,21 @@ def test_allow_insecure_http_lets_it_through_before_or_after_the_command(run, no
     result = run(*args)
     assert result.exit_code == ExitCode.NETWORK
     assert no_network[0].startswith(url + "/process-runs")
+
+
+# -- 14: pagination that never ends --------------------------------------------------------
+
+
+def test_list_stops_on_pages_that_run_in_a_circle(run):
+    def respond(method, path, headers):
+        cursor = "a" if "cursor=a" not in path else "b"
+        page = {"data": [], "pagination": {"has_more": True, "next_cursor": cursor}}
+        return 200, {}, json.dumps(page).encode()
+
+    with ScriptedServer(respond) as server:
+        result = run("--api-key", KEY, "--base-url", server.base_url, "list", "runs")
+    assert result.exit_code == ExitCode.API
+    assert result.stderr.startswith("Error: NextStep's answer to GET /process-runs")
+    assert "a second time" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert len(server.requests) == 3

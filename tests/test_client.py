@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 
@@ -23,7 +24,7 @@ from bulksync import (
 )
 from bulksync.config import Connection
 from bulksync.sandbox import open_sandbox, sandbox_client
-from tests.badserver import CannedServer
+from tests.badserver import CannedServer, ScriptedServer
 
 FAST = {"backoff_base": 0.001, "backoff_cap": 0.01}
 
@@ -365,3 +366,44 @@ def test_any_page_size_reads_every_run_once(tmp_path_factory, page_size):
         assert client.stats.sent("GET") == max(1, -(-len(expected) // page_size))
     finally:
         sandbox.store.close()
+
+
+# -- pagination that never ends -------------------------------------------------------------
+
+
+def _endless_pages(cycle: int | None = None):
+    """A server whose every page has one run and says has_more, with a new cursor (or,
+    with ``cycle``, cursors that come round again after ``cycle`` pages)."""
+    served = []
+
+    def respond(method, path, headers):
+        served.append(path)
+        n = len(served) if cycle is None else len(served) % cycle
+        run = {"id": f"run_{len(served)}", "template_id": "tpl", "title": "x", "status": "active"}
+        page = {"data": [run], "pagination": {"has_more": True, "next_cursor": f"c{n}"}}
+        return 200, {}, json.dumps(page).encode()
+
+    return respond
+
+
+def test_pagination_that_never_ends_stops_at_the_page_limit():
+    with (
+        ScriptedServer(_endless_pages()) as server,
+        NextStepClient("k", server.base_url, max_pages=5) as client,
+        pytest.raises(ResponseError) as caught,
+    ):
+        client.list_runs()
+    assert len(server.requests) == 5
+    assert "GET /process-runs" in str(caught.value)
+    assert "5 pages" in str(caught.value)
+    assert "--base-url" in str(caught.value)
+
+
+def test_pagination_that_runs_in_a_circle_stops_at_the_first_repeat():
+    with (
+        ScriptedServer(_endless_pages(cycle=3)) as server,
+        NextStepClient("k", server.base_url) as client,
+        pytest.raises(ResponseError, match="'c1' a second time"),
+    ):
+        client.list_runs()
+    assert len(server.requests) == 4
