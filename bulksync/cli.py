@@ -71,6 +71,7 @@ class Settings:
     max_rate: int | None = None
     in_flight: int | None = None
     allow_insecure_http: bool = False
+    max_retry_after: float | None = None
     _logging_on: bool = False
 
     def activate(self) -> None:
@@ -110,6 +111,8 @@ class Settings:
             kwargs["max_in_flight"] = self.in_flight
         if self.allow_insecure_http:
             kwargs["allow_insecure_http"] = True
+        if self.max_retry_after is not None:
+            kwargs["max_retry_after"] = self.max_retry_after
         client = self.connection().client(**kwargs)
         try:
             yield client
@@ -124,7 +127,8 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value in (None, False, 0):
+        # None: not given at this level. A 0 may be meant (--max-retry-after 0).
+        if value is None or value is False:
             return
         settings = _settings(ctx)
         if name == "verbose":
@@ -199,6 +203,15 @@ def shared_options(func: F) -> F:
             expose_value=False,
             callback=_set("in_flight"),
             help="Requests sent at once [default: 4].",
+        ),
+        click.option(
+            "--max-retry-after",
+            type=click.FloatRange(min=0),
+            metavar="SECONDS",
+            expose_value=False,
+            callback=_set("max_retry_after"),
+            help="The longest wait a 429's Retry-After may ask for; past it, give up with "
+            "an error [default: 300].",
         ),
         click.option(
             "--traceback",

@@ -51,10 +51,12 @@ from bulksync.model import (
     parse_template_task,
 )
 from bulksync.pacing import RateLimiter
-from bulksync.responses import Answers
+from bulksync.responses import Answers, retry_after_seconds, span, until
 
 DEFAULT_BASE_URL: Final = "https://getnextstep.io/api/v1"
 MAX_PAGE_SIZE: Final = 100
+LONG_WAIT: Final = 10.0
+"""A wait after a 429 at least this long is a warning (shorter ones are logged at -v)."""
 MAX_PAGES: Final = 10_000
 """Pages of one list read at most: a million items at 100 a page, far past any team."""
 
@@ -209,9 +211,11 @@ class NextStepClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_rate_limit_waits: int = 20,
+        max_retry_after: float = 300.0,
         allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigError(
@@ -236,6 +240,8 @@ class NextStepClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_rate_limit_waits = max_rate_limit_waits
+        self.max_retry_after = max_retry_after
+        self._wall_clock = wall_clock
         self.limiter = RateLimiter(rate_limit, window, clock=clock, sleep=sleep)
         self.stats = RequestStats()
         self._sleep = sleep
@@ -536,11 +542,7 @@ class NextStepClient:
             )
             if response.status_code == 429:
                 self.stats.count_rate_limited()
-                pause = self._retry_after(response)
-                log.info(
-                    "rate limited on %s /%s; holding every request for %.0fs", method, path, pause
-                )
-                self.limiter.hold(pause)
+                self.limiter.hold(self._retry_after(response, method, path))
                 continue
             if response.status_code >= 500:
                 raise _Transient(
@@ -549,13 +551,38 @@ class NextStepClient:
             return response
         raise self._api_error(response, method, path)
 
-    def _retry_after(self, response: httpx.Response) -> float:
-        raw = response.headers.get("Retry-After", "")
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = self.limiter.window  # no usable header: a whole window is always enough
-        return min(max(seconds, 0.0), 3600.0)
+    def _retry_after(self, response: httpx.Response, method: str, path: str) -> float:
+        """The seconds to hold every request after this 429, said on a warning when long.
+
+        Past ``max_retry_after`` the client does not wait at all: ``RateLimitedError``.
+        """
+        raw = self._answers.redact(response.headers.get("Retry-After", ""))
+        now = self._wall_clock()
+        pause = retry_after_seconds(raw, now=now)
+        if pause is None:
+            # No usable header: a whole window is always enough.
+            pause = min(self.limiter.window, self.max_retry_after)
+        if pause > self.max_retry_after:
+            raise self._answers.api_error(
+                response,
+                method,
+                path,
+                rate_limited=f"NextStep answered 429 rate_limited to {method} /{path} and asks "
+                f"to wait {span(pause)} (Retry-After: {raw[:40]!r}, until {until(now, pause)}), "
+                f"longer than the {self.max_retry_after:g} s bulksync waits. Try again later, "
+                "or raise --max-retry-after.",
+            )
+        level = logging.WARNING if pause >= LONG_WAIT else logging.INFO
+        log.log(
+            level,
+            "NextStep answered 429 rate_limited to %s /%s: waiting %.0f s, until %s, as its "
+            "Retry-After asks; every request waits.",
+            method,
+            path,
+            pause,
+            until(now, pause),
+        )
+        return pause
 
     def _decode(self, response: httpx.Response, method: str, path: str) -> JSON:
         if response.is_success:

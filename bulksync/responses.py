@@ -8,8 +8,11 @@ part of an exception, and everything downstream is clean.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import re
+from email.utils import parsedate_to_datetime
 from typing import Final
 
 import httpx
@@ -48,6 +51,47 @@ def redact(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, REDACTED)
     return text
+
+
+def retry_after_seconds(raw: str, *, now: float) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait, from ``now`` (a Unix time).
+
+    Whole or decimal seconds (``inf`` is forever), or an HTTP date (a date gone by is 0).
+    None for anything else: empty, garbage, negative, NaN.
+    """
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (ValueError, TypeError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as every HTTP date is
+            when = when.replace(tzinfo=dt.UTC)
+        return max(when.timestamp() - now, 0.0)
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def span(seconds: float) -> str:
+    """``45 s``, ``20 min``, ``3 h``, ``12 days``, ``more than 100 years``."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            if unit == "days" and seconds > 36_500 * size:
+                return "more than 100 years"
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def until(now: float, seconds: float) -> str:
+    """The local time ``seconds`` after ``now``: ``14:05:00``, with the date if not soon."""
+    try:
+        when = dt.datetime.fromtimestamp(now + seconds).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "the end of time"
+    return when.strftime("%H:%M:%S" if seconds < 12 * 3600 else "%Y-%m-%d %H:%M:%S %Z")
 
 
 class Answers:

@@ -3,8 +3,10 @@ hour's wait, or hold titles made of terminal escape sequences. Over loopback HTT
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -143,3 +145,46 @@ def test_list_stops_on_pages_that_run_in_a_circle(run):
     assert "a second time" in result.stderr
     assert result.stderr.count("\n") == 1
     assert len(server.requests) == 3
+
+
+# -- 16: a Retry-After of an hour ------------------------------------------------------------
+
+
+def rate_limited(retry_after: str):
+    def respond(method, path, headers):
+        return envelope(429, "rate_limited", "Rate limit exceeded", **{"Retry-After": retry_after})
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["3600", format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1), usegmt=True)],
+)
+def test_a_retry_after_of_an_hour_gives_up_with_a_clear_error(run, retry_after):
+    with ScriptedServer(rate_limited(retry_after)) as server:
+        result = run("--api-key", KEY, "--base-url", server.base_url, "list", "runs")
+    assert result.exit_code == ExitCode.API
+    assert len(server.requests) == 1
+    assert result.stderr.count("\n") == 1
+    assert "GET /process-runs" in result.stderr
+    assert "until" in result.stderr
+    assert "longer than the 300 s" in result.stderr
+    assert "--max-retry-after" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_max_retry_after_sets_the_cap_before_or_after_the_command(run, where):
+    args = ["--api-key", KEY, "list", "runs"]
+    args[len(args) if where == "after" else 0 : 0] = ["--max-retry-after", "20"]
+    with ScriptedServer(rate_limited("30")) as server:
+        result = run("--base-url", server.base_url, *args)
+    assert result.exit_code == ExitCode.API
+    assert "longer than the 20 s" in result.stderr
+    assert len(server.requests) == 1
+
+
+def test_max_retry_after_refuses_a_negative_number(run):
+    result = run("--sandbox", "list", "runs", "--max-retry-after", "-1")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--max-retry-after" in result.stderr

@@ -19,6 +19,7 @@ from bulksync import (
     NextStepClient,
     NotFoundError,
     OutcomeUnknownError,
+    RateLimitedError,
     ResponseError,
     TransportError,
 )
@@ -407,3 +408,107 @@ def test_pagination_that_runs_in_a_circle_stops_at_the_first_repeat():
     ):
         client.list_runs()
     assert len(server.requests) == 4
+
+
+# -- Retry-After ----------------------------------------------------------------------------
+
+
+class _FakeTime:
+    """A monotonic clock, a wall clock and a sleep that only moves them on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall_clock(self) -> float:
+        return self.wall
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall += seconds
+        self.slept += seconds
+
+
+def _rate_limited_once(retry_after: str):
+    """Answers 429 with this Retry-After to the first request, an empty list after."""
+    answered = []
+
+    def respond(method, path, headers):
+        answered.append(path)
+        if len(answered) == 1:
+            body = {"error": {"code": "rate_limited", "message": "Rate limit exceeded"}}
+            return 429, {"Retry-After": retry_after}, json.dumps(body).encode()
+        return 200, {}, b'{"data": [], "pagination": {"has_more": false}}'
+
+    return respond
+
+
+def _client(server, fake: _FakeTime, **kwargs) -> NextStepClient:
+    return NextStepClient(
+        "k",
+        server.base_url,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        wall_clock=fake.wall_clock,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waited"),
+    [
+        ("120", 120.0),
+        ("Mon, 21 Sep 2026 14:14:50 GMT", 90.0),  # an HTTP date, 90 s after the wall clock
+        ("Mon, 21 Sep 2026 14:00:00 GMT", 0.0),  # a date gone by: go at once
+        ("soon", 60.0),  # garbage: one whole window
+        ("nan", 60.0),
+        ("-5", 60.0),
+    ],
+)
+def test_retry_after_is_waited_out_and_said_on_a_warning(caplog, retry_after, waited):
+    fake = _FakeTime()
+    caplog.set_level(logging.WARNING, logger="bulksync.http")
+    with (
+        ScriptedServer(_rate_limited_once(retry_after)) as server,
+        _client(server, fake) as client,
+    ):
+        assert client.list_runs() == []
+    assert len(server.requests) == 2
+    assert fake.slept == pytest.approx(waited, abs=0.01)
+    if waited >= 60:
+        assert f"waiting {waited:.0f} s, until " in caplog.text
+        assert "GET /process-runs" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["3600", "1e308", "inf", "Mon, 21 Sep 2026 15:13:20 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"],
+)
+def test_a_retry_after_past_the_cap_gives_up_at_once(retry_after):
+    fake = _FakeTime()
+    with (
+        ScriptedServer(_rate_limited_once(retry_after)) as server,
+        _client(server, fake, max_retry_after=300) as client,
+        pytest.raises(RateLimitedError) as caught,
+    ):
+        client.list_runs()
+    assert len(server.requests) == 1
+    assert fake.slept == 0
+    message = str(caught.value)
+    assert "--max-retry-after" in message
+    assert "300 s" in message
+    assert retry_after[:20] in message
+
+
+def test_the_cap_is_the_clients_to_set():
+    fake = _FakeTime()
+    with (
+        ScriptedServer(_rate_limited_once("3600")) as server,
+        _client(server, fake, max_retry_after=7200) as client,
+    ):
+        client.list_runs()
+    assert fake.slept == pytest.approx(3600)
