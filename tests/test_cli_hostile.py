@@ -3,6 +3,7 @@ hour's wait, or hold titles made of terminal escape sequences. Over loopback HTT
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import os
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from bulksync.cli import cli
 from bulksync.errors import ExitCode
+from bulksync.sandbox import DEFAULT_STATE, open_sandbox
 from tests.badserver import RewritingProxy, ScriptedServer
 from tests.test_cli_apply import exported_and_edited, http, run_dirs  # noqa: F401
 
@@ -188,3 +190,82 @@ def test_max_retry_after_refuses_a_negative_number(run):
     result = run("--sandbox", "list", "runs", "--max-retry-after", "-1")
     assert result.exit_code == ExitCode.USAGE
     assert "--max-retry-after" in result.stderr
+
+
+# -- 12: control sequences in titles, values and messages ----------------------------------
+
+HOSTILE = "Evil \x1b]0;pwned\x07 \x1b[2J\x9b31m\u202egnp.exe\x7f\rX"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\x7f", "\r")
+
+
+def assert_escaped(text: str) -> None:
+    assert not any(c in text for c in RAW), repr(text)
+    assert "\\x1b]0;pwned\\x07" in text
+    assert "\\x1b[2J\\x9b31m\\u202egnp.exe\\x7f" in text
+
+
+def retitle(tmp_path: Path, run_id: str, title: str) -> None:
+    sandbox = open_sandbox(tmp_path / DEFAULT_STATE)
+    try:
+        doc = sandbox.store.run(run_id)
+        sandbox.store.save_run({**doc, "title": title})
+    finally:
+        sandbox.store.close()
+
+
+def test_list_escapes_control_sequences_but_json_keeps_the_title(run, tmp_path):
+    assert run("--sandbox", "list", "templates").exit_code == 0  # seeds the sandbox
+    retitle(tmp_path, "run_onb_011", HOSTILE)
+    result = run("--sandbox", "list", "runs")
+    assert result.exit_code == 0
+    assert_escaped(result.stdout)
+    lines = result.stdout.splitlines()
+    title_column = lines[0].index("TITLE")
+    [line] = [line for line in lines if "run_onb_011" in line]
+    assert line[title_column:].startswith("Evil \\x1b]0;pwned")
+    runs = json.loads(run("--sandbox", "list", "runs", "--json").stdout)
+    assert {r["id"]: r["title"] for r in runs}["run_onb_011"] == HOSTILE
+
+
+def test_a_server_error_message_is_escaped_on_one_line(run):
+    with ScriptedServer(lambda *_: envelope(404, "not_found", HOSTILE)) as server:
+        result = run("--api-key", KEY, "--base-url", server.base_url, "list", "runs")
+    assert result.exit_code == ExitCode.API
+    assert result.stderr.count("\n") == 1
+    assert_escaped(result.stderr)
+
+
+def test_the_dry_run_report_escapes_a_sheet_value(run, tmp_path):
+    assert run("--sandbox", "export", "run_onb_011", "-o", "one.csv").exit_code == 0
+    path = tmp_path / "one.csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    value, field = rows[0].index("Value"), rows[0].index("field_id")
+    [row] = [r for r in rows[1:] if r[field] == "el_onb_pronouns"]
+    row[value] = HOSTILE.replace("\r", "")  # a CSV reader would take \r for a line end
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    result = run("--sandbox", "import", "one.csv", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "1 to change" in result.stdout
+    assert "\\x1b]0;pwned\\x07" in result.stdout
+    assert not any(c in result.stdout for c in RAW)
+
+
+def test_the_apply_summary_escapes_what_the_server_said(http, tmp_path, monkeypatch):  # noqa: F811
+    bulk, _ = http()
+    exported_and_edited(bulk, tmp_path)
+
+    def refuse_patches(method: str, path: str, headers: dict[str, str]):
+        return envelope(400, "validation_error", HOSTILE) if method == "PATCH" else None
+
+    with RewritingProxy(os.environ["NEXTSTEP_BASE_URL"], intercept=refuse_patches) as proxy:
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", proxy.base_url)
+        result = bulk("import", "onb.xlsx", "--yes", "--force")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "NextStep refused the request" in result.stderr
+    assert_escaped(result.stderr)
+    assert not any(c in result.stdout for c in RAW)
+    # files keep the text as the server sent it
+    [run_dir] = run_dirs(tmp_path)
+    assert "\x1b]0;pwned" in (run_dir / "results.csv").read_text(encoding="utf-8-sig")
