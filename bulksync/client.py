@@ -14,15 +14,12 @@ resend for every method (the server did nothing), so it is: after ``Retry-After`
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, TypeVar
 from urllib.parse import quote, urlsplit
@@ -31,6 +28,7 @@ import httpx
 import tenacity
 
 from bulksync import __version__
+from bulksync.baseurl import DEFAULT_BASE_URL, check_base_url
 from bulksync.errors import (
     ApiError,
     ConfigError,
@@ -52,8 +50,8 @@ from bulksync.model import (
 )
 from bulksync.pacing import RateLimiter
 from bulksync.responses import Answers, retry_after_seconds, span, until
+from bulksync.stats import RequestStats
 
-DEFAULT_BASE_URL: Final = "https://getnextstep.io/api/v1"
 MAX_PAGE_SIZE: Final = 100
 LONG_WAIT: Final = 10.0
 """A wait after a 429 at least this long is a warning (shorter ones are logged at -v)."""
@@ -72,47 +70,6 @@ class _Unset(Enum):
 
 UNSET: Final = _Unset.UNSET
 """Marks an optional PATCH field as not sent (``None`` means "clear")."""
-
-
-@dataclass
-class RequestStats:
-    """Counters of what the client sent and what came back; thread-safe to update."""
-
-    by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
-    retries: int = 0
-    rate_limited: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, method: str, outcome: str) -> None:
-        with self._lock:
-            self.by_status[(method, outcome)] += 1
-
-    def count_retry(self) -> None:
-        with self._lock:
-            self.retries += 1
-
-    def count_rate_limited(self) -> None:
-        with self._lock:
-            self.rate_limited += 1
-
-    @property
-    def total(self) -> int:
-        """Requests sent, failed ones included."""
-        return sum(self.by_status.values())
-
-    def sent(self, method: str) -> int:
-        """Requests sent with this method."""
-        return sum(n for (m, _), n in self.by_status.items() if m == method)
-
-    def summary(self) -> str:
-        """One line, for ``-v``: ``GET 200×31, PATCH 200×4; 1 retry; 0 rate-limited``."""
-        parts = [f"{m} {s}×{n}" for (m, s), n in sorted(self.by_status.items())]
-        retry_word = "retry" if self.retries == 1 else "retries"
-        request_word = "request" if self.total == 1 else "requests"
-        return (
-            f"{self.total} {request_word} ({', '.join(parts) or 'none'}); "
-            f"{self.retries} {retry_word}; {self.rate_limited} rate-limited"
-        )
 
 
 class _BudgetSpent(tenacity.stop.stop_base):
@@ -147,43 +104,6 @@ class _Transient(Exception):
         self.status = status
         self.response = response
         self.connect_failed = False
-
-
-def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
-    """The base URL without a trailing slash.
-
-    ``ConfigError`` if it is not http(s), or if it is plain http to a host other than
-    this machine (the key would cross the network in clear) and that was not allowed.
-    """
-    parts = urlsplit(base_url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"The base URL {base_url!r} is not an http(s) URL. "
-            f"Use --base-url or NEXTSTEP_BASE_URL, e.g. {DEFAULT_BASE_URL}."
-        )
-    if scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise ConfigError(
-            f"The base URL is plain http:// to {parts.hostname}: the API key would cross the "
-            "network in clear. Use an https:// URL (--base-url or NEXTSTEP_BASE_URL), or "
-            "give --allow-insecure-http if that network is trusted."
-        )
-    return base_url.strip().rstrip("/")
-
-
-def is_loopback(host: str | None) -> bool:
-    """``localhost``, 127.0.0.0/8 or ::1: a host whose traffic never leaves the machine."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 def _id(value: str) -> str:
