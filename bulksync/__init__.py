@@ -18,7 +18,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from bulksync.client import DEFAULT_BASE_URL, UNSET, NextStepClient, RequestStats
+from bulksync.baseurl import DEFAULT_BASE_URL
+from bulksync.client import UNSET, NextStepClient
 from bulksync.errors import (
     ApiError,
     ApiValidationError,
@@ -37,6 +38,7 @@ from bulksync.errors import (
 )
 from bulksync.model import Element, Run, Section, Task, Template, TemplateTask
 from bulksync.pacing import RateLimiter
+from bulksync.stats import RequestStats
 
 __all__ = [
     "DEFAULT_BASE_URL",

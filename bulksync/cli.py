@@ -1,7 +1,8 @@
 """The ``bulksync`` command: parse options, call the library, render, exit.
 
 Shared options (``-v``, ``-q``, ``--api-key``, ``--base-url``, ``--sandbox``,
-``--traceback``) are declared once and accepted before or after a command's name.
+``--allow-insecure-http``, ``--traceback`` and the pacing ones) are declared once and
+accepted before or after a command's name.
 Every ``BulksyncError`` becomes one line on stderr and its documented exit code, in
 ``BulksyncGroup.invoke``; no command has a try/except of its own.
 """
@@ -39,6 +40,7 @@ from bulksync.report import (
     plan_html,
     plan_json,
     plan_text,
+    printable,
     progress_bar,
     runs_table,
     templates_table,
@@ -76,6 +78,8 @@ class Settings:
     traceback: bool = False
     max_rate: int | None = None
     in_flight: int | None = None
+    allow_insecure_http: bool = False
+    max_retry_after: float | None = None
     _logging_on: bool = False
 
     def activate(self) -> None:
@@ -84,7 +88,7 @@ class Settings:
             return
         self._logging_on = True
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("bulksync")
         root.handlers[:] = [handler]
         root.propagate = False
@@ -113,6 +117,10 @@ class Settings:
             kwargs.update(rate_limit=self.max_rate, window=60.0)
         if self.in_flight:
             kwargs["max_in_flight"] = self.in_flight
+        if self.allow_insecure_http:
+            kwargs["allow_insecure_http"] = True
+        if self.max_retry_after is not None:
+            kwargs["max_retry_after"] = self.max_retry_after
         client = self.connection().client(**kwargs)
         try:
             yield client
@@ -121,13 +129,26 @@ class Settings:
             log.info("%s", client.stats.summary())
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Echo text for people: control characters from servers and sheets made visible."""
+    click.echo(printable(text), err=err)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines on a terminal carry no control sequence (server text ends up in them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _settings(ctx: click.Context) -> Settings:
     return ctx.ensure_object(Settings)
 
 
 def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value in (None, False, 0):
+        # None: not given at this level. A 0 may be meant (--max-retry-after 0).
+        if value is None or value is False:
             return
         settings = _settings(ctx)
         if name == "verbose":
@@ -179,6 +200,14 @@ def shared_options(func: F) -> F:
             help=f"Use the in-process sandbox kept in {DEFAULT_STATE} (no account).",
         ),
         click.option(
+            "--allow-insecure-http",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("allow_insecure_http"),
+            help="Allow a plain http:// base URL to another machine (the key then crosses "
+            "the network in clear). Loopback needs no permission.",
+        ),
+        click.option(
             "--max-rate",
             type=click.IntRange(min=1),
             metavar="N",
@@ -194,6 +223,15 @@ def shared_options(func: F) -> F:
             expose_value=False,
             callback=_set("in_flight"),
             help="Requests sent at once [default: 4].",
+        ),
+        click.option(
+            "--max-retry-after",
+            type=click.FloatRange(min=0),
+            metavar="SECONDS",
+            expose_value=False,
+            callback=_set("max_retry_after"),
+            help="The longest wait a 429's Retry-After may ask for; past it, give up with "
+            "an error [default: 300].",
         ),
         click.option(
             "--traceback",
@@ -234,7 +272,7 @@ def _fail(ctx: click.Context, message: str, code: ExitCode) -> None:
     settings = _settings(ctx)
     if settings.traceback:
         traceback.print_exc(file=sys.stderr)
-    click.echo(f"Error: {message}", err=True)
+    say(f"Error: {message}", err=True)
     ctx.exit(int(code))
 
 
@@ -388,7 +426,7 @@ def export(
         )
     result = write_export(snapshot, output, layout=chosen, assignees=assignees)
     extra = f" and {result.sidecar}" if result.sidecar else ""
-    click.echo(
+    say(
         f"Exported {result.runs} runs, {result.values:,} values to {result.path}{extra} "
         f"({result.layout.value} layout)."
     )
@@ -593,16 +631,16 @@ def _conclude(
         # results) on stdout once done.
         most = None if settings.verbose else 50
         text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
-        click.echo(text, err=as_json)
+        say(text, err=as_json)
         for report in reports:
-            click.echo(f"Report written to {report}.", err=as_json)
+            say(f"Report written to {report}.", err=as_json)
     if dry_run:
         code = plan.exit_code(detailed=detailed)
         if code:
             ctx.exit(int(code))
         return
     if plan.errors and not skip_invalid:
-        click.echo(
+        say(
             "\nNothing was sent: there are errors. Fix them (see above), or give "
             "--skip-invalid to apply the valid values only.",
             err=True,
@@ -669,12 +707,14 @@ def _apply(
 ) -> None:
     """Confirm, then send the plan's PATCHes with a journal; report and exit."""
     count = len(plan.patches)
-    if not yes and not click.confirm(f"\nApply {count} PATCH request(s) to {plan.host}?"):
-        click.echo("Nothing was sent.", err=True)
+    if not yes and not click.confirm(
+        f"\nApply {count} PATCH request(s) to {printable(plan.host)}?"
+    ):
+        say("Nothing was sent.", err=True)
         ctx.exit(int(ExitCode.OK))
     run_dir = make_run_dir()
     if not settings.quiet:
-        click.echo(f"Journal and results: {run_dir}", err=True)
+        say(f"Journal and results: {run_dir}", err=True)
     batches = [plan.patches]
     if canary is not None and canary < count:
         batches = [plan.patches[:canary], plan.patches[canary:]]
@@ -683,13 +723,13 @@ def _apply(
     for number, batch in enumerate(batches):
         if number == 1:
             failed = sum(1 for r in results if r.result is not Result.APPLIED)
-            click.echo(
+            say(
                 f"Canary: {canary} request(s) sent, {len(results) - failed} value(s) applied "
                 f"and verified, {failed} not.",
                 err=True,
             )
             if failed or not (yes or click.confirm(f"Apply the other {len(batch)}?")):
-                click.echo("Stopped after the canary.", err=True)
+                say("Stopped after the canary.", err=True)
                 break
         with progress_bar(
             "Applying", quiet=settings.quiet, note=lambda: _wait_note(client)
@@ -710,7 +750,7 @@ def _apply(
     plan.results = result_dicts(final)
     _write_reports(plan, reports, client, dry_run=False)
     counts = final.summary()
-    click.echo(
+    say(
         f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
         f"{counts['already_done']} already done, {counts['conflict']} conflict(s), "
         f"{final.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
@@ -722,7 +762,7 @@ def _apply(
     for result in results:
         if result.result not in (Result.APPLIED, Result.ALREADY_DONE):
             change = result.change
-            click.echo(
+            say(
                 f"  {change.cell or '-'}  {change.run_title or change.key.run_id} · "
                 f"{change.task_title} · {change.label}: {result.result.value}: {result.message}",
                 err=True,
@@ -907,11 +947,11 @@ def sandbox_serve(
             "in use? Choose another with --port."
         ) from None
     url = f"http://{host}:{sock.getsockname()[1]}/api/v1"
-    click.echo(f"NextStep sandbox serving at {url}")
+    say(f"NextStep sandbox serving at {url}")
     if not settings.quiet:
         key_note = "the key given with --api-key" if settings.api_key else SANDBOX_API_KEY
-        click.echo(f"  API key: {key_note}; state: {state}; Ctrl-C stops it.", err=True)
-        click.echo(
+        say(f"  API key: {key_note}; state: {state}; Ctrl-C stops it.", err=True)
+        say(
             f"  Point bulksync at it: export {BASE_URL_ENV}={url}"
             + ("" if settings.api_key else f" {API_KEY_ENV}={SANDBOX_API_KEY}"),
             err=True,
@@ -921,7 +961,7 @@ def sandbox_serve(
         server.run(sockets=[sock])
     sandbox.store.close()
     if not settings.quiet:
-        click.echo("Sandbox stopped.", err=True)
+        say("Sandbox stopped.", err=True)
 
 
 @sandbox_group.command("reset", context_settings=CONTEXT)
@@ -941,9 +981,7 @@ def sandbox_reset(ctx: click.Context, state: Path, seed_dir: Path | None) -> Non
     settings.activate()
     _reset_sandbox(state, seed_dir=seed_dir)
     if not settings.quiet:
-        click.echo(
-            f"Sandbox state {state} reset from {seed_dir or 'the bundled sample_data/'}.", err=True
-        )
+        say(f"Sandbox state {state} reset from {seed_dir or 'the bundled sample_data/'}.", err=True)
 
 
 def main() -> None:

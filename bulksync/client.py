@@ -18,10 +18,8 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, TypeVar
 from urllib.parse import quote, urlsplit
@@ -30,18 +28,12 @@ import httpx
 import tenacity
 
 from bulksync import __version__
+from bulksync.baseurl import DEFAULT_BASE_URL, check_base_url
 from bulksync.errors import (
     ApiError,
-    ApiValidationError,
-    AuthError,
     ConfigError,
-    ConflictError,
-    ForbiddenError,
-    NotFoundError,
     OutcomeUnknownError,
-    RateLimitedError,
     ResponseError,
-    ServerError,
     TransportError,
 )
 from bulksync.model import (
@@ -57,9 +49,14 @@ from bulksync.model import (
     parse_template_task,
 )
 from bulksync.pacing import RateLimiter
+from bulksync.responses import Answers, retry_after_seconds, span, until
+from bulksync.stats import RequestStats
 
-DEFAULT_BASE_URL: Final = "https://getnextstep.io/api/v1"
 MAX_PAGE_SIZE: Final = 100
+LONG_WAIT: Final = 10.0
+"""A wait after a 429 at least this long is a warning (shorter ones are logged at -v)."""
+MAX_PAGES: Final = 10_000
+"""Pages of one list read at most: a million items at 100 a page, far past any team."""
 
 log = logging.getLogger("bulksync.http")
 
@@ -73,47 +70,6 @@ class _Unset(Enum):
 
 UNSET: Final = _Unset.UNSET
 """Marks an optional PATCH field as not sent (``None`` means "clear")."""
-
-
-@dataclass
-class RequestStats:
-    """Counters of what the client sent and what came back; thread-safe to update."""
-
-    by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
-    retries: int = 0
-    rate_limited: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, method: str, outcome: str) -> None:
-        with self._lock:
-            self.by_status[(method, outcome)] += 1
-
-    def count_retry(self) -> None:
-        with self._lock:
-            self.retries += 1
-
-    def count_rate_limited(self) -> None:
-        with self._lock:
-            self.rate_limited += 1
-
-    @property
-    def total(self) -> int:
-        """Requests sent, failed ones included."""
-        return sum(self.by_status.values())
-
-    def sent(self, method: str) -> int:
-        """Requests sent with this method."""
-        return sum(n for (m, _), n in self.by_status.items() if m == method)
-
-    def summary(self) -> str:
-        """One line, for ``-v``: ``GET 200×31, PATCH 200×4; 1 retry; 0 rate-limited``."""
-        parts = [f"{m} {s}×{n}" for (m, s), n in sorted(self.by_status.items())]
-        retry_word = "retry" if self.retries == 1 else "retries"
-        request_word = "request" if self.total == 1 else "requests"
-        return (
-            f"{self.total} {request_word} ({', '.join(parts) or 'none'}); "
-            f"{self.retries} {retry_word}; {self.rate_limited} rate-limited"
-        )
 
 
 class _BudgetSpent(tenacity.stop.stop_base):
@@ -150,28 +106,6 @@ class _Transient(Exception):
         self.connect_failed = False
 
 
-_ERROR_CLASSES: Final[dict[int, type[ApiError]]] = {
-    400: ApiValidationError,
-    401: AuthError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: ApiValidationError,
-    429: RateLimitedError,
-}
-
-
-def check_base_url(base_url: str) -> str:
-    """The base URL without a trailing slash; ``ConfigError`` if it is not http(s)."""
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"The base URL {base_url!r} is not an http(s) URL. "
-            f"Use --base-url or NEXTSTEP_BASE_URL, e.g. {DEFAULT_BASE_URL}."
-        )
-    return base_url.strip().rstrip("/")
-
-
 def _id(value: str) -> str:
     return quote(value, safe="")
 
@@ -189,6 +123,7 @@ class NextStepClient:
         window: float = 60.0,
         max_in_flight: int = 4,
         page_size: int = MAX_PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
         timeout: float = 30.0,
         max_retries: int = 5,
         retry_ratio: float = 0.2,
@@ -196,8 +131,11 @@ class NextStepClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_rate_limit_waits: int = 20,
+        max_retry_after: float = 300.0,
+        allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigError(
@@ -206,11 +144,15 @@ class NextStepClient:
             )
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size is from 1 to {MAX_PAGE_SIZE}, not {page_size}")
+        if max_pages < 1:
+            raise ConfigError(f"max_pages is at least 1, not {max_pages}")
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
-        self.base_url = check_base_url(base_url)
+        self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._answers = Answers(self.base_url, api_key.strip())
         self.host = urlsplit(self.base_url).netloc
         self.page_size = page_size
+        self.max_pages = max_pages
         self.max_in_flight = max_in_flight
         self.max_retries = max_retries
         self.retry_ratio = retry_ratio
@@ -218,6 +160,8 @@ class NextStepClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_rate_limit_waits = max_rate_limit_waits
+        self.max_retry_after = max_retry_after
+        self._wall_clock = wall_clock
         self.limiter = RateLimiter(rate_limit, window, clock=clock, sleep=sleep)
         self.stats = RequestStats()
         self._sleep = sleep
@@ -372,19 +316,17 @@ class NextStepClient:
             raise self._shape_error(method, path, str(exc)) from None
 
     def _shape_error(self, method: str, path: str, what: str) -> ResponseError:
-        return ResponseError(
-            f"NextStep's answer to {method} /{path.split('?')[0]} has an unexpected shape: "
-            f"{what}. Is {self.base_url} a NextStep API (check --base-url)?",
-            method=method,
-            url=f"{self.base_url}/{path}",
-            status=200,
-        )
+        return self._answers.shape_error(method, path, what)
 
     def _paginate(self, path: str, params: Mapping[str, str]) -> Iterator[JSON]:
-        """Items of a paginated list, page after page, until ``has_more`` is false."""
+        """Items of a paginated list, page after page, until ``has_more`` is false.
+
+        A server that says ``has_more`` forever is stopped: at a cursor it gave before,
+        or after ``max_pages`` pages, with a ``ResponseError``.
+        """
         cursor: str | None = None
         seen: set[str] = set()
-        while True:
+        for page in range(1, self.max_pages + 1):
             query = dict(params, limit=str(self.page_size))
             if cursor is not None:
                 query["cursor"] = cursor
@@ -397,12 +339,23 @@ class NextStepClient:
             if not isinstance(pagination, dict) or not pagination.get("has_more"):
                 return
             next_cursor = pagination.get("next_cursor")
-            if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
+            if not isinstance(next_cursor, str) or not next_cursor:
+                raise self._shape_error("GET", path, "has_more is true but next_cursor is missing")
+            if next_cursor in seen:
                 raise self._shape_error(
-                    "GET", path, "has_more is true but next_cursor is missing or repeats"
+                    "GET",
+                    path,
+                    f"page {page} gives the next_cursor {next_cursor[:40]!r} a second time, "
+                    "so its pages run in a circle",
                 )
             seen.add(next_cursor)
             cursor = next_cursor
+        raise self._shape_error(
+            "GET",
+            path,
+            f"has_more is still true after {self.max_pages:,} pages of up to "
+            f"{self.page_size} items; bulksync reads no list longer than that",
+        )
 
     def request(
         self,
@@ -491,7 +444,7 @@ class NextStepClient:
                     "→ %s /%s%s Authorization: Bearer [redacted]%s",
                     method,
                     path,
-                    f" {dict(params)}" if params else "",
+                    self._answers.redact(f" {dict(params)}") if params else "",
                     f" body={json.dumps(json_body, ensure_ascii=False)}" if json_body else "",
                 )
                 try:
@@ -505,7 +458,8 @@ class NextStepClient:
                     raise failure from None
                 except httpx.TransportError as exc:
                     self.stats.count(method, "error")
-                    failure = _Transient(f"{type(exc).__name__}: {exc}", None, None)
+                    reason = self._answers.redact(f"{type(exc).__name__}: {exc}")
+                    failure = _Transient(reason, None, None)
                     failure.connect_failed = isinstance(exc, httpx.ConnectError)
                     raise failure from None
                 elapsed = (time.perf_counter() - started) * 1000
@@ -520,11 +474,7 @@ class NextStepClient:
             )
             if response.status_code == 429:
                 self.stats.count_rate_limited()
-                pause = self._retry_after(response)
-                log.info(
-                    "rate limited on %s /%s; holding every request for %.0fs", method, path, pause
-                )
-                self.limiter.hold(pause)
+                self.limiter.hold(self._retry_after(response, method, path))
                 continue
             if response.status_code >= 500:
                 raise _Transient(
@@ -533,72 +483,54 @@ class NextStepClient:
             return response
         raise self._api_error(response, method, path)
 
-    def _retry_after(self, response: httpx.Response) -> float:
-        raw = response.headers.get("Retry-After", "")
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = self.limiter.window  # no usable header: a whole window is always enough
-        return min(max(seconds, 0.0), 3600.0)
+    def _retry_after(self, response: httpx.Response, method: str, path: str) -> float:
+        """The seconds to hold every request after this 429, said on a warning when long.
+
+        Past ``max_retry_after`` the client does not wait at all: ``RateLimitedError``.
+        """
+        raw = self._answers.redact(response.headers.get("Retry-After", ""))
+        now = self._wall_clock()
+        pause = retry_after_seconds(raw, now=now)
+        if pause is None:
+            # No usable header: a whole window is always enough.
+            pause = min(self.limiter.window, self.max_retry_after)
+        if pause > self.max_retry_after:
+            raise self._answers.api_error(
+                response,
+                method,
+                path,
+                rate_limited=f"NextStep answered 429 rate_limited to {method} /{path} and asks "
+                f"to wait {span(pause)} (Retry-After: {raw[:40]!r}, until {until(now, pause)}), "
+                f"longer than the {self.max_retry_after:g} s bulksync waits. Try again later, "
+                "or raise --max-retry-after.",
+            )
+        level = logging.WARNING if pause >= LONG_WAIT else logging.INFO
+        log.log(
+            level,
+            "NextStep answered 429 rate_limited to %s /%s: waiting %.0f s, until %s, as its "
+            "Retry-After asks; every request waits.",
+            method,
+            path,
+            pause,
+            until(now, pause),
+        )
+        return pause
 
     def _decode(self, response: httpx.Response, method: str, path: str) -> JSON:
         if response.is_success:
             try:
                 return response.json()
             except (json.JSONDecodeError, UnicodeDecodeError):
-                raise self._not_json(response, method, path) from None
+                raise self._answers.not_json(response, method, path) from None
         raise self._api_error(response, method, path)
-
-    def _not_json(self, response: httpx.Response, method: str, path: str) -> ResponseError:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        start = response.text[:60].strip().replace("\n", " ")
-        return ResponseError(
-            f"NextStep's answer to {method} /{path} ({response.status_code}, {kind}) is not "
-            f"JSON: it starts {start!r}. Is {self.base_url} a NextStep API (check --base-url)?",
-            method=method,
-            url=str(response.request.url) if response.request else path,
-            status=response.status_code,
-        )
 
     def _api_error(
         self, response: httpx.Response, method: str, path: str
     ) -> ApiError | ResponseError:
-        try:
-            document = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._not_json(response, method, path)
-        error = document.get("error") if isinstance(document, dict) else None
-        if not isinstance(error, dict):
-            return self._shape_error(
-                method, path, f'a {response.status_code} without an "error" object'
-            )
-        code = str(error.get("code") or "error")
-        server_message = str(error.get("message") or "")
-        status = response.status_code
-        cls = _ERROR_CLASSES.get(status, ServerError if status >= 500 else ApiError)
-        where = f"{method} /{path}"
-        if cls is AuthError:
-            text = (
-                f"NextStep refused the API key ({status} {code}: {server_message}). "
-                "Check --api-key or the NEXTSTEP_API_KEY environment variable."
-            )
-        elif cls is ForbiddenError:
-            text = (
-                f"NextStep forbids {where} ({status} {code}: {server_message}). The key's "
-                "subscription may have expired or its user may lack permission."
-            )
-        elif cls is RateLimitedError:
-            text = (
-                f"NextStep kept answering 429 rate_limited to {where} after "
-                f"{self.max_rate_limit_waits} waits; another client may be using the same key."
-            )
-        else:
-            text = f"{where}: {status} {code}: {server_message}"
-        return cls(
-            text,
-            status=status,
-            code=code,
-            server_message=server_message,
-            method=method,
-            url=str(response.request.url) if response.request else path,
+        return self._answers.api_error(
+            response,
+            method,
+            path,
+            rate_limited=f"NextStep kept answering 429 rate_limited to {method} /{path} after "
+            f"{self.max_rate_limit_waits} waits; another client may be using the same key.",
         )

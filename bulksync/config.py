@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulksync.client import DEFAULT_BASE_URL, NextStepClient
+from bulksync.baseurl import DEFAULT_BASE_URL
+from bulksync.client import NextStepClient
 from bulksync.sandbox import DEFAULT_STATE, open_sandbox, sandbox_client
 
 API_KEY_ENV = "NEXTSTEP_API_KEY"

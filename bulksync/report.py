@@ -27,6 +27,21 @@ from bulksync import __version__
 from bulksync.importing import Change, ImportPlan, Problem, describe
 from bulksync.model import Run, Template
 
+# What a terminal would obey instead of show: C0 controls (ESC starts every sequence
+# that moves the cursor, clears the screen or retitles the window), DEL, C1 (0x9b is a
+# one-byte CSI), and the bidi controls that make text read in another order than stored.
+_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
+_LAYOUT_KEPT = str.maketrans({c: e for c, e in _ESCAPES.items() if c not in (0x09, 0x0A)})
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal: every control character but newline and tab
+    as a visible escape (``\\x1b``, ``\\u202e``). For terminal output only; files and
+    JSON keep text as it is."""
+    return text.translate(_LAYOUT_KEPT)
+
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """An aligned plain-text table, wide characters (CJK) measured as two columns."""
@@ -47,8 +62,8 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    # One line per row, whatever the data holds.
-    return " ".join(str(value).split())
+    # One line per row, whatever the data holds, and nothing a terminal would obey.
+    return printable(" ".join(str(value).split()))
 
 
 def templates_table(templates: Sequence[Template]) -> str:
@@ -225,7 +240,7 @@ def plan_text(
         out.append("The import sends no request: there is nothing to write.")
     for run_id, title in plan.completes_runs:
         out.append(f"This import completes run {run_id} ({title}); after that NextStep locks it.")
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 CHANGE_HEADERS = ("CELL", "RUN", "TASK", "FIELD", "BEFORE", "AFTER")

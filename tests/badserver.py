@@ -1,12 +1,14 @@
-"""A loopback HTTP server that answers every request with one canned response.
+"""Loopback HTTP servers that answer what NextStep never should.
 
-It stands in for what sits between bulksync and NextStep when things go wrong: a proxy's
-HTML error page, a truncated body, JSON of another shape.
+They stand in for what sits between bulksync and NextStep when things go wrong: a proxy's
+HTML error page, a truncated body, JSON of another shape, an answer that echoes the
+request's headers, pagination that never ends, a ``Retry-After`` of an hour.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -57,15 +59,61 @@ class CannedServer(_Loopback):
         self._serve(Handler)
 
 
+Answer = tuple[int, dict[str, str], bytes]
+"""A scripted answer: status, headers, body."""
+
+
+def _send(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
+    status, headers, body = answer
+    handler.send_response(status)
+    headers = {"Content-Type": "application/json", **headers}
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class ScriptedServer(_Loopback):
+    """Answers each request with ``respond(method, path, headers)``: an ``Answer``."""
+
+    def __init__(self, respond: Callable[[str, str, dict[str, str]], Answer]):
+        self.requests: list[tuple[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                outer.requests.append((self.command, self.path))
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                _send(self, respond(self.command, self.path, dict(self.headers)))
+
+            do_GET = do_PATCH = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._serve(Handler)
+
+
 class RewritingProxy(_Loopback):
     """Forwards every request to ``target`` (a base URL), rewriting PATCH bodies on the
     way: a NextStep that silently coerces what it is sent (trims, truncates).
 
     ``before(method, path)`` runs before a request is forwarded (another person's edit
     landing at that moment); ``answer(method, path, status, body)`` rewrites an answer
-    after the work was done (a proxy that mangles or cuts the body)."""
+    after the work was done (a proxy that mangles or cuts the body);
+    ``intercept(method, path, headers)`` may answer a request itself instead (an
+    ``Answer``), or return None to let it through."""
 
-    def __init__(self, target: str, rewrite=lambda body: body, *, before=None, answer=None):
+    def __init__(
+        self,
+        target: str,
+        rewrite: Callable[[bytes], bytes] = lambda body: body,
+        intercept: Callable[[str, str, dict[str, str]], Answer | None] = lambda *_: None,
+        *,
+        before: Callable[[str, str], None] | None = None,
+        answer: Callable[[str, str, int, bytes], bytes] | None = None,
+    ):
         import httpx
 
         self.target = target.rstrip("/")
@@ -78,6 +126,10 @@ class RewritingProxy(_Loopback):
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                own = intercept(self.command, self.path, dict(self.headers))
+                if own is not None:
+                    _send(self, own)
+                    return
                 if self.command == "PATCH" and body:
                     body = outer.rewrite(body)
                 path = self.path.removeprefix("/api/v1")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,11 +19,13 @@ from bulksync import (
     NextStepClient,
     NotFoundError,
     OutcomeUnknownError,
+    RateLimitedError,
     ResponseError,
     TransportError,
 )
+from bulksync.config import Connection
 from bulksync.sandbox import open_sandbox, sandbox_client
-from tests.badserver import CannedServer
+from tests.badserver import CannedServer, ScriptedServer
 
 FAST = {"backoff_base": 0.001, "backoff_cap": 0.01}
 
@@ -139,6 +143,50 @@ def test_no_key_at_all_is_a_config_error():
 def test_a_base_url_that_is_not_http_is_a_config_error(url):
     with pytest.raises(ConfigError, match="--base-url"):
         NextStepClient("k", url)
+
+
+class _NeverCalled(httpx.BaseTransport):
+    """A transport that fails the test if anything is ever sent through it."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        pytest.fail(f"a request was sent: {request.method} {request.url}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://nextstep.example.com/api/v1",
+        "HTTP://10.0.0.1/api/v1",
+        "http://127.0.0.1.example.com/api/v1",
+        "http://[::ffff:10.0.0.1]/api/v1",
+    ],
+)
+def test_plain_http_to_another_host_is_refused_before_anything_is_sent(url):
+    connection = Connection.resolve(api_key="nxs_live_k", base_url=url, environ={})
+    with pytest.raises(ConfigError, match="--allow-insecure-http") as caught:
+        connection.client(transport=_NeverCalled())
+    assert "in clear" in str(caught.value)
+    assert "nxs_live_k" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8765/api/v1",
+        "http://127.9.8.7/api/v1",
+        "http://[::1]:8765/api/v1",
+        "http://localhost:8765/api/v1",
+        "http://LocalHost/api/v1",
+        "https://nextstep.example.com/api/v1",
+    ],
+)
+def test_plain_http_to_this_machine_or_https_anywhere_is_fine(url):
+    NextStepClient("k", url, transport=_NeverCalled()).close()
+
+
+def test_plain_http_elsewhere_when_allowed():
+    url = "http://nextstep.example.com/api/v1"
+    NextStepClient("k", url, allow_insecure_http=True, transport=_NeverCalled()).close()
 
 
 def _free_port() -> int:
@@ -319,3 +367,148 @@ def test_any_page_size_reads_every_run_once(tmp_path_factory, page_size):
         assert client.stats.sent("GET") == max(1, -(-len(expected) // page_size))
     finally:
         sandbox.store.close()
+
+
+# -- pagination that never ends -------------------------------------------------------------
+
+
+def _endless_pages(cycle: int | None = None):
+    """A server whose every page has one run and says has_more, with a new cursor (or,
+    with ``cycle``, cursors that come round again after ``cycle`` pages)."""
+    served = []
+
+    def respond(method, path, headers):
+        served.append(path)
+        n = len(served) if cycle is None else len(served) % cycle
+        run = {"id": f"run_{len(served)}", "template_id": "tpl", "title": "x", "status": "active"}
+        page = {"data": [run], "pagination": {"has_more": True, "next_cursor": f"c{n}"}}
+        return 200, {}, json.dumps(page).encode()
+
+    return respond
+
+
+def test_pagination_that_never_ends_stops_at_the_page_limit():
+    with (
+        ScriptedServer(_endless_pages()) as server,
+        NextStepClient("k", server.base_url, max_pages=5) as client,
+        pytest.raises(ResponseError) as caught,
+    ):
+        client.list_runs()
+    assert len(server.requests) == 5
+    assert "GET /process-runs" in str(caught.value)
+    assert "5 pages" in str(caught.value)
+    assert "--base-url" in str(caught.value)
+
+
+def test_pagination_that_runs_in_a_circle_stops_at_the_first_repeat():
+    with (
+        ScriptedServer(_endless_pages(cycle=3)) as server,
+        NextStepClient("k", server.base_url) as client,
+        pytest.raises(ResponseError, match="'c1' a second time"),
+    ):
+        client.list_runs()
+    assert len(server.requests) == 4
+
+
+# -- Retry-After ----------------------------------------------------------------------------
+
+
+class _FakeTime:
+    """A monotonic clock, a wall clock and a sleep that only moves them on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall_clock(self) -> float:
+        return self.wall
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall += seconds
+        self.slept += seconds
+
+
+def _rate_limited_once(retry_after: str):
+    """Answers 429 with this Retry-After to the first request, an empty list after."""
+    answered = []
+
+    def respond(method, path, headers):
+        answered.append(path)
+        if len(answered) == 1:
+            body = {"error": {"code": "rate_limited", "message": "Rate limit exceeded"}}
+            return 429, {"Retry-After": retry_after}, json.dumps(body).encode()
+        return 200, {}, b'{"data": [], "pagination": {"has_more": false}}'
+
+    return respond
+
+
+def _client(server, fake: _FakeTime, **kwargs) -> NextStepClient:
+    return NextStepClient(
+        "k",
+        server.base_url,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        wall_clock=fake.wall_clock,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waited"),
+    [
+        ("120", 120.0),
+        ("Mon, 21 Sep 2026 14:14:50 GMT", 90.0),  # an HTTP date, 90 s after the wall clock
+        ("Mon, 21 Sep 2026 14:00:00 GMT", 0.0),  # a date gone by: go at once
+        ("soon", 60.0),  # garbage: one whole window
+        ("nan", 60.0),
+        ("-5", 60.0),
+    ],
+)
+def test_retry_after_is_waited_out_and_said_on_a_warning(caplog, retry_after, waited):
+    fake = _FakeTime()
+    caplog.set_level(logging.WARNING, logger="bulksync.http")
+    with (
+        ScriptedServer(_rate_limited_once(retry_after)) as server,
+        _client(server, fake) as client,
+    ):
+        assert client.list_runs() == []
+    assert len(server.requests) == 2
+    assert fake.slept == pytest.approx(waited, abs=0.01)
+    if waited >= 60:
+        assert f"waiting {waited:.0f} s, until " in caplog.text
+        assert "GET /process-runs" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["3600", "1e308", "inf", "Mon, 21 Sep 2026 15:13:20 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"],
+)
+def test_a_retry_after_past_the_cap_gives_up_at_once(retry_after):
+    fake = _FakeTime()
+    with (
+        ScriptedServer(_rate_limited_once(retry_after)) as server,
+        _client(server, fake, max_retry_after=300) as client,
+        pytest.raises(RateLimitedError) as caught,
+    ):
+        client.list_runs()
+    assert len(server.requests) == 1
+    assert fake.slept == 0
+    message = str(caught.value)
+    assert "--max-retry-after" in message
+    assert "300 s" in message
+    assert retry_after[:20] in message
+
+
+def test_the_cap_is_the_clients_to_set():
+    fake = _FakeTime()
+    with (
+        ScriptedServer(_rate_limited_once("3600")) as server,
+        _client(server, fake, max_retry_after=7200) as client,
+    ):
+        client.list_runs()
+    assert fake.slept == pytest.approx(3600)

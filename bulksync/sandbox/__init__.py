@@ -74,6 +74,8 @@ def sandbox_client(sandbox: Sandbox, **client_kwargs: Any) -> NextStepClient:
     """A client of the in-process sandbox (no port, no socket)."""
     client_kwargs.setdefault("rate_limit", sandbox.config.rate_limit)
     client_kwargs.setdefault("window", sandbox.config.window)
+    # In process: nothing crosses a network, whatever the base URL says.
+    client_kwargs.setdefault("allow_insecure_http", True)
     return NextStepClient(
         client_kwargs.pop("api_key", sandbox.config.api_key),
         client_kwargs.pop("base_url", IN_PROCESS_BASE_URL),
