@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from bulksync.client import UNSET, NextStepClient
-from bulksync.errors import ApiError, BulksyncError, OutcomeUnknownError, StorageError
+from bulksync.errors import (
+    ApiError,
+    BulksyncError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    StorageError,
+)
 from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
 from bulksync.importing import (
     Change,
@@ -246,22 +252,56 @@ class _Sender:
             return self._run(run_id, patches)
 
     def _run(self, run_id: str, patches: list[Patch]) -> list[ValueResult]:
-        try:
-            reading = self.live.fresh(run_id, self.max_read_age)
-        except BulksyncError as exc:
-            message = f"the run could not be read before writing, so nothing was sent: {exc}"
-            return self._skipped(patches, Result.FAILED, message)
         results: list[ValueResult] = []
+        reading: Reading | None = None
         for number, patch in enumerate(patches):
             if self.stop.is_set():
                 results.extend(self._skipped(patches[number:]))
                 break
-            todo, settled = _recheck(patch, reading, self.plan.on_conflict)
-            results.extend(settled)
-            if todo.changes:
-                age = round(self.live.clock() - reading.at, 3)
+            try:
+                outcome, reading = self._one(run_id, patch, reading)
+            except BulksyncError as exc:
+                message = f"the run could not be read before writing, so nothing was sent: {exc}"
+                results.extend(self._skipped(patches[number:], Result.FAILED, message))
+                break
+            results.extend(outcome)
+            if self.fail_fast and any(r.result is Result.FAILED for r in outcome):
+                self.stop.set()
+            self._advance(1)
+        return results
+
+    def _one(
+        self, run_id: str, patch: Patch, reading: Reading | None
+    ) -> tuple[list[ValueResult], Reading]:
+        """One PATCH, checked against a read of its run that is fresh when it goes.
+
+        The places for a read and the PATCH are taken first (inside the run's
+        reservation, they are there already): only then is the read's age known for
+        what it will be when the PATCH goes. A 429 on the PATCH (another tool spending
+        the same key) means NextStep did nothing: wait, check again, send again.
+        """
+        tries = self.client.max_rate_limit_waits + 1
+        for _ in range(tries):
+            with self.client.limiter.reserved(2):
+                if reading is None:
+                    reading = self.live.fresh(run_id, self.max_read_age)  # the plan's, if young
+                elif self.live.clock() - reading.at > self.max_read_age:
+                    reading = self.live.reread(run_id)
+                todo, settled = _recheck(patch, reading, self.plan.on_conflict)
+                if not todo.changes:
+                    return settled, reading
+                age = self.live.clock() - reading.at
                 try:
-                    outcome = _send(todo, self.client, self.journal, read_age=age)
+                    outcome = _send(
+                        todo,
+                        self.client,
+                        self.journal,
+                        read_age=round(age, 3),
+                        max_wait=max(0.0, self.max_read_age - age),
+                    )
+                except _RateLimited:
+                    # NextStep did nothing. Try again; past max_read_age, on a new read.
+                    continue
                 except StorageError as exc:
                     self.stop.set()
                     outcome = [
@@ -270,11 +310,10 @@ class _Sender:
                     ]
                 with self._lock:
                     self.report.requests += 1
-                results.extend(outcome)
-                if self.fail_fast and any(r.result is Result.FAILED for r in outcome):
-                    self.stop.set()
-            self._advance(1)
-        return results
+                return settled + outcome, reading
+        message = f"NextStep answered 429 (rate limited) {tries} times; not sent"
+        assert reading is not None
+        return [ValueResult(c, Result.FAILED, message) for c in patch.changes], reading
 
     def _skipped(
         self,
@@ -343,6 +382,10 @@ MAX_UNKNOWN: Final = 4
 """Tries of one PATCH whose outcome stays unknown before its values are called failed."""
 
 
+class _RateLimited(Exception):
+    """A PATCH was answered 429: nothing was applied; check the run again, then resend."""
+
+
 def _send(
     patch: Patch,
     client: NextStepClient,
@@ -350,6 +393,7 @@ def _send(
     attempt: int = 1,
     *,
     read_age: float | None = None,
+    max_wait: float | None = None,
 ) -> list[ValueResult]:
     body = patch.body()
     before = {c.key.field: c.live for c in patch.changes}
@@ -358,7 +402,10 @@ def _send(
         "intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before, **extra
     )
     try:
-        task = _patch(client, patch)
+        task = _patch(client, patch, max_wait)
+    except RateLimitedError as exc:
+        journal.record("rate_limited", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
+        raise _RateLimited from None
     except OutcomeUnknownError as exc:
         journal.record("unknown", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
         return _after_unknown(patch, client, journal, attempt)
@@ -374,13 +421,14 @@ def _send(
     return _verified(patch, task, journal)
 
 
-def _patch(client: NextStepClient, patch: Patch) -> Task:
+def _patch(client: NextStepClient, patch: Patch, max_wait: float | None) -> Task:
     return client.patch_task(
         patch.run_id,
         patch.task_id,
         completed=UNSET if patch.completed is None else patch.completed,
         assignee=patch.assignee if patch.sets_assignee else UNSET,
         elements=patch.elements or None,
+        max_wait=max_wait,
     )
 
 
@@ -577,25 +625,32 @@ def written_values(run_dir: Path) -> list[Written]:
     """
     path = journal_of(run_dir)
     befores: dict[tuple[str, str], dict[str, JSON]] = {}
-    open_intents: dict[tuple[str, str], dict[str, JSON]] = {}
+    # Per task, the request sent last and not answered yet; one that a later request of
+    # the same task found still open (its answer was lost) is kept in ``unanswered``.
+    open_intents: dict[tuple[str, str], tuple[dict[str, JSON], dict[str, JSON]]] = {}
+    unanswered: list[tuple[tuple[str, str], dict[str, JSON], dict[str, JSON]]] = []
     written: dict[tuple[str, str, str], Written] = {}
     for event in read_journal(path):
         key = (event.get("run_id", ""), event.get("task_id", ""))
         kind = event.get("event")
         if kind == "intent":
-            befores.setdefault(key, {}).update(event.get("before", {}))
-            open_intents[key] = _body_values(event.get("body", {}))
+            if key in open_intents:
+                unanswered.append((key, *open_intents[key]))
+            replaced = dict(event.get("before", {}))
+            befores.setdefault(key, {}).update(replaced)
+            open_intents[key] = (_body_values(event.get("body", {})), replaced)
         elif kind in ("applied", "reread"):
             open_intents.pop(key, None)
             for name, value in event.get("values", {}).items():
                 before = befores.get(key, {}).get(name)
                 written[(*key, name)] = Written(*key, name, before, value)
-        elif kind == "failed":
-            open_intents.pop(key, None)
-    for key, values in open_intents.items():
+        elif kind in ("failed", "rate_limited"):
+            open_intents.pop(key, None)  # refused: a PATCH is all or nothing
+    unanswered.extend((key, *sent) for key, sent in open_intents.items())
+    for key, values, before in unanswered:
         for name, value in values.items():
             if (*key, name) not in written:
-                written[(*key, name)] = Written(*key, name, befores[key].get(name), value)
+                written[(*key, name)] = Written(*key, name, before.get(name), value)
     return list(written.values())
 
 

@@ -34,7 +34,7 @@ from bulksync.apply import (
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
 from bulksync.errors import BulksyncError, ConfigError, ExitCode, SheetError
-from bulksync.importing import ImportOptions, ImportPlan, OnConflict, plan_import
+from bulksync.importing import ImportOptions, ImportPlan, OnConflict, describe, plan_import
 from bulksync.live import LiveState
 from bulksync.report import (
     plan_html,
@@ -45,6 +45,7 @@ from bulksync.report import (
     runs_table,
     templates_table,
     to_json,
+    write_report,
 )
 from bulksync.rundir import (
     RESULTS,
@@ -687,8 +688,7 @@ def _write_reports(
             text = plan_json(plan)
         else:
             text = plan_html(plan, rate_limit=limit, window=window, dry_run=dry_run)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(text + "\n", encoding="utf-8")
+        write_report(report, text)
 
 
 def _apply(
@@ -745,14 +745,27 @@ def _apply(
             )
         results.extend(report.results)
         sent += report.requests
-    final = ApplyReport(run_dir, results, sent)
+    # The plan's conflicts that were not written are results too (someone else's edits).
+    skipped = [
+        ValueResult(
+            c,
+            Result.CONFLICT,
+            f"changed in NextStep since the export to {describe(c.live)!r}; not written "
+            "(--on-conflict mine would write it)",
+            c.live,
+        )
+        for c in plan.conflicts
+        if not c.written
+    ]
+    final = ApplyReport(run_dir, skipped + results, sent)
     write_results(final, run_dir, host=plan.host, already_done=plan.already_done)
     plan.results = result_dicts(final)
     _write_reports(plan, reports, client, dry_run=False)
     counts = final.summary()
     say(
         f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
-        f"{counts['already_done']} already done, {counts['conflict']} conflict(s), "
+        f"{counts['already_done'] + len(plan.already_done)} already done, "
+        f"{counts['conflict']} conflict(s), "
         f"{final.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
         f"for the rate limit. Results: {run_dir / RESULTS}",
         err=as_json,

@@ -33,6 +33,7 @@ from bulksync.errors import (
     ApiError,
     ConfigError,
     OutcomeUnknownError,
+    RateLimitedError,
     ResponseError,
     TransportError,
 )
@@ -235,11 +236,16 @@ class NextStepClient:
         assignee: str | _Unset | None = UNSET,
         actor_email: str | None = None,
         elements: Mapping[str, JSON] | None = None,
+        max_wait: float | None = None,
     ) -> Task:
         """Update one task; return it as it is after the update.
 
         Raises ``OutcomeUnknownError`` when the answer was lost: the task may or may not
-        have changed, and the caller should re-read it before deciding anything.
+        have changed, and the caller should re-read it before deciding anything. A 429 is
+        waited out and the request sent again, unless ``max_wait`` is given: then a 429,
+        or a wait for the rate limit longer than ``max_wait`` seconds before sending,
+        raises ``RateLimitedError`` without sending (NextStep did nothing), for a caller
+        whose read of the task must be fresh when the request goes.
         """
         body: dict[str, JSON] = {}
         if completed is not UNSET:
@@ -251,7 +257,7 @@ class NextStepClient:
         if elements:
             body["custom_elements"] = [{"id": k, "value": v} for k, v in elements.items()]
         path = f"process-runs/{_id(run_id)}/tasks/{_id(task_id)}"
-        return self._one(parse_task, "PATCH", path, body)
+        return self._one(parse_task, "PATCH", path, body, max_wait=max_wait)
 
     def create_run(
         self,
@@ -290,9 +296,11 @@ class NextStepClient:
         method: str,
         path: str,
         body: Mapping[str, JSON] | None = None,
+        *,
+        max_wait: float | None = None,
     ) -> T:
         try:
-            document = self.request(method, path, json_body=body)
+            document = self.request(method, path, json_body=body, max_wait=max_wait)
             data = document.get("data") if isinstance(document, dict) else None
             if not isinstance(data, dict):
                 raise self._shape_error(method, path, 'the answer has no "data" object')
@@ -364,12 +372,13 @@ class NextStepClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, JSON] | None = None,
+        max_wait: float | None = None,
     ) -> JSON:
         """Send one request (retrying a GET where safe) and return its decoded JSON."""
         url = f"{self.base_url}/{path}"
         if method != "GET":
             try:
-                response = self._attempt(method, path, params, json_body)
+                response = self._attempt(method, path, params, json_body, max_wait)
             except _Transient as exc:
                 if exc.connect_failed:
                     raise TransportError(self._unreachable(exc), method=method, url=url) from None
@@ -433,12 +442,24 @@ class NextStepClient:
         path: str,
         params: Mapping[str, str] | None,
         json_body: Mapping[str, JSON] | None,
+        max_wait: float | None = None,
     ) -> httpx.Response:
-        """One request through the pacing; 429s are waited out and resent here."""
+        """One request through the pacing; 429s are waited out and resent here (unless
+        ``max_wait`` is given: then a 429, or a longer wait for a place, is the caller's)."""
         for _ in range(self.max_rate_limit_waits + 1):
             with self._in_flight, self.limiter.slot() as waited:
                 if waited >= 1.0:
                     log.info("waited %.1fs for the rate limit before %s /%s", waited, method, path)
+                if max_wait is not None and waited > max_wait:
+                    raise RateLimitedError(
+                        f"{method} /{path} was held back {waited:.1f}s by the rate limit, "
+                        f"longer than the {max_wait:.1f}s its caller allows; it was not sent.",
+                        status=429,
+                        code="rate_limited",
+                        server_message="",
+                        method=method,
+                        url=f"{self.base_url}/{path}",
+                    )
                 started = time.perf_counter()
                 log.debug(
                     "→ %s /%s%s Authorization: Bearer [redacted]%s",
@@ -475,6 +496,8 @@ class NextStepClient:
             if response.status_code == 429:
                 self.stats.count_rate_limited()
                 self.limiter.hold(self._retry_after(response, method, path))
+                if max_wait is not None:
+                    break
                 continue
             if response.status_code >= 500:
                 raise _Transient(

@@ -37,6 +37,10 @@ def private_file(path: Path) -> Path:
 
 def _narrow(path: Path, mode: int) -> None:
     # Not ours (a shared folder someone else made): leave it, the files in it are private.
+    # A symbolic link is left alone too: narrowing would change the mode of whatever it
+    # points to (a device, a file elsewhere), which is not bulksync's to change.
     with contextlib.suppress(PermissionError):
+        if path.is_symlink():
+            return
         if path.stat().st_mode & 0o777 != mode:
             path.chmod(mode)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -24,6 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from bulksync import __version__
+from bulksync.errors import StorageError
 from bulksync.importing import Change, ImportPlan, Problem, describe
 from bulksync.model import Run, Template
 
@@ -299,3 +301,15 @@ def plan_html(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool
 
 def _template_source(name: str) -> str:
     return resources.files("bulksync.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report file (HTML or JSON); one that cannot be written is a StorageError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(
+            f"Cannot write the report {path}: {exc.strerror or exc}. Free some space, or "
+            "give another --report path."
+        ) from None

@@ -187,7 +187,9 @@ def test_a_journal_that_cannot_be_written_stops_the_import_before_anything_is_se
     journal = run_dir / "journal.jsonl"
     journal.unlink()
     journal.symlink_to("/dev/full")  # every write: ENOSPC
+    device_mode = os.stat("/dev/full").st_mode
     result = bulk("import", "onb.xlsx", "--yes", "--resume")
+    assert os.stat("/dev/full").st_mode == device_mode  # a link's target is not narrowed
     assert result.exit_code == ExitCode.STORAGE, result.output
     assert "Traceback" not in result.output and "bug" not in result.output
     assert "journal" in result.stderr and "space" in result.stderr
@@ -263,3 +265,92 @@ def test_a_resume_with_nothing_left_to_send_still_writes_results_for_the_whole_i
     results = results_of(run_dir)
     assert len(results) == len(EDITS)
     assert {r["result"] for r in results.values()} == {"applied"}
+
+
+def test_undo_reverts_an_unanswered_patch_when_the_resume_patched_the_same_task(http, tmp_path):
+    pronouns, phone = "tt_onb_details:el_onb_pronouns", "tt_onb_details:el_onb_phone"
+    bulk, sandbox = http()
+    sheet = exported_and_edited(bulk, tmp_path, {(ONB_ACTIVE, pronouns): "he/him"})
+    original = live_values(sandbox, ONB_ACTIVE)
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    [run_dir] = run_dirs(tmp_path)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    # kill -9 right after the PATCH went out: its intent is on disk, its answer is not
+    cut = next(i for i, line in enumerate(lines) if '"event":"applied"' in line)
+    journal.write_text("".join(lines[:cut]), encoding="utf-8")
+    # one more value of the same task edited in the sheet, then resumed
+    edit_runs(sheet, {(ONB_ACTIVE, pronouns): "he/him", (ONB_ACTIVE, phone): "+1 555 0100"})
+    assert bulk("import", "onb.xlsx", "--yes", "--resume").exit_code == 0
+    assert bulk("undo", str(run_dir), "--yes").exit_code == 0
+    now = live_values(sandbox, ONB_ACTIVE)
+    assert now[phone] == original[phone]
+    assert now[pronouns] == original[pronouns]  # the unanswered PATCH is reverted too
+
+
+def test_a_patch_that_waited_out_a_429_is_checked_again_before_it_goes(http, tmp_path, monkeypatch):
+    """A 429 (another tool spending the same key) holds a PATCH after its run was read:
+    a colleague's edit made during that wait is seen, not overwritten."""
+    bulk, sandbox = http()
+    edits = {
+        (PRIYA, "tt_onb_details:el_onb_phone"): "+91 99999 00000",
+        (PRIYA, "tt_onb_dept:el_onb_dept"): "Marketing",
+    }
+    sheet = exported_and_edited(bulk, tmp_path, edits)
+    dept = task_id(sheet, PRIYA, "tt_onb_dept")
+    patches = []
+
+    def throttle_the_second_patch(method: str, path: str, headers: dict[str, str]):
+        if method != "PATCH":
+            return None
+        patches.append(path)
+        if len(patches) != 2:
+            return None
+        # right then, a colleague edits the value this PATCH carries
+        task, field, value = (
+            (dept, "el_onb_dept", "Recherche & Développement")
+            if dept in path
+            else (task_id(sheet, PRIYA, "tt_onb_details"), "el_onb_phone", "+1 0")
+        )
+        with sandbox_client(sandbox, rate_limit=100_000) as client:
+            client.patch_task(PRIYA, task, elements={field: value})
+        patches.append((field, value))
+        body = b'{"error":{"code":"rate_limited","message":"slow down"}}'
+        return 429, {"Content-Type": "application/json", "Retry-After": "3"}, body
+
+    args = ("import", "onb.xlsx", "--yes", "--in-flight", "1")
+    result = through_proxy(bulk, monkeypatch, *args, intercept=throttle_the_second_patch)
+    field, value = patches[2]
+    column = next(c for (_, c) in edits if c.endswith(field))
+    assert live_values(sandbox, PRIYA)[column] == value  # the colleague's edit survives
+    assert result.exit_code == ExitCode.CONFLICTS, result.output
+    [run_dir] = run_dirs(tmp_path)
+    assert results_of(run_dir)[(PRIYA, field)]["result"] == "conflict"
+
+
+def test_a_conflict_found_by_the_plan_is_in_results_csv_and_the_summary(http, tmp_path):
+    bulk, sandbox = http()
+    sheet = exported_and_edited(bulk, tmp_path)
+    with sandbox_client(sandbox) as client:  # a colleague edits it after the export
+        client.patch_task(
+            ONB_ACTIVE,
+            task_id(sheet, ONB_ACTIVE, "tt_onb_details"),
+            elements={"el_onb_pronouns": "xe"},
+        )
+    result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == ExitCode.CONFLICTS, result.output
+    [run_dir] = run_dirs(tmp_path)
+    row = results_of(run_dir)[(ONB_ACTIVE, "el_onb_pronouns")]
+    assert row["result"] == "conflict" and "not written" in row["message"]
+    assert "1 conflict(s)" in result.output
+
+
+def test_a_report_that_cannot_be_written_is_a_clear_error(http, tmp_path):
+    bulk, sandbox = http()
+    exported_and_edited(bulk, tmp_path)
+    (tmp_path / "review.json").symlink_to("/dev/full")
+    for extra in (("--dry-run",), ("--yes",)):
+        result = bulk("import", "onb.xlsx", "--report", "review.json", *extra)
+        assert result.exit_code == ExitCode.STORAGE, result.output
+        assert "bug" not in result.output and "review.json" in result.stderr
+    assert sandbox.stats.total("PATCH") == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -113,3 +115,20 @@ def test_an_unknown_run_is_a_clear_error(run):
     result = run("--sandbox", "export", "run_nope", "-o", "x.xlsx")
     assert result.exit_code == ExitCode.API
     assert "run_nope" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out.csv"])
+def test_export_to_a_full_disk_is_a_clear_error(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).symlink_to("/dev/full")  # every write: ENOSPC
+    command = ["--sandbox", "export", "--template", "tpl_onboarding", "-o", name]
+    process = subprocess.run(
+        [sys.executable, "-m", "bulksync", *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == ExitCode.STORAGE, process.stderr
+    assert "Traceback" not in process.stderr and "bug" not in process.stderr
+    assert name in process.stderr

@@ -6,7 +6,10 @@ export wrote (also after a spreadsheet app re-saved it) into a ``Sheet``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
+import io
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bulksync import __version__
-from bulksync.errors import SheetError
+from bulksync.errors import SheetError, StorageError
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.csvfile import read_csv, sidecar, write_csv
 from bulksync.sheets.layout import (
@@ -137,13 +140,28 @@ def write_export(
         if layout is Layout.RUNS
         else (),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with cycle_collector_paused():
-        if suffix == ".csv":
-            values = write_csv(grid, meta, path)
-            return ExportResult(path, layout, meta.runs, values, sidecar(path))
-        values = write_xlsx(grid, meta, path, about_lines(snapshot, meta), max_rows=max_rows)
-    return ExportResult(path, layout, meta.runs, values)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with cycle_collector_paused():
+            if suffix == ".csv":
+                values = write_csv(grid, meta, path)
+                return ExportResult(path, layout, meta.runs, values, sidecar(path))
+            values = write_xlsx(grid, meta, path, about_lines(snapshot, meta), max_rows=max_rows)
+        return ExportResult(path, layout, meta.runs, values)
+    except OSError as exc:
+        failure = StorageError(
+            f"Cannot write {path}: {exc.strerror or exc}. Nothing changed in NextStep; free "
+            "some space, or write elsewhere with -o."
+        )
+        # The failed writer's frames hold xlsxwriter's half-written zip file, which
+        # complains (a traceback on stderr) when it is collected: let it go here, muted.
+        with contextlib.redirect_stderr(io.StringIO()):
+            chained: BaseException | None = exc
+            while chained is not None:
+                chained.__traceback__ = None
+                chained = chained.__context__
+            gc.collect()
+    raise failure
 
 
 def read_sheet(

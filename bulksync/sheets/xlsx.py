@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import xlsxwriter
+import xlsxwriter.exceptions
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
@@ -226,7 +227,12 @@ def write_xlsx(
     meta_sheet.write_string(meta_row + 1, 0, "shared")
     for i, piece in enumerate(chunks(shared), start=1):
         meta_sheet.write_string(meta_row + 1, i, piece)
-    book.close()
+    try:
+        book.close()
+    except xlsxwriter.exceptions.FileCreateError as exc:
+        # xlsxwriter's wrapper of the OSError (a full disk, no permission): the OSError.
+        cause = exc.__context__
+        raise cause if isinstance(cause, OSError) else OSError(str(exc)) from exc
     return len(base)
 
 
