@@ -349,6 +349,9 @@ def _special_problem(
     special = sheet.special.get(cell.ref)
     if special is None:
         return None, cell.raw
+    if special.code == "inexact_number":
+        # Decoded from its digits, the number is refused as when typed as text.
+        return None, sheet.raw(cell)
     if special.code == "error_value":
         return Problem(
             "error",

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import unicodedata
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -216,17 +217,19 @@ def edit_csv_value(path: Path, field: str, text: str) -> str:
     return f"{path.name}!{'ABCDEFGHIJK'[value]}{number + 1}"
 
 
-@pytest.mark.parametrize(
-    ("typed", "becomes"),
-    [
-        ("9007199254740993", "9007199254740992"),  # 2**53 + 1
-        ("12345678901234567890", "12345678901234567168"),
-        ("-98765432109876543210.5", "-98765432109876543488"),
-        ("0.1000000000000000000001", "0.1"),
-        ("1e-400", "0"),
-        ("1e400", ""),
-    ],
-)
+INEXACT = [
+    ("9007199254740993", "9007199254740992"),  # 2**53 + 1
+    ("12345678901234567890", "12345678901234567168"),
+    ("-98765432109876543210.5", "-98765432109876543488"),
+    ("0.1000000000000000000001", "0.1"),
+    ("1e-400", "0"),
+    ("1e400", ""),
+]
+"""Numbers typed with more digits than a float holds, and what NextStep would keep."""
+EXACT = ["0.1", "0.30000000000000004", "1e-300", "9007199254740992"]
+
+
+@pytest.mark.parametrize(("typed", "becomes"), INEXACT)
 def test_a_number_nextstep_cannot_store_exactly_is_refused(bulk, tmp_path, typed, becomes):
     bulk("export", ONB_ACTIVE, "-o", "one.csv")
     ref = edit_csv_value(tmp_path / "one.csv", "el_onb_band", typed)
@@ -259,13 +262,101 @@ def test_digits_of_another_script_are_read_with_a_warning(bulk, tmp_path, typed,
     assert repr(number) in warning["message"] or str(number) in warning["message"]
 
 
-@pytest.mark.parametrize("typed", ["0.1", "0.30000000000000004", "1e-300", "9007199254740992"])
+@pytest.mark.parametrize("typed", EXACT)
 def test_numbers_a_float_holds_exactly_are_taken_as_typed(bulk, tmp_path, typed):
     bulk("export", ONB_ACTIVE, "-o", "one.csv")
     edit_csv_value(tmp_path / "one.csv", "el_onb_band", typed)
     code, report = dry_run(bulk, "one.csv")
     assert (code, report["errors"], report["warnings"]) == (0, [], [])
     assert [c["after"] for c in report["changes"]] == [json.loads(typed)]
+
+
+BAND = "tt_onb_dept:el_onb_band"
+
+
+PLACEHOLDER = 271828182
+
+
+def saved_as(path: Path, text: str) -> None:
+    """Make the number cell that holds PLACEHOLDER hold ``text`` as its saved value, as a
+    program that writes a number's digits as given does (Go's excelize with an int64; a
+    hand-edited file). openpyxl writes 16 significant digits: 2**53 + 1 as 2**53."""
+    with zipfile.ZipFile(path) as source:
+        items = [(item, source.read(item)) for item in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for item, body in items:
+            if item.filename.startswith("xl/worksheets/"):
+                body = body.replace(f"<v>{PLACEHOLDER}</v>".encode(), f"<v>{text}</v>".encode())
+            target.writestr(item, body)
+
+
+def number_cell(bulk, tmp_path: Path, layout: str, text: str) -> str:
+    """Export ONB_ACTIVE in ``layout``, set its band cell to a number cell saved as
+    ``text``; return the cell's ref."""
+    path = tmp_path / "one.xlsx"
+    if layout == "runs":
+        bulk("export", "--template", "tpl_onboarding", "-o", "one.xlsx")
+        [ref] = edit_runs(path, {(ONB_ACTIVE, BAND): PLACEHOLDER}).values()
+    else:
+        bulk("export", ONB_ACTIVE, "-o", "one.xlsx")
+        band = (ONB_ACTIVE, "tt_onb_dept", "el_onb_band")
+        [ref] = edit_tasks(path, {band: PLACEHOLDER}).values()
+    saved_as(path, text)
+    return ref
+
+
+@pytest.mark.parametrize("layout", ["runs", "tasks"])
+@pytest.mark.parametrize(("typed", "becomes"), INEXACT)
+def test_a_number_cell_nextstep_cannot_store_exactly_is_refused_as_in_a_csv(
+    bulk, tmp_path, layout, typed, becomes
+):
+    ref = number_cell(bulk, tmp_path, layout, typed)
+    code, report = dry_run(bulk, "one.xlsx")
+    assert code == ExitCode.INVALID, report["changes"]
+    [error] = report["errors"]
+    assert (error["cell"], error["code"], error["value"]) == (ref, "inexact_number", typed)
+    assert becomes in error["message"] and "text field" in error["message"]
+    assert report["summary"]["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        *EXACT,
+        "0.29999999999999999",
+        "0.33333333333333331",
+        "6.6666666666666666E-06",
+        "1.7976931348623157E+308",
+    ],
+)
+def test_a_number_cell_saved_with_a_float_s_17_digits_is_taken(bulk, tmp_path, typed):
+    """Excel and others save a float with up to 17 significant digits (0.3 as
+    0.29999999999999999): digits that name a float are exact, whatever their count."""
+    ref = number_cell(bulk, tmp_path, "tasks", typed)
+    code, report = dry_run(bulk, "one.xlsx")
+    assert (code, report["errors"], report["warnings"]) == (0, [], [])
+    assert [(c["cell"], c["after"]) for c in report["changes"]] == [(ref, float(typed))]
+
+
+def test_a_number_cell_edited_to_digits_that_read_as_the_exported_number_is_refused(bulk, tmp_path):
+    """0.1 edited to 0.1000000000000000000001 reads as the same float, as the row's hidden
+    copy does: the saved digits show the edit."""
+    bulk("export", ONB_ACTIVE, "-o", "first.xlsx")
+    set_live(tmp_path, tmp_path / "first.xlsx", {("tt_onb_dept", "el_onb_band"): 0.1})
+    ref = number_cell(bulk, tmp_path, "runs", "0.1000000000000000000001")
+    code, report = dry_run(bulk, "one.xlsx")
+    assert code == ExitCode.INVALID
+    assert [(e["cell"], e["code"]) for e in report["errors"]] == [(ref, "inexact_number")]
+
+
+def test_a_number_cell_of_a_field_no_cell_holds_is_no_edit_whatever_its_digits(bulk, tmp_path):
+    """Another client stored 2**53 + 1 (NextStep keeps the JSON it was given): export
+    locks the field, and digits saved in its cell never block an import."""
+    bulk("export", ONB_ACTIVE, "-o", "first.xlsx")
+    set_live(tmp_path, tmp_path / "first.xlsx", {("tt_onb_dept", "el_onb_band"): 2**53 + 1})
+    number_cell(bulk, tmp_path, "runs", "9007199254740993")
+    code, report = dry_run(bulk, "one.xlsx", "--detailed-exitcode")
+    assert (code, report["errors"], report["changes"]) == (0, [], [])
 
 
 # -- 7: Unicode normalisation is not an edit -------------------------------------------

@@ -54,12 +54,15 @@ class RowProblem:
 
 @dataclass(frozen=True, slots=True)
 class Special:
-    """A cell that holds no plain value: a formula (with its cached value) or an error."""
+    """A cell that holds no plain value: a formula (with its cached value) or an error;
+    or a number the reader rounded."""
 
     code: str
-    """``formula`` or ``error_value``"""
+    """``formula``, ``error_value``, ``formula_text`` (a CSV cell that starts with
+    ``=``) or ``inexact_number`` (an xlsx number cell saved with digits no float holds)"""
     text: str
-    """The formula or the error as the spreadsheet shows it (``=A1*2``, ``#N/A``)."""
+    """The formula or the error as the spreadsheet shows it (``=A1*2``, ``#N/A``); the
+    number's digits as saved."""
     cached: bool = False
     """A formula whose last computed value was saved with the file."""
 
@@ -90,9 +93,24 @@ class Sheet:
             self._decode_into(values, errors)
         return values, errors
 
+    def raw(self, cell: SheetCell) -> CellValue:
+        """What the cell holds: its value as read, but a number cell saved with digits no
+        float holds (``9007199254740993``) as those digits, which the reader rounded."""
+        special = self.special.get(cell.ref)
+        raw = cell.raw
+        if (
+            special is not None
+            and special.code == "inexact_number"
+            and isinstance(raw, int | float)
+            and not isinstance(raw, bool)
+        ):
+            return special.text
+        return raw
+
     def _decode_into(
         self, values: dict[FieldKey, JSON], errors: list[tuple[SheetCell, CellError]]
     ) -> None:
+        special = self.special
         for cell in self.cells:
             base = self.base.get(cell.key)
             if base is None:
@@ -100,8 +118,9 @@ class Sheet:
             if base.spec.locked and base.spec.locked.startswith(UNHOLDABLE):
                 values[cell.key] = base.value
                 continue
+            raw = self.raw(cell) if special else cell.raw
             try:
-                values[cell.key] = codec_for(base.spec.kind).from_cell(cell.raw, base.spec.options)
+                values[cell.key] = codec_for(base.spec.kind).from_cell(raw, base.spec.options)
             except CellError as exc:
                 errors.append((cell, exc))
 
