@@ -215,6 +215,9 @@ def _by_run(patches: Sequence[Patch]) -> dict[str, list[Patch]]:
     return runs
 
 
+_STOPPED: Final = "not sent: the import stopped before it (--fail-fast or a full disk)"
+
+
 class _Sender:
     """Carries out the patches of one run at a time (several runs at once)."""
 
@@ -263,6 +266,8 @@ class _Sender:
             except BulksyncError as exc:
                 message = f"the run could not be read before writing, so nothing was sent: {exc}"
                 results.extend(self._skipped(patches[number:], Result.FAILED, message))
+                if self.fail_fast:
+                    self.stop.set()
                 break
             results.extend(outcome)
             if self.fail_fast and any(r.result is Result.FAILED for r in outcome):
@@ -290,6 +295,10 @@ class _Sender:
                 todo, settled = _recheck(patch, reading, self.plan.on_conflict)
                 if not todo.changes:
                     return settled, reading
+                if self.stop.is_set():  # --fail-fast stopped the import during the read
+                    return settled + [
+                        ValueResult(c, Result.NOT_SENT, _STOPPED) for c in todo.changes
+                    ], reading
                 age = self.live.clock() - reading.at
                 try:
                     outcome = _send(
@@ -319,8 +328,9 @@ class _Sender:
         self,
         patches: Sequence[Patch],
         result: Result = Result.NOT_SENT,
-        message: str = "not sent: the import stopped before it (--fail-fast or a full disk)",
+        message: str = "",
     ) -> list[ValueResult]:
+        message = message or _STOPPED
         self._advance(len(patches))
         return [ValueResult(c, result, message) for p in patches for c in p.changes]
 

@@ -730,6 +730,11 @@ def _apply(
             )
             if failed or not (yes or click.confirm(f"Apply the other {len(batch)}?")):
                 say("Stopped after the canary.", err=True)
+                results.extend(
+                    ValueResult(c, Result.NOT_SENT, "not sent: the import stopped after the canary")
+                    for patch in batch
+                    for c in patch.changes
+                )
                 break
         with progress_bar(
             "Applying", quiet=settings.quiet, note=lambda: _wait_note(client)

@@ -354,3 +354,84 @@ def test_a_report_that_cannot_be_written_is_a_clear_error(http, tmp_path):
         assert result.exit_code == ExitCode.STORAGE, result.output
         assert "bug" not in result.output and "review.json" in result.stderr
     assert sandbox.stats.total("PATCH") == 0
+
+
+def errors_csv_values(run_dir):
+    with (run_dir / "errors.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {(r["run_id"], r["field_id"]) for r in rows if r.get("run_id")}
+
+
+def refuse_first_patch():
+    lock, seen = threading.Lock(), []
+
+    def intercept(method, path, headers):
+        if method != "PATCH":
+            return None
+        with lock:
+            seen.append(path)
+            if len(seen) > 1:
+                return None
+        body = {"error": {"code": "validation_error", "message": "refused by the test"}}
+        return 400, {}, json.dumps(body).encode()
+
+    return intercept
+
+
+def test_a_failed_canary_lists_the_values_it_did_not_send(http, tmp_path, monkeypatch):
+    bulk, _ = http()
+    exported_and_edited(bulk, tmp_path)
+    args = ("import", "onb.xlsx", "--yes", "--canary", "1")
+    result = through_proxy(bulk, monkeypatch, *args, intercept=refuse_first_patch())
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "Stopped after the canary" in result.stderr
+    [run_dir] = run_dirs(tmp_path)
+    results = {k: r["result"] for k, r in results_of(run_dir).items()}
+    # every planned value has a row: the canary's failed one, and the rest not sent
+    planned = {(run_id, column.split(":")[1]) for run_id, column in EDITS}
+    assert set(results) == planned, results
+    assert sorted(results.values()).count("not_sent") == len(planned) - 1
+    # errors.csv holds "the values that failed or were not sent", to import again
+    assert errors_csv_values(run_dir) == planned
+
+
+def test_fail_fast_sends_nothing_after_the_first_refusal(http, tmp_path, monkeypatch):
+    """Two runs in flight: run A's PATCH is refused while run B is still reading its
+    tasks (its plan read is older than 2 s); B must not send its PATCHes after that."""
+    bulk, _ = http()
+    exported_and_edited(bulk, tmp_path)
+    run_a, run_b = "run_onb_011", "run_onb_010"
+    events: list[str] = []
+    gets: dict[str, int] = {run_a: 0, run_b: 0}
+    lock = threading.Lock()
+
+    def intercept(method, path, headers):
+        if method == "PATCH":
+            with lock:
+                events.append(f"PATCH {run_a if run_a in path else run_b}")
+            if run_a in path:
+                body = {"error": {"code": "validation_error", "message": "refused by the test"}}
+                return 400, {}, json.dumps(body).encode()
+        return None
+
+    def before(method, path):
+        if method != "GET":
+            return
+        for run_id in gets:
+            if f"/process-runs/{run_id}/" in path:
+                with lock:
+                    gets[run_id] += 1
+                    count = gets[run_id]
+                if run_id == run_a and count == 1:
+                    threading.Event().wait(2.5)  # the plan's read of B gets old
+                if run_id == run_b and count == 2:
+                    threading.Event().wait(1.5)  # B re-reads while A is refused
+
+    args = ("import", "onb.xlsx", "--yes", "--fail-fast", "--in-flight", "4")
+    result = through_proxy(bulk, monkeypatch, *args, intercept=intercept, before=before)
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert gets[run_b] == 2, gets  # B was read again before its PATCHes: the race is set
+    assert events[0] == f"PATCH {run_a}", events
+    assert events == [f"PATCH {run_a}"], f"sent after the refusal: {events[1:]}"
+    [run_dir] = run_dirs(tmp_path)
+    assert results_of(run_dir)[(run_b, "el_onb_phone")]["result"] == "not_sent"
