@@ -6,13 +6,16 @@ Prints, for a grid of about N values (runs layout and tasks layout):
 - bulksync's xlsx write vs the fastest raw writer writing the same cells (xlsxwriter in
   constant-memory mode; openpyxl write-only shown for the record);
 - bulksync's read_sheet + decode vs the fastest raw reader of the same file
-  (python-calamine; openpyxl read-only shown for the record).
+  (python-calamine; openpyxl read-only shown for the record);
+- bulksync's CSV read_sheet + decode vs the csv module parsing the same file (no target;
+  shown so that a change to the CSV reader, such as its delimiter detection, is measured).
 Targets (issue 3): write ≤ 1.5×, read ≤ 1.5×.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import tempfile
 import time
@@ -205,18 +208,45 @@ def bench_layout(snapshot: Snapshot, layout: Layout, work: Path, repeat: int) ->
     )
 
 
+def bench_csv(snapshot: Snapshot, layout: Layout, work: Path, repeat: int) -> None:
+    ours = work / f"ours_{layout.value}.csv"
+    write_export(snapshot, ours, layout=layout, assignees=False)
+    t_read = best(lambda: read_sheet(ours).decode(), repeat)
+    t_parse = best(lambda: read_sheet(ours), repeat)
+
+    def raw_read() -> None:
+        with ours.open(encoding="utf-8-sig", newline="") as handle:
+            for _ in csv.reader(handle):
+                pass
+
+    t_raw = best(raw_read, repeat)
+    print(
+        f"csv    bulksync {t_read:6.2f}s  raw csv module {t_raw:6.2f}s  "
+        f"ratio {t_read / t_raw:4.2f}×  ({layout.value} layout, "
+        f"{ours.stat().st_size / 2**20:.1f} MiB, every value decoded; "
+        f"read_sheet alone {t_parse:.2f}s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--values", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--csv-only", action="store_true", help="only the CSV read")
     args = parser.parse_args()
     fields_per_run = 100
     runs = args.values // fields_per_run
     snapshot = make_snapshot(runs, fields_per_run)
     work = Path(tempfile.mkdtemp())
     print(f"{runs} runs × ~{fields_per_run} values; best of {args.repeat}")
+    if not args.csv_only:
+        for layout in (Layout.RUNS, Layout.TASKS):
+            bench_layout(snapshot, layout, work, args.repeat)
+    print()
     for layout in (Layout.RUNS, Layout.TASKS):
-        bench_layout(snapshot, layout, work, args.repeat)
+        bench_csv(snapshot, layout, work, args.repeat)
+    if args.csv_only:
+        return
     small = make_snapshot(max(1, runs // 4), fields_per_run)
     m_small = peak_mib(lambda: write_export(small, work / "m1.xlsx", layout=Layout.RUNS))
     m_big = peak_mib(lambda: write_export(snapshot, work / "m2.xlsx", layout=Layout.RUNS))

@@ -573,3 +573,54 @@ def test_a_csv_resaved_by_libreoffice_still_matches_its_sidecar(bulk, tmp_path, 
     saved = libreoffice_csv(tmp_path, "onb.csv")
     code, report = dry_run(bulk, str(saved), "--detailed-exitcode")
     assert (code, report["errors"], report["changes"]) == (0, [], [])
+
+
+# -- the delimiter of a CSV is read from its header, quoted cells aside --------------------
+
+
+def retitle_tasks(sandbox, suffix: str) -> None:
+    """Give every task of the onboarding template (and of its runs) a longer title."""
+    db = sandbox.store
+    with db._lock:
+        rows = db._db.execute(
+            "SELECT id, doc FROM template_tasks WHERE template_id = 'tpl_onboarding'"
+        ).fetchall()
+        for task_id, doc in rows:
+            data = json.loads(doc)
+            data["title"] += suffix
+            db._db.execute(
+                "UPDATE template_tasks SET doc = ? WHERE template_id = 'tpl_onboarding' AND id = ?",
+                (json.dumps(data), task_id),
+            )
+    for run in db.runs("tpl_onboarding"):
+        for task in db.tasks(run["id"]):
+            task["title"] += suffix
+            db.save_task(task)
+
+
+def resave_with(path: Path, delimiter: str) -> None:
+    rows = read_csv_rows(path)
+    with path.open("w", encoding="utf-8", newline="") as handle:  # no BOM, as Excel does
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "delimiter"),
+    [
+        ("; badge; keys", ","),  # as exported, untouched
+        (", badge, keys", ";"),  # re-saved by a spreadsheet app set to a ';' locale
+    ],
+)
+def test_an_unedited_runs_csv_imports_as_no_change_whatever_its_titles_hold(
+    http, tmp_path, suffix, delimiter
+):
+    bulk, sandbox = http()
+    retitle_tasks(sandbox, suffix)
+    args = ("--template", "tpl_onboarding", "--layout", "runs", "-o", "onb.csv")
+    assert bulk("export", *args).exit_code == 0
+    if delimiter != ",":
+        resave_with(tmp_path / "onb.csv", delimiter)
+    result = bulk("import", "onb.csv", "--dry-run", "--json", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["errors"], report["changes"]) == ([], [])

@@ -9,7 +9,8 @@ to it (``TIE``: the export id and a checksum of the rows as exported).
 A text that a spreadsheet would take for a formula (``= + - @``, tab, CR), a number, a
 date or an error value (``#N/A``) is written with a leading apostrophe, so that it stays
 text; reading removes one leading apostrophe from every cell. Read: with or without
-BOM; ``,`` ``;`` or tab, sniffed from the header; CRLF or LF; quoted line breaks;
+BOM; ``,`` ``;`` or tab, told from the header (``sniff_delimiter``); CRLF or LF; quoted
+line breaks;
 ``encoding`` for a legacy file (never guessed: a file that is not UTF-8 is an error that
 says what to do).
 """
@@ -22,7 +23,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -59,6 +60,7 @@ ERROR_VALUES: Final = frozenset(
     {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
 )
 _KEY = re.compile(r"\[([^\[\]]+)\]\s*\Z")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
 def sidecar(path: Path) -> Path:
@@ -163,8 +165,7 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
     where = str(path)
     side = sidecar(path)
     text = decode(path.read_bytes(), encoding, where)
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=first_line.count)
+    delimiter = sniff_delimiter(text)
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     if not rows:
         raise SheetError(f"{where} is empty.")
@@ -186,7 +187,7 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             rows_checksum = str(document["rows"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise SheetError(f"{side} is damaged; export the runs again.") from None
-        _check_tie(where, side, tie[1] if tie else None, meta, rows_checksum)
+        _check_tie(where, side, tie[1] if tie else None, meta, rows_checksum, rows[0])
     elif no_base:
         meta, base = _bare_meta(header, name), BaseSnapshot()
     else:
@@ -238,10 +239,27 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
 
 
 def _check_tie(
-    where: str, side: Path, tie: re.Match[str] | None, meta: ExportMeta, rows: str
+    where: str,
+    side: Path,
+    tie: re.Match[str] | None,
+    meta: ExportMeta,
+    rows: str,
+    header: list[str],
 ) -> None:
     """Refuse a CSV and a sidecar written by different exports."""
     if tie is None:
+        inside = next((m for cell in header if (m := TIE.search(cell))), None)
+        before = inside.string[: inside.start()].rstrip(" \"'") if inside else ""
+        if before and not before[-1].isalnum() and before[-1] not in DELIMITERS:
+            # The tie is there but not a cell of its own: the cells are separated by
+            # something other than , ; or tab.
+            raise SheetError(
+                f"{where}: bulksync cannot tell its cells apart. Its header cells are not "
+                f"separated by ',' ';' or a tab (it looks like {before[-1]!r}), so its "
+                "last header cell, 'bulksync export … rows …', is not read as a cell of "
+                "its own. Save the file again as CSV with commas, semicolons or tabs "
+                "between cells, and keep the header as it was exported."
+            )
         raise SheetError(
             f"{where} does not say which export it comes from: its last header cell, "
             f"'bulksync export … rows …', is gone, so bulksync cannot tell whether {side} "
@@ -257,6 +275,40 @@ def _check_tie(
             "CSV beside the base snapshot written with it, or export again and redo your "
             "edits in the new file."
         )
+
+
+DELIMITERS: Final = (",", ";", "\t")
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV: ``,`` ``;`` or tab, told from its header row.
+
+    The one with which the header, parsed as CSV, has the tie cell bulksync wrote
+    (``TIE``) as a cell of its own; for a header without one (a hand-made CSV, or one
+    whose tie cell is gone), the one that parses it into the most cells, the first of
+    ``DELIMITERS`` on a tie. Parsing, not counting characters, is what keeps a delimiter
+    inside a quoted cell (a task title "Laptop; badge; keys") from counting. Only the
+    header row is parsed, once per candidate.
+    """
+    headers = {d: _header(text, d) for d in DELIMITERS}
+    for delimiter, cells in headers.items():
+        if any(TIE.fullmatch(unguard(cell).strip()) for cell in cells):
+            return delimiter
+    return max(DELIMITERS, key=lambda d: len(headers[d]))
+
+
+def _header(text: str, delimiter: str) -> list[str]:
+    """The first row of ``text`` parsed with ``delimiter``; [] where it cannot be parsed."""
+    try:
+        return next(csv.reader(_lines(text), delimiter=delimiter), [])
+    except csv.Error:  # with a wrong delimiter, a quote can open a cell that never ends
+        return []
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` as a file opened with ``newline=""`` gives them (a line ends
+    in CRLF, LF or CR), made one at a time as read: no copy of a large file."""
+    return (line.group() for line in _LINE.finditer(text))
 
 
 def _special(rows: list[list[str]], name: str) -> dict[str, Special]:

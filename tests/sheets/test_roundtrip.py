@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import shutil
 import subprocess
@@ -14,9 +15,11 @@ from hypothesis import strategies as st
 
 from bulksync.errors import SheetError
 from bulksync.fields import codec_for
-from bulksync.model import Element, Run, Task
+from bulksync.importing import plan_import
+from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
+from bulksync.sheets.csvfile import sniff_delimiter
 from bulksync.snapshot import Snapshot, fetch_snapshot
 
 FORMATS = [".xlsx", ".csv"]
@@ -224,6 +227,82 @@ def test_csv_read_back_with_other_delimiters_boms_and_line_ends(
     assert_reads_back(path, snapshot, assignees=True)
 
 
+# Titles and values holding what a CSV reader could take for structure.
+TRICKY = st.text(alphabet=st.sampled_from(list("ab ,;\t\"'\n")), min_size=1, max_size=10)
+
+
+def titled(title: str, labels: list[str], values: list[str]) -> Snapshot:
+    """One run of a template with one task called ``title``, a text field per label."""
+    elements = [
+        Element(f"el_{i}", "shortText", label, value)
+        for i, (label, value) in enumerate(zip(labels, values, strict=True))
+    ]
+    base = one_run(elements)
+    task = dataclasses.replace(base.tasks["run_x"][0], title=title)
+    template = TemplateTask("tt_x", title, 0, None, "task", False, tuple(elements))
+    run = dataclasses.replace(base.runs[0], title=title)
+    return Snapshot(base.host, base.taken_at, (run,), {"run_x": (task,)}, (template,), "tpl_x")
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    title=TRICKY,
+    labels=st.lists(TRICKY, min_size=1, max_size=3),
+    value=TRICKY,
+    layout=st.sampled_from([Layout.RUNS, Layout.TASKS]),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    bom=st.booleans(),
+    newline=st.sampled_from(["\r\n", "\n"]),  # CR alone: see the table test below
+)
+def test_an_unedited_csv_imports_as_no_change_whatever_its_titles_and_delimiter(
+    tmp_path, title, labels, value, layout, delimiter, bom, newline
+):
+    snapshot = titled(title, labels, [value] * len(labels))
+    path = tmp_path / "tricky.csv"
+    write_export(snapshot, path, layout=layout)
+    if (delimiter, bom, newline) != (",", True, "\r\n"):  # else: as exported, untouched
+        rewrite_csv(path, delimiter=delimiter, bom=bom, newline=newline)
+    plan = plan_import(read_sheet(path), lambda runs: snapshot.tasks, host="example.test")
+    assert (plan.errors, plan.changes, plan.conflicts) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("title", "delimiter", "bom", "newline"),
+    [
+        ("Laptop; badge; keys", ",", True, "\r\n"),  # as exported: ';' only in quoted cells
+        ("Laptop, badge, keys", ";", False, "\r\n"),  # re-saved by Excel in a ';' locale
+        ("Laptop, badge, keys", ";", False, "\r"),  # ... by an old Mac Excel: CR alone
+        ("Laptop, badge, keys", "\t", False, "\n"),
+        ('Say "hi"; then\tgo, now', ";", True, "\r\n"),
+        ('Say "hi"; then\tgo, now', "\t", False, "\r\n"),
+        ("Two\nlines; or, three", ";", False, "\r\n"),  # a header cell over two lines
+    ],
+)
+def test_delimiters_inside_quoted_header_cells_do_not_count(
+    tmp_path, title, delimiter, bom, newline
+):
+    labels = [f"{title} {i}" for i in range(4)]  # many header cells that hold the others
+    snapshot = titled(title, labels, [title] * 4)
+    path = tmp_path / "t.csv"
+    write_export(snapshot, path, layout=Layout.RUNS, assignees=True)
+    rewrite_csv(path, delimiter=delimiter, bom=bom, newline=newline)
+    assert sniff_delimiter(path.read_text(encoding="utf-8-sig")) == delimiter
+    assert_reads_back(path, snapshot, assignees=True)
+
+
+def test_a_csv_with_another_delimiter_is_refused_saying_so(tmp_path):
+    snapshot = titled("Laptop, badge", ["Serial; tag"], ["x"])
+    path = tmp_path / "pipe.csv"
+    write_export(snapshot, path, layout=Layout.RUNS)
+    rewrite_csv(path, delimiter="|", bom=False, newline="\r\n")
+    with pytest.raises(SheetError) as caught:
+        read_sheet(path)
+    assert "not separated by ',' ';' or a tab (it looks like '|')" in str(caught.value)
+    assert "is gone" not in str(caught.value)
+
+
 def test_csv_guards_formulas_and_typed_looking_text(snapshots, tmp_path):
     every, _ = snapshots
     path = tmp_path / "all.csv"
@@ -348,8 +427,6 @@ def elements(draw) -> list[Element]:
 def test_export_then_read_gives_the_exported_values(tmp_path, fields, completed, suffix, layout):
     snapshot = one_run(fields, completed=completed)
     if layout is Layout.RUNS:
-        from bulksync.model import TemplateTask
-
         tt = TemplateTask("tt_x", "Task X", 0, None, "task", False, tuple(fields))
         snapshot = Snapshot(
             snapshot.host, snapshot.taken_at, snapshot.runs, snapshot.tasks, (tt,), "tpl_x"
