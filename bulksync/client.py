@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Final, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import tenacity
 
 from bulksync import __version__
-from bulksync.baseurl import DEFAULT_BASE_URL, check_base_url
+from bulksync.baseurl import DEFAULT_BASE_URL, api_host, check_base_url
 from bulksync.errors import (
     ApiError,
     ConfigError,
@@ -151,7 +151,7 @@ class NextStepClient:
             raise ConfigError("max_in_flight is at least 1")
         self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self._answers = Answers(self.base_url, api_key.strip())
-        self.host = urlsplit(self.base_url).netloc
+        self.host = api_host(self.base_url)
         self.page_size = page_size
         self.max_pages = max_pages
         self.max_in_flight = max_in_flight
