@@ -5,12 +5,12 @@ network), and the identity of the API host it names."""
 from __future__ import annotations
 
 import ipaddress
-import unicodedata
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from bulksync.apikey import kind_of
 from bulksync.errors import ConfigError
 
 DEFAULT_BASE_URL: Final = "https://getnextstep.io/api/v1"
@@ -82,12 +82,12 @@ def same_host(exported_from: str, host: str) -> bool:
 def _parse(text: str) -> httpx.URL:
     """``text`` as httpx reads it, or ``ConfigError`` saying what is wrong with it."""
     for position, char in enumerate(text, 1):
-        kind = _unsendable(char)
-        if kind:
-            raise ConfigError(
-                f"The base URL {_shown(text)!r} has {kind} at character {position}; "
-                f"a URL has none (was it pasted with it?). {_FIX}"
-            )
+        if char.isprintable() and not char.isspace():
+            continue
+        raise ConfigError(
+            f"The base URL {_shown(text)!r} has {kind_of(char)} at character {position}; "
+            f"a URL has none (was it pasted with it?). {_FIX}"
+        )
     try:
         port = urlsplit(text).port
     except ValueError as exc:
@@ -106,24 +106,6 @@ def _parse(text: str) -> httpx.URL:
     if port == 0:
         raise ConfigError(f"The base URL {_shown(text)!r} has port 0, not 1 to 65535. {_FIX}")
     return url
-
-
-def _unsendable(char: str) -> str:
-    """What ``char`` is, if it cannot be in a base URL; "" if it can."""
-    if char in "\r\n":
-        return "a line break"
-    if char == "\t":
-        return "a tab"
-    if char == " ":
-        return "a space"
-    category = unicodedata.category(char)
-    if category == "Cc":
-        return "a control character"
-    if category == "Cf":
-        return "an invisible formatting character (such as a zero-width space)"
-    if category in ("Zs", "Zl", "Zp"):
-        return "a space that is not ASCII (such as a no-break space)"
-    return ""
 
 
 def _shown(text: str) -> str:

@@ -28,6 +28,7 @@ import httpx
 import tenacity
 
 from bulksync import __version__
+from bulksync.apikey import check_api_key
 from bulksync.baseurl import DEFAULT_BASE_URL, api_host, check_base_url
 from bulksync.errors import (
     ApiError,
@@ -138,11 +139,7 @@ class NextStepClient:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if not api_key or not api_key.strip():
-            raise ConfigError(
-                "No NextStep API key. Give it with --api-key or the NEXTSTEP_API_KEY "
-                "environment variable (or try the sandbox with --sandbox)."
-            )
+        api_key = check_api_key(api_key or "")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size is from 1 to {MAX_PAGE_SIZE}, not {page_size}")
         if max_pages < 1:
@@ -150,7 +147,7 @@ class NextStepClient:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
         self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._answers = Answers(self.base_url, api_key.strip())
+        self._answers = Answers(self.base_url, api_key)
         self.host = api_host(self.base_url)
         self.page_size = page_size
         self.max_pages = max_pages
@@ -172,7 +169,7 @@ class NextStepClient:
             transport=transport,
             timeout=timeout,
             headers={
-                "Authorization": f"Bearer {api_key.strip()}",
+                "Authorization": f"Bearer {api_key}",
                 "Accept": "application/json",
                 "User-Agent": f"bulksync/{__version__}",
             },

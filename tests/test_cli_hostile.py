@@ -131,6 +131,58 @@ def test_allow_insecure_http_lets_it_through_before_or_after_the_command(run, no
     assert no_network[0].startswith(url + "/process-runs")
 
 
+def test_a_base_url_with_a_user_name_is_refused_before_any_connection(run, no_network):
+    # httpx would send the user name as Basic auth, in place of the Bearer key.
+    url = "http://someone:pa55word@127.0.0.1:9/api/v1"
+    result = run("--api-key", KEY, "--base-url", url, "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert no_network == []
+    assert "user name" in result.stderr and "http://127.0.0.1:9/api/v1" in result.stderr
+    assert "pa55word" not in result.output
+    assert_no_secret(result.output)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://127.0.0.1:abc/api/v1", "port"),
+        ("http://127.0.0.1:70000/api/v1", "port"),
+        ("http://[::1/api/v1", "no closing ]"),
+        ("http://:8765/api/v1", "no host"),
+        ("http://x\t@127.0.0.1:8765/api/v1", "tab"),
+        ("http://127.0.0.1:8765/api\n/v1", "line break"),
+        ("http://127.0.0.1:8765/a pi/v1", "space"),
+    ],
+)
+def test_a_base_url_that_is_not_a_url_is_refused_before_any_connection(run, no_network, url, said):
+    result = run("--api-key", KEY, "--base-url", url, "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert "Internal error" not in result.stderr
+    assert said in result.stderr and "--base-url" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert no_network == []
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("nxs_live_s\u00e9cret", "character 11 is a letter or sign that is not ASCII"),
+        ("nxs_live_secret\u00a0x", "character 16 is a space that is not ASCII"),
+        ("nxs_live_sec\nret", "character 13 is a line break"),
+        ("nxs_live_sec\u200bret", "character 13 is an invisible"),
+    ],
+)
+def test_an_api_key_no_http_header_can_carry_is_refused_before_any_connection(
+    run, no_network, monkeypatch, key, said
+):
+    monkeypatch.setenv("NEXTSTEP_API_KEY", key)
+    result = run("--base-url", "http://127.0.0.1:9/api/v1", "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert said in result.stderr and "paste it again" in result.stderr
+    assert "sec" not in result.output
+    assert no_network == []
+
+
 # -- 14: pagination that never ends --------------------------------------------------------
 
 
