@@ -350,7 +350,8 @@ class NextStepClient:
                 raise self._shape_error(
                     "GET",
                     path,
-                    f"page {page} gives the next_cursor {next_cursor[:40]!r} a second time, "
+                    f"page {page} gives the next_cursor "
+                    f"{self._answers.excerpt(next_cursor, 40)!r} a second time, "
                     "so its pages run in a circle",
                 )
             seen.add(next_cursor)
@@ -509,6 +510,7 @@ class NextStepClient:
         Past ``max_retry_after`` the client does not wait at all: ``RateLimitedError``.
         """
         raw = self._answers.redact(response.headers.get("Retry-After", ""))
+        shown = self._answers.excerpt(raw, 40)
         now = self._wall_clock()
         pause = retry_after_seconds(raw, now=now)
         if pause is None:
@@ -520,7 +522,7 @@ class NextStepClient:
                 method,
                 path,
                 rate_limited=f"NextStep answered 429 rate_limited to {method} /{path} and asks "
-                f"to wait {span(pause)} (Retry-After: {raw[:40]!r}, until {until(now, pause)}), "
+                f"to wait {span(pause)} (Retry-After: {shown!r}, until {until(now, pause)}), "
                 f"longer than the {self.max_retry_after:g} s bulksync waits. Try again later, "
                 "or raise --max-retry-after.",
             )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import json
 import os
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -199,6 +201,74 @@ def test_list_stops_on_pages_that_run_in_a_circle(run):
     assert "a second time" in result.stderr
     assert result.stderr.count("\n") == 1
     assert len(server.requests) == 3
+
+
+# -- the key echoed back where a plain search does not find it ----------------------------
+
+SECRET = "Q7vK2pX9mZ4tR8wLb3"
+
+
+def assert_no_part_of(secret: str, text: str, size: int = 5) -> None:
+    parts = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    assert [p for p in parts if p in text] == [], text
+
+
+def test_a_page_that_is_not_json_shows_no_part_of_a_key_it_echoes(run):
+    # the key starts just before the 60 characters quoted of a page that is not JSON
+    def respond(method, path, headers):
+        body = "<html><body><p>Invalid request. token=" + headers["Authorization"][7:]
+        return 502, {"Content-Type": "text/html"}, body.encode()
+
+    with ScriptedServer(respond) as server:
+        result = run(
+            "--api-key", f"nxs_live_{SECRET}", "--base-url", server.base_url, "list", "runs"
+        )
+    assert result.exit_code == ExitCode.API, result.output
+    assert "is not JSON: it starts '<html><body><p>Invalid request. token=[redacted]'" in (
+        result.stderr
+    )
+    assert_no_part_of(SECRET, result.output)
+
+
+def test_pages_in_a_circle_show_no_part_of_a_key_in_their_cursor(run):
+    def respond(method, path, headers):
+        cursor = "session-" * 3 + headers["Authorization"][7:] + "-" + "x" * 40
+        page = {"data": [], "pagination": {"has_more": True, "next_cursor": cursor}}
+        return 200, {}, json.dumps(page).encode()
+
+    with ScriptedServer(respond) as server:
+        result = run(
+            "--api-key", f"nxs_live_{SECRET}", "--base-url", server.base_url, "list", "runs"
+        )
+    assert result.exit_code == ExitCode.API, result.output
+    assert "'session-session-session-[redacted]-xxx" in result.stderr
+    assert_no_part_of(SECRET, result.output)
+
+
+ENCODINGS = {
+    "quote": lambda key: quote(key, safe=""),
+    "quote, lowercase hex": lambda key: quote(key, safe="").lower(),
+    "quote_plus": quote_plus,
+    "html": html.escape,
+    "json": lambda key: json.dumps(key)[1:-1],
+    "json, slash escaped": lambda key: json.dumps(key)[1:-1].replace("/", "\\/"),
+}
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_key_echoed_encoded_is_redacted(run, encoding):
+    key = 'nxs_live_Zq9+W7x/Lm4=T b&<"\\Tb'
+    echoed = ENCODINGS[encoding](key)
+    assert echoed != key
+
+    def respond(method, path, headers):
+        return envelope(400, "bad_request", f"rejected ?api_key={echoed}!")
+
+    with ScriptedServer(respond) as server:
+        result = run("--api-key", key, "--base-url", server.base_url, "list", "runs")
+    assert result.exit_code == ExitCode.API, result.output
+    assert "rejected ?api_key=[redacted]!" in result.stderr
+    assert_no_part_of(echoed[9:], result.output, size=6)
 
 
 # -- 16: a Retry-After of an hour ------------------------------------------------------------
