@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Final, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import tenacity
 
 from bulksync import __version__
-from bulksync.baseurl import DEFAULT_BASE_URL, check_base_url
+from bulksync.apikey import check_api_key
+from bulksync.baseurl import DEFAULT_BASE_URL, api_host, check_base_url
 from bulksync.errors import (
     ApiError,
     ConfigError,
@@ -138,11 +139,7 @@ class NextStepClient:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if not api_key or not api_key.strip():
-            raise ConfigError(
-                "No NextStep API key. Give it with --api-key or the NEXTSTEP_API_KEY "
-                "environment variable (or try the sandbox with --sandbox)."
-            )
+        api_key = check_api_key(api_key or "")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size is from 1 to {MAX_PAGE_SIZE}, not {page_size}")
         if max_pages < 1:
@@ -150,8 +147,8 @@ class NextStepClient:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
         self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._answers = Answers(self.base_url, api_key.strip())
-        self.host = urlsplit(self.base_url).netloc
+        self._answers = Answers(self.base_url, api_key)
+        self.host = api_host(self.base_url)
         self.page_size = page_size
         self.max_pages = max_pages
         self.max_in_flight = max_in_flight
@@ -172,7 +169,7 @@ class NextStepClient:
             transport=transport,
             timeout=timeout,
             headers={
-                "Authorization": f"Bearer {api_key.strip()}",
+                "Authorization": f"Bearer {api_key}",
                 "Accept": "application/json",
                 "User-Agent": f"bulksync/{__version__}",
             },
@@ -353,7 +350,8 @@ class NextStepClient:
                 raise self._shape_error(
                     "GET",
                     path,
-                    f"page {page} gives the next_cursor {next_cursor[:40]!r} a second time, "
+                    f"page {page} gives the next_cursor "
+                    f"{self._answers.excerpt(next_cursor, 40)!r} a second time, "
                     "so its pages run in a circle",
                 )
             seen.add(next_cursor)
@@ -512,6 +510,7 @@ class NextStepClient:
         Past ``max_retry_after`` the client does not wait at all: ``RateLimitedError``.
         """
         raw = self._answers.redact(response.headers.get("Retry-After", ""))
+        shown = self._answers.excerpt(raw, 40)
         now = self._wall_clock()
         pause = retry_after_seconds(raw, now=now)
         if pause is None:
@@ -523,7 +522,7 @@ class NextStepClient:
                 method,
                 path,
                 rate_limited=f"NextStep answered 429 rate_limited to {method} /{path} and asks "
-                f"to wait {span(pause)} (Retry-After: {raw[:40]!r}, until {until(now, pause)}), "
+                f"to wait {span(pause)} (Retry-After: {shown!r}, until {until(now, pause)}), "
                 f"longer than the {self.max_retry_after:g} s bulksync waits. Try again later, "
                 "or raise --max-retry-after.",
             )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
+from bulksync.baseurl import same_host
 from bulksync.errors import ExitCode, SheetError
 from bulksync.fields import ASSIGNEE, COMPLETION, CellError, CellValue, Codec, codec_for
 from bulksync.model import JSON, Task
@@ -270,7 +271,7 @@ def plan_import(
 
 def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions) -> ImportPlan:
     meta = sheet.meta
-    if sheet.has_base and meta.host and meta.host != host and not options.force:
+    if sheet.has_base and meta.host and not same_host(meta.host, host) and not options.force:
         raise SheetError(
             f"{sheet.path} was exported from {meta.host}, and this import would go to {host}. "
             "Import it where it came from, or give --force if the two are meant to be the "

@@ -2,13 +2,17 @@
 
 Every text a server sends may end up on a terminal or in a file (``journal.jsonl``,
 ``results.csv``, ``errors.csv``), and a server or proxy may echo the request's
-``Authorization`` header in it. So server text passes ``redact`` here, where it becomes
-part of an exception, and everything downstream is clean.
+``Authorization`` header in it, as it was or encoded (in a URL, in HTML, in JSON). So
+server text passes ``redact`` here, where it becomes part of an exception, and
+everything downstream is clean. Text quoted in part is redacted whole first, then cut
+(``Answers.excerpt``): cut first, a key that runs past the cut would leave its start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import html.entities
 import json
 import math
 import re
@@ -45,12 +49,52 @@ ERROR_CLASSES: Final[dict[int, type[ApiError]]] = {
 }
 
 
+def _entity_names() -> dict[str, list[str]]:
+    """The names an HTML page may give a character: "amp;", "sol;", and the old "amp"."""
+    names: dict[str, list[str]] = {}
+    for name, char in html.entities.html5.items():
+        names.setdefault(char, []).append(name)
+    return names
+
+
+_ENTITIES: Final = _entity_names()
+
+
 def redact(text: str, secret: str | None) -> str:
-    """``text`` without ``secret`` and without any ``Bearer …`` token."""
-    text = _BEARER.sub(rf"\1 {REDACTED}", text)
+    """``text`` without ``secret`` (as it is, or percent-encoded, HTML-escaped or
+    JSON-escaped, in any mix) and without any ``Bearer …`` token."""
     if secret:
-        text = text.replace(secret, REDACTED)
-    return text
+        text = _echoes(secret).sub(REDACTED, text)
+    return _BEARER.sub(rf"\1 {REDACTED}", text)
+
+
+@functools.lru_cache(maxsize=4)
+def _echoes(secret: str) -> re.Pattern[str]:
+    """A pattern for ``secret`` with each character in any way a server may write it.
+
+    Case is ignored: hex digits and entity names come in either case, and the key in
+    another case is no less the key.
+    """
+    return re.compile("".join(_spellings(char) for char in secret), re.IGNORECASE)
+
+
+def _spellings(char: str) -> str:
+    code = ord(char)
+    ways = {
+        re.escape(char),
+        "".join(f"%{byte:02x}" for byte in char.encode()),  # quote()
+        f"&#0*{code};?",  # HTML, where the ";" may be left out
+        f"&#x0*{code:x};?",
+        *(re.escape(f"&{name}") for name in _ENTITIES.get(char, ())),
+    }
+    if code <= 0xFFFF:
+        ways.add(rf"\\u{code:04x}")  # JSON
+    if char in '"\\/':
+        ways.add(re.escape(f"\\{char}"))  # JSON: \" \\ \/
+    if char == " ":
+        ways.add(r"\+")  # quote_plus()
+    # Longest first: "&amp;" before "&amp", so that the ";" is not left behind.
+    return "(?:" + "|".join(sorted(ways, key=len, reverse=True)) + ")"
 
 
 def retry_after_seconds(raw: str, *, now: float) -> float | None:
@@ -107,6 +151,20 @@ class Answers:
     def redact(self, text: str) -> str:
         return redact(text, self._secret)
 
+    def excerpt(self, text: str, limit: int) -> str:
+        """The start of ``text`` redacted, about ``limit`` characters long.
+
+        Redacted whole, then cut: a key that runs past the cut is gone, not left in
+        part. A ``[redacted]`` the cut would split is kept whole.
+        """
+        clean = self.redact(text)
+        end = limit
+        for start in range(max(limit - len(REDACTED) + 1, 0), limit):
+            if clean.startswith(REDACTED, start):
+                end = start + len(REDACTED)
+                break
+        return clean[:end]
+
     def url(self, response: httpx.Response, path: str) -> str:
         return self.redact(str(response.request.url) if response.request else path)
 
@@ -121,7 +179,7 @@ class Answers:
 
     def not_json(self, response: httpx.Response, method: str, path: str) -> ResponseError:
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        start = self.redact(response.text[:60].strip().replace("\n", " "))
+        start = self.excerpt(response.text.strip().replace("\n", " "), 60)
         return ResponseError(
             f"NextStep's answer to {method} /{path} ({response.status_code}, "
             f"{self.redact(kind)}) is not JSON: it starts {start!r}. Is {self.base_url} a "

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import json
 import os
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -131,6 +133,58 @@ def test_allow_insecure_http_lets_it_through_before_or_after_the_command(run, no
     assert no_network[0].startswith(url + "/process-runs")
 
 
+def test_a_base_url_with_a_user_name_is_refused_before_any_connection(run, no_network):
+    # httpx would send the user name as Basic auth, in place of the Bearer key.
+    url = "http://someone:pa55word@127.0.0.1:9/api/v1"
+    result = run("--api-key", KEY, "--base-url", url, "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert no_network == []
+    assert "user name" in result.stderr and "http://127.0.0.1:9/api/v1" in result.stderr
+    assert "pa55word" not in result.output
+    assert_no_secret(result.output)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://127.0.0.1:abc/api/v1", "port"),
+        ("http://127.0.0.1:70000/api/v1", "port"),
+        ("http://[::1/api/v1", "no closing ]"),
+        ("http://:8765/api/v1", "no host"),
+        ("http://x\t@127.0.0.1:8765/api/v1", "tab"),
+        ("http://127.0.0.1:8765/api\n/v1", "line break"),
+        ("http://127.0.0.1:8765/a pi/v1", "space"),
+    ],
+)
+def test_a_base_url_that_is_not_a_url_is_refused_before_any_connection(run, no_network, url, said):
+    result = run("--api-key", KEY, "--base-url", url, "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert "Internal error" not in result.stderr
+    assert said in result.stderr and "--base-url" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert no_network == []
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("nxs_live_s\u00e9cret", "character 11 is a letter or sign that is not ASCII"),
+        ("nxs_live_secret\u00a0x", "character 16 is a space that is not ASCII"),
+        ("nxs_live_sec\nret", "character 13 is a line break"),
+        ("nxs_live_sec\u200bret", "character 13 is an invisible"),
+    ],
+)
+def test_an_api_key_no_http_header_can_carry_is_refused_before_any_connection(
+    run, no_network, monkeypatch, key, said
+):
+    monkeypatch.setenv("NEXTSTEP_API_KEY", key)
+    result = run("--base-url", "http://127.0.0.1:9/api/v1", "list", "runs")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert said in result.stderr and "paste it again" in result.stderr
+    assert "sec" not in result.output
+    assert no_network == []
+
+
 # -- 14: pagination that never ends --------------------------------------------------------
 
 
@@ -147,6 +201,74 @@ def test_list_stops_on_pages_that_run_in_a_circle(run):
     assert "a second time" in result.stderr
     assert result.stderr.count("\n") == 1
     assert len(server.requests) == 3
+
+
+# -- the key echoed back where a plain search does not find it ----------------------------
+
+SECRET = "Q7vK2pX9mZ4tR8wLb3"
+
+
+def assert_no_part_of(secret: str, text: str, size: int = 5) -> None:
+    parts = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    assert [p for p in parts if p in text] == [], text
+
+
+def test_a_page_that_is_not_json_shows_no_part_of_a_key_it_echoes(run):
+    # the key starts just before the 60 characters quoted of a page that is not JSON
+    def respond(method, path, headers):
+        body = "<html><body><p>Invalid request. token=" + headers["Authorization"][7:]
+        return 502, {"Content-Type": "text/html"}, body.encode()
+
+    with ScriptedServer(respond) as server:
+        result = run(
+            "--api-key", f"nxs_live_{SECRET}", "--base-url", server.base_url, "list", "runs"
+        )
+    assert result.exit_code == ExitCode.API, result.output
+    assert "is not JSON: it starts '<html><body><p>Invalid request. token=[redacted]'" in (
+        result.stderr
+    )
+    assert_no_part_of(SECRET, result.output)
+
+
+def test_pages_in_a_circle_show_no_part_of_a_key_in_their_cursor(run):
+    def respond(method, path, headers):
+        cursor = "session-" * 3 + headers["Authorization"][7:] + "-" + "x" * 40
+        page = {"data": [], "pagination": {"has_more": True, "next_cursor": cursor}}
+        return 200, {}, json.dumps(page).encode()
+
+    with ScriptedServer(respond) as server:
+        result = run(
+            "--api-key", f"nxs_live_{SECRET}", "--base-url", server.base_url, "list", "runs"
+        )
+    assert result.exit_code == ExitCode.API, result.output
+    assert "'session-session-session-[redacted]-xxx" in result.stderr
+    assert_no_part_of(SECRET, result.output)
+
+
+ENCODINGS = {
+    "quote": lambda key: quote(key, safe=""),
+    "quote, lowercase hex": lambda key: quote(key, safe="").lower(),
+    "quote_plus": quote_plus,
+    "html": html.escape,
+    "json": lambda key: json.dumps(key)[1:-1],
+    "json, slash escaped": lambda key: json.dumps(key)[1:-1].replace("/", "\\/"),
+}
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_key_echoed_encoded_is_redacted(run, encoding):
+    key = 'nxs_live_Zq9+W7x/Lm4=T b&<"\\Tb'
+    echoed = ENCODINGS[encoding](key)
+    assert echoed != key
+
+    def respond(method, path, headers):
+        return envelope(400, "bad_request", f"rejected ?api_key={echoed}!")
+
+    with ScriptedServer(respond) as server:
+        result = run("--api-key", key, "--base-url", server.base_url, "list", "runs")
+    assert result.exit_code == ExitCode.API, result.output
+    assert "rejected ?api_key=[redacted]!" in result.stderr
+    assert_no_part_of(echoed[9:], result.output, size=6)
 
 
 # -- 16: a Retry-After of an hour ------------------------------------------------------------

@@ -17,13 +17,14 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
 
 from bulksync.cli import cli
 from bulksync.errors import ExitCode
-from bulksync.rundir import read_journal
+from bulksync.rundir import read_journal, writer_lock
 from tests.test_cli_apply import (
     EDITS,
     exported_and_edited,
@@ -152,6 +153,46 @@ def test_a_dry_run_takes_no_lock_and_runs_beside_an_import(http, tmp_path):
     first.communicate(timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert "already done" in dry.stdout
+
+
+def respelled(base: str, how: str) -> str:
+    """``base`` written another way that names the same API host."""
+    parts = urlsplit(base)
+    if how == "leading_zero_port":
+        return f"{parts.scheme}://{parts.hostname}:0{parts.port}{parts.path}"
+    if how == "uppercase_host":
+        return f"{parts.scheme}://{str(parts.hostname).upper()}:{parts.port}{parts.path}/"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["leading_zero_port", "uppercase_host"])
+def test_the_host_lock_holds_however_the_base_url_spells_the_host(http, tmp_path, monkeypatch, how):
+    bulk, sandbox = http()
+    base = os.environ["NEXTSTEP_BASE_URL"].replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", base)
+    exported_and_edited(bulk, tmp_path)
+    # An import of another sheet from this folder holds the lock of this API host.
+    with writer_lock(tmp_path / "other.xlsx", urlsplit(base).netloc, command="bulksync import x"):
+        assert bulk("import", "onb.xlsx", "--yes").exit_code == ExitCode.LOCKED
+        monkeypatch.setenv("NEXTSTEP_BASE_URL", respelled(base, how))
+        # no --force: the sheet is from this host too, however it is spelled
+        result = bulk("import", "onb.xlsx", "--yes")
+    assert result.exit_code == ExitCode.LOCKED, result.output
+    assert f"the API host {urlsplit(base).netloc} " in result.stderr
+    assert sandbox.stats.total("PATCH") == 0
+
+
+def test_a_sheet_imports_to_the_host_it_came_from_however_the_base_url_spells_it(
+    http, tmp_path, monkeypatch
+):
+    bulk, sandbox = http()
+    base = os.environ["NEXTSTEP_BASE_URL"].replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", respelled(base, "uppercase_host"))
+    exported_and_edited(bulk, tmp_path)
+    monkeypatch.setenv("NEXTSTEP_BASE_URL", respelled(base, "leading_zero_port"))
+    result = bulk("import", "onb.xlsx", "--yes")  # no --force: it is the same host
+    assert result.exit_code == 0, result.output
+    assert sandbox.stats.total("PATCH") > 0
 
 
 # -- private files -------------------------------------------------------------------------

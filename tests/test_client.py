@@ -189,6 +189,32 @@ def test_plain_http_elsewhere_when_allowed():
     NextStepClient("k", url, allow_insecure_http=True, transport=_NeverCalled()).close()
 
 
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://127.0.0.1:8765/api/v1", "127.0.0.1:8765"),
+        ("http://127.0.0.1:08765/api/v1/", "127.0.0.1:8765"),
+        ("https://LocalHost.:8765/api/v1", "localhost:8765"),
+        ("https://API.GetNextStep.io:443/api/v1", "api.getnextstep.io"),
+        ("https://api.getnextstep.io:0443/api/v1", "api.getnextstep.io"),
+        ("https://api.getnextstep.io:80/api/v1", "api.getnextstep.io:80"),
+        ("http://[0:0::1]:8765/api/v1", "[::1]:8765"),
+        ("https://bücher.example/api/v1", "xn--bcher-kva.example"),
+    ],
+)
+def test_the_host_is_one_text_however_the_base_url_spells_it(url, host):
+    with NextStepClient("k", url, transport=_NeverCalled()) as client:
+        assert client.host == host
+
+
+def test_a_base_url_with_a_user_name_is_a_config_error():
+    # httpx would log in with it (HTTP Basic) in place of the Bearer key
+    with pytest.raises(ConfigError, match="user name") as caught:
+        NextStepClient("k", "https://me:hunter2@api.getnextstep.io/api/v1")
+    assert "hunter2" not in str(caught.value)
+    assert "--base-url https://api.getnextstep.io/api/v1," in str(caught.value)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
