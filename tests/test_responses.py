@@ -44,7 +44,9 @@ def test_an_excerpt_shows_no_part_of_the_key_wherever_it_is_cut(key, filler, at,
     text = "x" * at + f"token={key}{filler}"
     shown = Answers("https://nextstep.example/api/v1", key).excerpt(text, limit)
     secret = key.removeprefix("nxs_live_")
-    assert not any(secret[i : i + 5] in shown for i in range(len(secret) - 4)), shown
+    pieces = [secret[i : i + 5] for i in range(len(secret) - 4)]
+    # (a piece the filler spells by itself says nothing about the key)
+    assert not any(p in shown for p in pieces if p not in filler and p not in "token="), shown
     clean = redact(text, key)
     assert clean.startswith(shown)
     marker = clean.index(REDACTED)
