@@ -185,9 +185,9 @@ def apply_plan(
         progress=progress,
     )
     chosen = plan.patches if patches is None else patches
+    sender.total = len(chosen)
     try:
         journal.record("start", file=plan.path, host=plan.host, patches=len(chosen))
-        sender.total = len(chosen)
         for outcome in client.map(sender.run, list(_by_run(chosen).items())):
             sender.report.results.extend(outcome)
     finally:
@@ -256,13 +256,12 @@ class _Sender:
 
     def _run(self, run_id: str, patches: list[Patch]) -> list[ValueResult]:
         results: list[ValueResult] = []
-        reading: Reading | None = None
         for number, patch in enumerate(patches):
             if self.stop.is_set():
                 results.extend(self._skipped(patches[number:]))
                 break
             try:
-                outcome, reading = self._one(run_id, patch, reading)
+                outcome = self._one(run_id, patch)
             except BulksyncError as exc:
                 message = f"the run could not be read before writing, so nothing was sent: {exc}"
                 results.extend(self._skipped(patches[number:], Result.FAILED, message))
@@ -275,9 +274,7 @@ class _Sender:
             self._advance(1)
         return results
 
-    def _one(
-        self, run_id: str, patch: Patch, reading: Reading | None
-    ) -> tuple[list[ValueResult], Reading]:
+    def _one(self, run_id: str, patch: Patch) -> list[ValueResult]:
         """One PATCH, checked against a read of its run that is fresh when it goes.
 
         The places for a read and the PATCH are taken first (inside the run's
@@ -288,17 +285,16 @@ class _Sender:
         tries = self.client.max_rate_limit_waits + 1
         for _ in range(tries):
             with self.client.limiter.reserved(2):
-                if reading is None:
-                    reading = self.live.fresh(run_id, self.max_read_age)  # the plan's, if young
-                elif self.live.clock() - reading.at > self.max_read_age:
-                    reading = self.live.reread(run_id)
+                # The run's latest read (the plan's, or one made for an earlier PATCH),
+                # or a new one if that is older than max_read_age.
+                reading = self.live.fresh(run_id, self.max_read_age)
                 todo, settled = _recheck(patch, reading, self.plan.on_conflict)
                 if not todo.changes:
-                    return settled, reading
+                    return settled
                 if self.stop.is_set():  # --fail-fast stopped the import during the read
                     return settled + [
                         ValueResult(c, Result.NOT_SENT, _STOPPED) for c in todo.changes
-                    ], reading
+                    ]
                 age = self.live.clock() - reading.at
                 try:
                     outcome = _send(
@@ -319,10 +315,9 @@ class _Sender:
                     ]
                 with self._lock:
                     self.report.requests += 1
-                return settled + outcome, reading
+                return settled + outcome
         message = f"NextStep answered 429 (rate limited) {tries} times; not sent"
-        assert reading is not None
-        return [ValueResult(c, Result.FAILED, message) for c in patch.changes], reading
+        return [ValueResult(c, Result.FAILED, message) for c in patch.changes]
 
     def _skipped(
         self,

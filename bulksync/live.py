@@ -68,10 +68,6 @@ class LiveState:
             return known
         return self._read_one(run_id)
 
-    def reread(self, run_id: str) -> Reading:
-        """The run's tasks read now."""
-        return self._read_one(run_id)
-
     def _read_one(self, run_id: str) -> Reading:
         try:
             tasks: list[Task] | None = self.client.run_tasks(run_id)
