@@ -91,3 +91,12 @@ def http(tmp_path, monkeypatch, make_sandbox, serve):
         return invoke, sandbox
 
     return start
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files under tests/fixtures/ from what the code produces now",
+    )
