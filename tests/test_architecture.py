@@ -46,13 +46,13 @@ LAYERS: Mapping[str, int] = {
     # 3 plan values & reads
     "bulksync.plan": 3,
     "bulksync.fetch": 3,
-    "bulksync.rundir": 3,
     "bulksync.sandbox": 3,
     # 4 sheets
     "bulksync.sheets": 4,
     # 5 planning
     "bulksync.validate": 5,
     "bulksync.diff": 5,
+    "bulksync.rundir": 5,
     # 6 acting
     "bulksync.journal": 6,
     "bulksync.apply": 6,
