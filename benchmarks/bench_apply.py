@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_import import with_data_sheet_of
 
 from bulksync.apply import JOURNAL, Result, apply_plan
+from bulksync.fetch import LiveState, fetch_snapshot
 from bulksync.importing import plan_import
-from bulksync.live import LiveState
 from bulksync.rundir import new_run_dir, read_journal
 from bulksync.sandbox import SandboxConfig, open_sandbox, sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
-from bulksync.snapshot import Snapshot, fetch_snapshot
+from bulksync.snapshot import Snapshot
 
 
 def with_new_phones(snapshot: Snapshot) -> Snapshot:

@@ -43,6 +43,7 @@ from bulksync.errors import (
     RateLimitedError,
     StorageError,
 )
+from bulksync.fetch import LiveState, Reading
 from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
 from bulksync.importing import (
     Change,
@@ -55,7 +56,6 @@ from bulksync.importing import (
     describe,
     live_field,
 )
-from bulksync.live import LiveState, Reading
 from bulksync.model import JSON, Task
 from bulksync.private import private_file
 from bulksync.rundir import ERRORS, JOURNAL, PLAN, RESULTS, journal_of, merge_results, read_journal

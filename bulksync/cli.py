@@ -34,8 +34,8 @@ from bulksync.apply import (
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
 from bulksync.errors import BulksyncError, ConfigError, ExitCode, SheetError
+from bulksync.fetch import LiveState, fetch_snapshot
 from bulksync.importing import ImportOptions, ImportPlan, OnConflict, describe, plan_import
-from bulksync.live import LiveState
 from bulksync.report import (
     plan_html,
     plan_json,
@@ -60,7 +60,6 @@ from bulksync.rundir import (
 from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
 from bulksync.sandbox import reset_sandbox as _reset_sandbox
 from bulksync.sheets import Layout, check_output, read_sheet, write_export
-from bulksync.snapshot import fetch_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 

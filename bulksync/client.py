@@ -1,22 +1,17 @@
-"""The NextStep REST API client: pagination, error mapping, pacing, retries.
+"""The NextStep REST API client: its endpoints, pagination and the models they answer.
 
 Thread-safe: one client may serve several threads, and ``map`` runs a function over
-items with ``max_in_flight`` requests at a time. Every request passes the rate limiter.
+items with ``max_in_flight`` requests at a time. Every request goes through a
+``Sender`` (``bulksync.sender``): the rate limiter, retries and errors made from answers.
 
-Retries. A GET is retried on a 5xx, a timeout or a lost connection, with capped
-full-jitter exponential backoff (tenacity's ``wait_random_exponential``), at most
-``max_retries`` times per request and within a retry budget for the whole client (at
-most ``retry_ratio`` retries per request sent, plus ``min_retries``), so that a failing
-server is not hammered. A PATCH or POST is never resent after its outcome became
-unknown: ``OutcomeUnknownError`` tells the caller to re-read first. A 429 is safe to
-resend for every method (the server did nothing), so it is: after ``Retry-After``.
+Retries, briefly (``bulksync.sender`` has the whole contract): a GET is retried on a
+5xx, a timeout or a lost connection, within a budget; a PATCH or POST whose outcome
+became unknown is never resent (``OutcomeUnknownError``: re-read first); a 429 is
+waited out and resent for every method.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,19 +20,10 @@ from typing import Final, TypeVar
 from urllib.parse import quote
 
 import httpx
-import tenacity
 
-from bulksync import __version__
 from bulksync.apikey import check_api_key
 from bulksync.baseurl import DEFAULT_BASE_URL, api_host, check_base_url
-from bulksync.errors import (
-    ApiError,
-    ConfigError,
-    OutcomeUnknownError,
-    RateLimitedError,
-    ResponseError,
-    TransportError,
-)
+from bulksync.errors import ConfigError, OutcomeUnknownError, ResponseError
 from bulksync.model import (
     JSON,
     Run,
@@ -51,16 +37,12 @@ from bulksync.model import (
     parse_template_task,
 )
 from bulksync.pacing import RateLimiter
-from bulksync.responses import Answers, retry_after_seconds, span, until
+from bulksync.sender import Sender
 from bulksync.stats import RequestStats
 
 MAX_PAGE_SIZE: Final = 100
-LONG_WAIT: Final = 10.0
-"""A wait after a 429 at least this long is a warning (shorter ones are logged at -v)."""
 MAX_PAGES: Final = 10_000
 """Pages of one list read at most: a million items at 100 a page, far past any team."""
-
-log = logging.getLogger("bulksync.http")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,40 +54,6 @@ class _Unset(Enum):
 
 UNSET: Final = _Unset.UNSET
 """Marks an optional PATCH field as not sent (``None`` means "clear")."""
-
-
-class _BudgetSpent(tenacity.stop.stop_base):
-    """Stop retrying once the client's retry budget is spent."""
-
-    def __init__(self, client: NextStepClient) -> None:
-        self.client = client
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self.client.retry_budget_spent()
-
-
-class _UnreachableTwice(tenacity.stop.stop_base):
-    """Stop after three refused connections: a wrong host or port does not heal in seconds."""
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        failure = outcome.exception() if outcome is not None else None
-        return (
-            isinstance(failure, _Transient)
-            and failure.connect_failed
-            and retry_state.attempt_number >= 3
-        )
-
-
-class _Transient(Exception):
-    """An attempt failed in a way that a GET may retry."""
-
-    def __init__(self, reason: str, status: int | None, response: httpx.Response | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.response = response
-        self.connect_failed = False
 
 
 def _id(value: str) -> str:
@@ -147,39 +95,65 @@ class NextStepClient:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight is at least 1")
         self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._answers = Answers(self.base_url, api_key)
         self.host = api_host(self.base_url)
         self.page_size = page_size
         self.max_pages = max_pages
         self.max_in_flight = max_in_flight
-        self.max_retries = max_retries
-        self.retry_ratio = retry_ratio
-        self.min_retries = min_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.max_rate_limit_waits = max_rate_limit_waits
-        self.max_retry_after = max_retry_after
-        self._wall_clock = wall_clock
-        self.limiter = RateLimiter(rate_limit, window, clock=clock, sleep=sleep)
-        self.stats = RequestStats()
-        self._sleep = sleep
-        self._in_flight = threading.BoundedSemaphore(max_in_flight)
-        self._http = httpx.Client(
-            base_url=self.base_url + "/",
+        self._sender = Sender(
+            self.base_url,
+            api_key,
             transport=transport,
+            rate_limit=rate_limit,
+            window=window,
+            max_in_flight=max_in_flight,
             timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "Accept": "application/json",
-                "User-Agent": f"bulksync/{__version__}",
-            },
-            limits=httpx.Limits(max_connections=max_in_flight + 2),
+            max_retries=max_retries,
+            retry_ratio=retry_ratio,
+            min_retries=min_retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            max_rate_limit_waits=max_rate_limit_waits,
+            max_retry_after=max_retry_after,
+            clock=clock,
+            sleep=sleep,
+            wall_clock=wall_clock,
         )
+        self._answers = self._sender.answers
+        self.limiter: RateLimiter = self._sender.limiter
+        self.stats: RequestStats = self._sender.stats
+
+    @property
+    def max_retries(self) -> int:
+        return self._sender.max_retries
+
+    @property
+    def retry_ratio(self) -> float:
+        return self._sender.retry_ratio
+
+    @property
+    def min_retries(self) -> int:
+        return self._sender.min_retries
+
+    @property
+    def backoff_base(self) -> float:
+        return self._sender.backoff_base
+
+    @property
+    def backoff_cap(self) -> float:
+        return self._sender.backoff_cap
+
+    @property
+    def max_rate_limit_waits(self) -> int:
+        return self._sender.max_rate_limit_waits
+
+    @property
+    def max_retry_after(self) -> float:
+        return self._sender.max_retry_after
 
     # -- lifecycle --------------------------------------------------------------------
 
     def close(self) -> None:
-        self._http.close()
+        self._sender.close()
 
     def __enter__(self) -> NextStepClient:
         return self
@@ -373,186 +347,10 @@ class NextStepClient:
         max_wait: float | None = None,
     ) -> JSON:
         """Send one request (retrying a GET where safe) and return its decoded JSON."""
-        url = f"{self.base_url}/{path}"
-        if method != "GET":
-            try:
-                response = self._attempt(method, path, params, json_body, max_wait)
-            except _Transient as exc:
-                if exc.connect_failed:
-                    raise TransportError(self._unreachable(exc), method=method, url=url) from None
-                raise OutcomeUnknownError(
-                    f"{method} /{path}: {exc.reason}; NextStep may or may not have applied it. "
-                    "Re-read the resource before sending it again.",
-                    method=method,
-                    url=url,
-                    status=exc.status,
-                ) from None
-            return self._decode(response, method, path)
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Transient),
-            stop=tenacity.stop_any(
-                tenacity.stop_after_attempt(self.max_retries + 1),
-                _BudgetSpent(self),
-                _UnreachableTwice(),
-            ),
-            wait=tenacity.wait_random_exponential(
-                multiplier=self.backoff_base, max=self.backoff_cap
-            ),
-            sleep=self._sleep,
-            before_sleep=self._before_retry,
-            reraise=True,
+        return self._sender.request(
+            method, path, params=params, json_body=json_body, max_wait=max_wait
         )
-        try:
-            response = retrying(self._attempt, method, path, params, json_body)
-        except _Transient as exc:
-            if exc.response is not None:
-                return self._decode(exc.response, method, path)
-            raise TransportError(self._unreachable(exc), method=method, url=url) from None
-        return self._decode(response, method, path)
 
     def retry_budget_spent(self) -> bool:
         """True once retries reach ``min_retries + retry_ratio × requests sent``."""
-        allowed = self.min_retries + self.retry_ratio * self.stats.total
-        return self.stats.retries >= allowed
-
-    def _before_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        self.stats.count_retry()
-        outcome = retry_state.outcome
-        reason = outcome.exception() if outcome is not None else None
-        log.info(
-            "retrying %s after %s (attempt %d, waiting %.1fs)",
-            retry_state.args[1] if len(retry_state.args) > 1 else "?",
-            reason,
-            retry_state.attempt_number + 1,
-            retry_state.upcoming_sleep,
-        )
-
-    def _unreachable(self, exc: _Transient) -> str:
-        return (
-            f"Could not reach NextStep at {self.base_url}: {exc.reason}. Check the network "
-            "and --base-url (or NEXTSTEP_BASE_URL)."
-        )
-
-    def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json_body: Mapping[str, JSON] | None,
-        max_wait: float | None = None,
-    ) -> httpx.Response:
-        """One request through the pacing; 429s are waited out and resent here (unless
-        ``max_wait`` is given: then a 429, or a longer wait for a place, is the caller's)."""
-        for _ in range(self.max_rate_limit_waits + 1):
-            with self._in_flight, self.limiter.slot() as waited:
-                if waited >= 1.0:
-                    log.info("waited %.1fs for the rate limit before %s /%s", waited, method, path)
-                if max_wait is not None and waited > max_wait:
-                    raise RateLimitedError(
-                        f"{method} /{path} was held back {waited:.1f}s by the rate limit, "
-                        f"longer than the {max_wait:.1f}s its caller allows; it was not sent.",
-                        status=429,
-                        code="rate_limited",
-                        server_message="",
-                        method=method,
-                        url=f"{self.base_url}/{path}",
-                    )
-                started = time.perf_counter()
-                log.debug(
-                    "→ %s /%s%s Authorization: Bearer [redacted]%s",
-                    method,
-                    path,
-                    self._answers.redact(f" {dict(params)}") if params else "",
-                    f" body={json.dumps(json_body, ensure_ascii=False)}" if json_body else "",
-                )
-                try:
-                    response = self._http.request(method, path, params=params, json=json_body)
-                except httpx.TimeoutException as exc:
-                    self.stats.count(method, "timeout")
-                    failure = _Transient(f"timed out ({type(exc).__name__})", None, None)
-                    failure.connect_failed = isinstance(
-                        exc, httpx.ConnectTimeout | httpx.PoolTimeout
-                    )
-                    raise failure from None
-                except httpx.TransportError as exc:
-                    self.stats.count(method, "error")
-                    reason = self._answers.redact(f"{type(exc).__name__}: {exc}")
-                    failure = _Transient(reason, None, None)
-                    failure.connect_failed = isinstance(exc, httpx.ConnectError)
-                    raise failure from None
-                elapsed = (time.perf_counter() - started) * 1000
-            self.stats.count(method, str(response.status_code))
-            log.debug(
-                "← %d %s /%s (%.0f ms, %d bytes)",
-                response.status_code,
-                method,
-                path,
-                elapsed,
-                len(response.content),
-            )
-            if response.status_code == 429:
-                self.stats.count_rate_limited()
-                self.limiter.hold(self._retry_after(response, method, path))
-                if max_wait is not None:
-                    break
-                continue
-            if response.status_code >= 500:
-                raise _Transient(
-                    f"the server answered {response.status_code}", response.status_code, response
-                )
-            return response
-        raise self._api_error(response, method, path)
-
-    def _retry_after(self, response: httpx.Response, method: str, path: str) -> float:
-        """The seconds to hold every request after this 429, said on a warning when long.
-
-        Past ``max_retry_after`` the client does not wait at all: ``RateLimitedError``.
-        """
-        raw = self._answers.redact(response.headers.get("Retry-After", ""))
-        shown = self._answers.excerpt(raw, 40)
-        now = self._wall_clock()
-        pause = retry_after_seconds(raw, now=now)
-        if pause is None:
-            # No usable header: a whole window is always enough.
-            pause = min(self.limiter.window, self.max_retry_after)
-        if pause > self.max_retry_after:
-            raise self._answers.api_error(
-                response,
-                method,
-                path,
-                rate_limited=f"NextStep answered 429 rate_limited to {method} /{path} and asks "
-                f"to wait {span(pause)} (Retry-After: {shown!r}, until {until(now, pause)}), "
-                f"longer than the {self.max_retry_after:g} s bulksync waits. Try again later, "
-                "or raise --max-retry-after.",
-            )
-        level = logging.WARNING if pause >= LONG_WAIT else logging.INFO
-        log.log(
-            level,
-            "NextStep answered 429 rate_limited to %s /%s: waiting %.0f s, until %s, as its "
-            "Retry-After asks; every request waits.",
-            method,
-            path,
-            pause,
-            until(now, pause),
-        )
-        return pause
-
-    def _decode(self, response: httpx.Response, method: str, path: str) -> JSON:
-        if response.is_success:
-            try:
-                return response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise self._answers.not_json(response, method, path) from None
-        raise self._api_error(response, method, path)
-
-    def _api_error(
-        self, response: httpx.Response, method: str, path: str
-    ) -> ApiError | ResponseError:
-        return self._answers.api_error(
-            response,
-            method,
-            path,
-            rate_limited=f"NextStep kept answering 429 rate_limited to {method} /{path} after "
-            f"{self.max_rate_limit_waits} waits; another client may be using the same key.",
-        )
+        return self._sender.retry_budget_spent()

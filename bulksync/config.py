@@ -14,7 +14,6 @@ from typing import Any
 
 from bulksync.baseurl import DEFAULT_BASE_URL
 from bulksync.client import NextStepClient
-from bulksync.sandbox import DEFAULT_STATE, open_sandbox, sandbox_client
 
 API_KEY_ENV = "NEXTSTEP_API_KEY"
 BASE_URL_ENV = "NEXTSTEP_BASE_URL"
@@ -27,7 +26,8 @@ class Connection:
     api_key: str | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
     sandbox: bool = False
-    sandbox_state: Path = DEFAULT_STATE
+    sandbox_state: Path | None = None
+    """The sandbox's state file; None is its default (``bulksync.sandbox.DEFAULT_STATE``)."""
 
     @classmethod
     def resolve(
@@ -45,13 +45,16 @@ class Connection:
             api_key=api_key or env.get(API_KEY_ENV) or None,
             base_url=base_url or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
             sandbox=sandbox,
-            sandbox_state=sandbox_state or DEFAULT_STATE,
+            sandbox_state=sandbox_state or None,
         )
 
     def client(self, **client_kwargs: Any) -> NextStepClient:
         """A client for this connection; the in-process sandbox is opened (and seeded) here."""
         if self.sandbox:
-            sandbox = open_sandbox(self.sandbox_state)
+            # Imported here: the emulator is loaded only when the sandbox is asked for.
+            from bulksync.sandbox import DEFAULT_STATE, open_sandbox, sandbox_client
+
+            sandbox = open_sandbox(self.sandbox_state or DEFAULT_STATE)
             if self.api_key:
                 client_kwargs["api_key"] = self.api_key
             return sandbox_client(sandbox, **client_kwargs)

@@ -1,23 +1,16 @@
 """Live state as bulksync sees it: the runs, their tasks, and every editable field.
 
-``fetch_snapshot`` reads what an export needs with the fewest requests: a page of runs
-per 100 runs (or one GET per run named by id), one paginated task list per run, and
-for the runs layout the template's task list once.
+Values only: ``bulksync.fetch`` reads them from NextStep.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bulksync.client import NextStepClient
 from bulksync.fields import ASSIGNEE, COMPLETION, codec_for, is_writable
 from bulksync.model import JSON, Run, Task, TemplateTask
-
-Progress = Callable[[int, int], None]
-"""Called with (runs fetched, runs in all) as an export reads live state."""
 
 
 class FieldKey(NamedTuple):
@@ -130,45 +123,3 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
             ),
             task.assignee,
         )
-
-
-def fetch_snapshot(
-    client: NextStepClient,
-    *,
-    run_ids: Sequence[str] = (),
-    template_id: str | None = None,
-    status: str | None = None,
-    with_template: bool = False,
-    progress: Progress | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> Snapshot:
-    """Read runs (by id, or all of a template in a status) with all their tasks."""
-    taken_at = now().isoformat(timespec="seconds")
-    if run_ids:
-        runs = list(client.map(client.get_run, list(dict.fromkeys(run_ids))))
-    else:
-        runs = client.list_runs(template_id=template_id, status=status)
-    total = len(runs)
-    if progress:
-        progress(0, total)
-    tasks: dict[str, tuple[Task, ...]] = {}
-    for done, (run, run_tasks) in enumerate(
-        zip(runs, client.map(client.run_tasks, [r.id for r in runs]), strict=True), start=1
-    ):
-        tasks[run.id] = tuple(run_tasks)
-        if progress:
-            progress(done, total)
-    template_tasks: tuple[TemplateTask, ...] = ()
-    chosen_template = template_id or (runs[0].template_id if runs else None)
-    if with_template and chosen_template:
-        template_tasks = tuple(client.template_tasks(chosen_template))
-    sections = {s.id: s.title for run in runs for s in run.sections}
-    return Snapshot(
-        host=client.host,
-        taken_at=taken_at,
-        runs=tuple(runs),
-        tasks=tasks,
-        template_tasks=template_tasks,
-        template_id=chosen_template,
-        section_titles=sections,
-    )

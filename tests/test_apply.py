@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bulksync.apply import Result, apply_plan
+from bulksync.fetch import LiveState, fetch_snapshot
 from bulksync.importing import plan_import
-from bulksync.live import LiveState
 from bulksync.rundir import new_run_dir
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
-from bulksync.snapshot import fetch_snapshot
 from tests.test_cli_import import ONB_ACTIVE, edit_runs, task_id
 
 EDITS = {

@@ -1,8 +1,9 @@
-"""The NextStep API, emulated: routing, auth, rate limit, faults and every rule.
+"""The NextStep API, emulated: routing, auth, rate limit and faults.
 
 ``Sandbox.handle`` turns one request into one response. It knows nothing of HTTP
 servers: ``transport.py`` calls it in process, ``server.py`` behind uvicorn. Both run
 the same code, so the in-process sandbox and ``bulksync sandbox serve`` behave alike.
+What a write may do, and how a run is made, is in ``documents.py`` and ``rules.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote
 
-from bulksync.sandbox.rules import RuleError, check_value, empty_value, invalid, is_valid_email
+from bulksync.sandbox.documents import (
+    apply_patch,
+    instantiate,
+    iso_ms,
+    new_run_request,
+    prefill,
+)
+from bulksync.sandbox.rules import RuleError, invalid
 from bulksync.sandbox.store import Doc, Store
 
 SANDBOX_API_KEY: Final = "nxs_live_sandbox"
@@ -92,14 +100,6 @@ class SandboxStats:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def iso_ms(moment: dt.datetime) -> str:
-    """ISO 8601 UTC with milliseconds, as NextStep writes timestamps."""
-    return (
-        moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{moment.microsecond // 1000:03d}Z"
-    )
 
 
 def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
@@ -279,46 +279,24 @@ class Sandbox:
         return _json(200, {"data": doc})
 
     def _post_runs(self, request: SandboxRequest) -> SandboxResponse:
-        body = _body(request)
-        template_id = body.get("template_id")
-        if not isinstance(template_id, str) or not template_id:
-            raise invalid("template_id is required")
-        name = body.get("name", body.get("title"))
-        if not isinstance(name, str) or not name.strip():
-            raise invalid("name is required")
-        due_date = body.get("due_date")
-        if due_date is not None and (not isinstance(due_date, str) or not _is_iso(due_date)):
-            raise invalid("due_date must be an ISO 8601 date or date-time")
-        actor = body.get("actor_email")
-        if actor is not None and not isinstance(actor, str):
-            raise invalid("actor_email must be a string")
-        prefill = body.get("custom_elements", [])
-        if not isinstance(prefill, list):
-            raise invalid("custom_elements must be a list")
-        template = self.store.template(template_id)
+        wanted = new_run_request(_body(request))
+        template = self.store.template(wanted.template_id)
         if template is None:
-            return _error(404, "not_found", f"Process template {template_id} not found")
+            return _error(404, "not_found", f"Process template {wanted.template_id} not found")
         if not template.get("is_published"):
             raise invalid(f'Process template "{template["title"]}" is not published')
         run, tasks = instantiate(
             template,
-            self.store.template_tasks(template_id),
+            self.store.template_tasks(wanted.template_id),
             run_id=f"run_{uuid.uuid4().hex[:12]}",
-            title=name.strip(),
+            title=wanted.name,
             created_at=iso_ms(self._now()),
-            started_by=actor or "api",
-            due_date=due_date,
+            started_by=wanted.actor or "api",
+            due_date=wanted.due_date,
             team_id=self.store.get_meta("team_id"),
             timezone=self.store.get_meta("timezone"),
         )
-        by_template_task = {t["template_task_id"]: t for t in tasks}
-        for item in prefill:
-            if not isinstance(item, dict):
-                raise invalid("custom_elements items must be objects")
-            task = by_template_task.get(str(item.get("task_id")))
-            if task is None:
-                raise invalid(f"Unknown task_id {item.get('task_id')!r} in custom_elements")
-            _write_element(task, item.get("element_id"), item.get("value"))
+        prefill(tasks, wanted.prefill)
         with self.store.transaction():
             self.store.add_run(run, tasks)
         return _json(201, {"data": run})
@@ -351,7 +329,9 @@ class Sandbox:
                     "run_completed",
                     f'Process run "{run_doc["title"]}" is completed; its tasks cannot be updated',
                 )
-            changed = self._apply_patch(doc, body)
+            changed = apply_patch(
+                doc, body, now=lambda: iso_ms(self._now()), user_ids=self.store.user_ids
+            )
             if changed:
                 now = iso_ms(self._now())
                 self.store.save_task(doc)
@@ -363,131 +343,6 @@ class Sandbox:
         with self.stats._lock:
             self.stats.patches_applied += 1
         return _json(200, {"data": doc})
-
-    def _apply_patch(self, doc: Doc, body: Mapping[str, Any]) -> bool:
-        """Apply a validated PATCH body to a task document; False if nothing changed.
-
-        Every part is checked before anything is changed: a PATCH is all or nothing.
-        """
-        if "skipped" in body:
-            raise invalid("skipped cannot be set through the API")
-        completed = body.get("completed")
-        if "completed" in body and not isinstance(completed, bool):
-            raise invalid("completed must be true or false")
-        actor = body.get("actor_email")
-        if actor is not None and not isinstance(actor, str):
-            raise invalid("actor_email must be a string")
-        if "assignee" in body:
-            self._check_assignee(body["assignee"])
-        updates = body.get("custom_elements", [])
-        if not isinstance(updates, list):
-            raise invalid("custom_elements must be a list of {id, value} objects")
-        before = json.dumps(doc, sort_keys=True)
-        for item in updates:
-            if not isinstance(item, dict) or "id" not in item:
-                raise invalid("custom_elements must be a list of {id, value} objects")
-            _write_element(doc, item["id"], item.get("value"))
-        if "assignee" in body:
-            doc["assignee"] = body["assignee"]
-        if completed is True and not doc["completed"]:
-            doc["completed"] = True
-            doc["completed_at"] = iso_ms(self._now())
-            doc["completed_by"] = actor or "api"
-        elif completed is False:
-            doc["completed"] = False
-            doc["completed_at"] = None
-            doc["completed_by"] = None
-        return json.dumps(doc, sort_keys=True) != before
-
-    def _check_assignee(self, assignee: Any) -> None:
-        if assignee is None:
-            return
-        if not isinstance(assignee, str) or not assignee.strip():
-            raise invalid("assignee must be a user id, an email address or null")
-        if "@" in assignee:
-            if not is_valid_email(assignee):
-                raise invalid(f"Invalid assignee {assignee!r}: not a valid email address")
-        elif assignee not in self.store.user_ids():
-            raise invalid(f"Unknown assignee {assignee!r}: no such user in this team")
-
-
-# -- helpers shared with seeding ----------------------------------------------------------
-
-
-def instantiate(
-    template: Doc,
-    template_tasks: list[Doc],
-    *,
-    run_id: str,
-    title: str,
-    created_at: str,
-    started_by: str,
-    due_date: str | None,
-    team_id: str | None,
-    timezone: str | None,
-    task_id: Callable[[str], str] | None = None,
-    omit_tasks: frozenset[str] = frozenset(),
-    omit_elements: frozenset[str] = frozenset(),
-) -> tuple[Doc, list[Doc]]:
-    """A new run of ``template``: a frozen copy of its sections, tasks and fields."""
-    sections = [dict(s) for s in template.get("sections", [])]
-    section_order = {s["id"]: s.get("order", 0) for s in sections}
-    run = {
-        "id": run_id,
-        "template_id": template["id"],
-        "title": title,
-        "status": "active",
-        "started_by": started_by,
-        "team_id": team_id,
-        "timezone": timezone,
-        "due_date": due_date,
-        "is_shared": False,
-        "sections": sections,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "completed_at": None,
-    }
-    chosen = [t for t in template_tasks if t["id"] not in omit_tasks]
-    chosen.sort(key=lambda t: (section_order.get(t.get("section_id"), 0), t.get("order", 0)))
-    tasks = []
-    for order, tt in enumerate(chosen):
-        elements = []
-        for element in tt.get("custom_elements", []):
-            if element["id"] in omit_elements:
-                continue
-            copy = dict(element)
-            copy["value"] = empty_value(copy["type"])
-            elements.append(copy)
-        tasks.append(
-            {
-                "id": task_id(tt["id"]) if task_id else f"tsk_{uuid.uuid4().hex[:12]}",
-                "instance_id": run_id,
-                "template_task_id": tt["id"],
-                "title": tt["title"],
-                "completed": False,
-                "completed_at": None,
-                "completed_by": None,
-                "order": order,
-                "section_id": tt.get("section_id"),
-                "assignee": None,
-                "is_essential": bool(tt.get("is_essential")),
-                "skipped": False,
-                "type": tt.get("type", "task"),
-                "due_date": None,
-                "webhook_enabled": False,
-                "custom_elements": elements,
-                "created_at": created_at,
-            }
-        )
-    return run, tasks
-
-
-def _write_element(task: Doc, element_id: Any, value: Any) -> None:
-    for element in task["custom_elements"]:
-        if element["id"] == element_id:
-            element["value"] = check_value(element, value)
-            return
-    raise invalid(f'Unknown element id {element_id!r} for task "{task["title"]}"')
 
 
 def _page(items: list[Doc], query: Mapping[str, str]) -> SandboxResponse:
@@ -528,11 +383,3 @@ def _body(request: SandboxRequest) -> Mapping[str, Any]:
 def _bearer(header: str) -> str | None:
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _is_iso(value: str) -> bool:
-    try:
-        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bulksync.errors import ConfigError
-from bulksync.sandbox.app import instantiate
+from bulksync.sandbox.documents import instantiate
 from bulksync.sandbox.rules import RuleError, check_value
 from bulksync.sandbox.store import Doc, Store
 
@@ -121,17 +121,7 @@ def _seed_run(
         task = by_template_task.get(tt_id)
         if task is None:
             raise ConfigError(f"Seed run {raw['id']} sets task {tt_id}, which it does not have")
-        for key in ("completed", "completed_at", "completed_by", "assignee", "skipped", "due_date"):
-            if key in state:
-                task[key] = state[key]
-        for element_id, value in state.get("values", {}).items():
-            element = next((e for e in task["custom_elements"] if e["id"] == element_id), None)
-            if element is None:
-                raise ConfigError(f"Seed run {raw['id']} task {tt_id} has no element {element_id}")
-            try:
-                element["value"] = check_value(element, value)
-            except RuleError as exc:
-                raise ConfigError(f"Seed run {raw['id']} task {tt_id}: {exc.message}") from None
+        _seed_task(f"Seed run {raw['id']} task {tt_id}", task, state)
     done = all(t["completed"] or t["skipped"] for t in tasks)
     expected = raw.get("status", "active")
     if done != (expected == "completed"):
@@ -142,3 +132,18 @@ def _seed_run(
             (t["completed_at"] or run["created_at"]) for t in tasks
         )
     return run, tasks
+
+
+def _seed_task(where: str, task: Doc, state: Mapping[str, Any]) -> None:
+    """Set a seeded task's state and values; ``where`` names it in errors."""
+    for key in ("completed", "completed_at", "completed_by", "assignee", "skipped", "due_date"):
+        if key in state:
+            task[key] = state[key]
+    for element_id, value in state.get("values", {}).items():
+        element = next((e for e in task["custom_elements"] if e["id"] == element_id), None)
+        if element is None:
+            raise ConfigError(f"{where} has no element {element_id}")
+        try:
+            element["value"] = check_value(element, value)
+        except RuleError as exc:
+            raise ConfigError(f"{where}: {exc.message}") from None

@@ -186,6 +186,12 @@ class Store:
                 (doc["status"], _dump(doc), doc["id"]),
             )
 
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and its tasks, as someone deleting it in NextStep's web app would."""
+        with self.transaction():
+            self._db.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
     def tasks(self, run_id: str) -> list[Doc]:
         """A run's tasks in their stored order (section order, then task order)."""
         with self._lock:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from defusedxml import ElementTree
 
+from bulksync.fetch import fetch_snapshot
 from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import Layout, write_export
-from bulksync.snapshot import fetch_snapshot
 
 pytestmark = pytest.mark.skipif(
     shutil.which("soffice") is None, reason="LibreOffice is not installed (CI installs it)"

@@ -14,13 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulksync.errors import SheetError
+from bulksync.fetch import fetch_snapshot
 from bulksync.fields import codec_for
 from bulksync.importing import plan_import
 from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.csvfile import sniff_delimiter
-from bulksync.snapshot import Snapshot, fetch_snapshot
+from bulksync.snapshot import Snapshot
 
 FORMATS = [".xlsx", ".csv"]
 
