@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -149,22 +150,43 @@ def test_traceback_flag_shows_the_traceback(run):
     assert "Traceback" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        (),
-        ("list",),
-        ("list", "runs"),
-        ("list", "templates"),
-        ("sandbox",),
-        ("sandbox", "serve"),
-        ("sandbox", "reset"),
-    ],
-)
+def _command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's words on the command line, found by walking the group (so a new
+    command cannot be left out)."""
+    paths = [path]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*path, name))
+        else:
+            paths.append((*path, name))
+    return paths
+
+
+COMMANDS = _command_paths(cli)
+
+
+def test_the_walk_finds_every_command():
+    assert {" ".join(c) for c in COMMANDS} >= {
+        "",
+        "export",
+        "import",
+        "undo",
+        "list",
+        "list runs",
+        "list templates",
+        "sandbox",
+        "sandbox serve",
+        "sandbox reset",
+    }
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "bulksync")
 def test_every_command_has_help_with_examples(run, command):
     result = run(*command, "--help")
     assert result.exit_code == 0
-    assert "Examples:" in result.stdout
+    summary = result.stdout.split("\n\n")[1]
+    assert summary.startswith("  ") and summary.strip() and "\n" not in summary.strip()
+    assert "Examples:\n    bulksync " in result.stdout
     assert "-v, --verbose" in result.stdout
 
 
