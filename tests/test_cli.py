@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -9,11 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
 
+import bulksync.cli
 from bulksync.cli import cli
 from bulksync.errors import ExitCode
 from bulksync.sandbox import SandboxConfig, open_sandbox
@@ -149,23 +153,65 @@ def test_traceback_flag_shows_the_traceback(run):
     assert "Traceback" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        (),
-        ("list",),
-        ("list", "runs"),
-        ("list", "templates"),
-        ("sandbox",),
-        ("sandbox", "serve"),
-        ("sandbox", "reset"),
-    ],
-)
+def _command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's words on the command line, found by walking the group (so a new
+    command cannot be left out)."""
+    paths = [path]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*path, name))
+        else:
+            paths.append((*path, name))
+    return paths
+
+
+COMMANDS = _command_paths(cli)
+
+
+def test_the_walk_finds_every_command():
+    assert {" ".join(c) for c in COMMANDS} >= {
+        "",
+        "export",
+        "import",
+        "undo",
+        "list",
+        "list runs",
+        "list templates",
+        "sandbox",
+        "sandbox serve",
+        "sandbox reset",
+    }
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "bulksync")
 def test_every_command_has_help_with_examples(run, command):
     result = run(*command, "--help")
     assert result.exit_code == 0
-    assert "Examples:" in result.stdout
+    # The summary: the first paragraph after the usage line, one line of its own.
+    summary = result.stdout.split("\n\n")[1]
+    assert summary.startswith("  ") and summary.strip() and "\n" not in summary
+    assert "Examples:\n    bulksync " in result.stdout
     assert "-v, --verbose" in result.stdout
+    if command:
+        # ... and the parent's list of commands shows it whole, not cut short with "...".
+        listing = run(*command[:-1], "--help").stdout.split("Commands:\n")[1]
+        shown = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in listing.splitlines()}
+        assert shown[command[-1]] == summary.strip()
+
+
+def test_the_cli_reaches_http_and_spreadsheets_only_through_the_library():
+    """STYLE.md: the shell never touches httpx, openpyxl or pandas itself."""
+    package = Path(bulksync.cli.__file__).parent
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in {"httpx", "openpyxl", "pandas"}, module.name
 
 
 def test_sandbox_reset_restores_the_seed(run, tmp_path):

@@ -1,0 +1,21 @@
+"""The ``bulksync`` command: parse options, call the library, render, exit.
+
+The group and its error mapping are in ``group``, the shared options in ``options``,
+and each command group in a module of its own (``listing``, ``export``, ``imports``,
+``sandbox``); importing them here registers their commands on ``cli``.
+"""
+
+from __future__ import annotations
+
+from bulksync.cli import export, imports, listing, sandbox
+from bulksync.cli.group import cli
+
+__all__ = ["cli", "main"]
+
+# Imported for their effect: each module adds its commands to ``cli``.
+_COMMAND_MODULES = (listing, export, imports, sandbox)
+
+
+def main() -> None:
+    """The console script."""
+    cli(prog_name="bulksync")

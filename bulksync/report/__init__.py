@@ -1,0 +1,51 @@
+"""Rendering results for people (aligned text, HTML) and for machines (JSON).
+
+``terminal`` holds what any command shows on a terminal (safe text, tables, progress
+bars); ``text``, ``html`` and ``json`` each render an import plan in one format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bulksync.errors import StorageError
+from bulksync.report.html import plan_html
+from bulksync.report.json import plan_json
+from bulksync.report.terminal import (
+    duration,
+    pace_note,
+    printable,
+    progress_bar,
+    render_table,
+    runs_table,
+    templates_table,
+    to_json,
+)
+from bulksync.report.text import plan_text
+
+__all__ = [
+    "duration",
+    "pace_note",
+    "plan_html",
+    "plan_json",
+    "plan_text",
+    "printable",
+    "progress_bar",
+    "render_table",
+    "runs_table",
+    "templates_table",
+    "to_json",
+    "write_report",
+]
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report file (HTML or JSON); one that cannot be written is a StorageError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(
+            f"Cannot write the report {path}: {exc.strerror or exc}. Free some space, or "
+            "give another --report path."
+        ) from None
