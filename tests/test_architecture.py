@@ -43,6 +43,7 @@ LAYERS: Mapping[str, int] = {
     # 2 values & client
     "bulksync.snapshot": 2,
     "bulksync.client": 2,
+    "bulksync.sender": 2,
     # 3 plan values & reads
     "bulksync.plan": 3,
     "bulksync.fetch": 3,
