@@ -132,7 +132,6 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
         )
 
 
-
 def live_field(task: Task, key: FieldKey) -> FieldValue | None:
     """The live value and definition of one field of a task, or None if it has none."""
     locked = "task skipped" if task.skipped else None
@@ -156,6 +155,7 @@ def live_field(task: Task, key: FieldKey) -> FieldValue | None:
     )
     value = element.value
     return FieldValue(spec, codec_for(element.type).empty() if value is None else value)
+
 
 def fetch_snapshot(
     client: NextStepClient,
