@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_import import with_data_sheet_of
 
-from bulksync.apply import JOURNAL, Result, apply_plan
-from bulksync.importing import plan_import
+from bulksync.apply import apply_plan
+from bulksync.plan import Result
+from bulksync.rundir import JOURNAL
+from bulksync.diff import plan_import
 from bulksync.live import LiveState
 from bulksync.rundir import new_run_dir, read_journal
 from bulksync.sandbox import SandboxConfig, open_sandbox, sandbox_client

@@ -22,20 +22,13 @@ from typing import Any, TypeVar
 import click
 
 from bulksync import __version__
-from bulksync.apply import (
-    ApplyReport,
-    Result,
-    ValueResult,
-    apply_plan,
-    plan_undo,
-    result_dicts,
-    write_results,
-)
+from bulksync.apply import CanaryReport, apply_plan
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
+from bulksync.diff import plan_import
 from bulksync.errors import BulksyncError, ConfigError, ExitCode, SheetError
-from bulksync.importing import ImportOptions, ImportPlan, OnConflict, describe, plan_import
 from bulksync.live import LiveState
+from bulksync.plan import ApplyResult, ImportOptions, OnConflict, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,
@@ -47,6 +40,7 @@ from bulksync.report import (
     to_json,
     write_report,
 )
+from bulksync.results import write_resumed_results
 from bulksync.rundir import (
     RESULTS,
     RunOf,
@@ -61,6 +55,7 @@ from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open
 from bulksync.sandbox import reset_sandbox as _reset_sandbox
 from bulksync.sheets import Layout, check_output, read_sheet, write_export
 from bulksync.snapshot import fetch_snapshot
+from bulksync.undo import plan_undo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -608,7 +603,7 @@ def _conclude(
     ctx: click.Context,
     settings: Settings,
     client: NextStepClient,
-    plan: ImportPlan,
+    plan: Plan,
     live: LiveState,
     make_run_dir: Callable[[], Path],
     *,
@@ -623,18 +618,7 @@ def _conclude(
     canary: int | None = None,
 ) -> None:
     """Report the plan (terminal, files, JSON); then exit for a dry run, or apply it."""
-    limit, window = client.limiter.limit, client.limiter.window
-    _write_reports(plan, reports, client, dry_run=dry_run)
-    if as_json and dry_run:
-        click.echo(plan_json(plan))
-    else:
-        # Applying with --json: the plan for people on stderr, the JSON (with the
-        # results) on stdout once done.
-        most = None if settings.verbose else 50
-        text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
-        say(text, err=as_json)
-        for report in reports:
-            say(f"Report written to {report}.", err=as_json)
+    _show_plan(settings, client, plan, reports, dry_run=dry_run, as_json=as_json)
     if dry_run:
         code = plan.exit_code(detailed=detailed)
         if code:
@@ -646,16 +630,12 @@ def _conclude(
             "--skip-invalid to apply the valid values only.",
             err=True,
         )
-        ctx.exit(int(ExitCode.INVALID))
+        ctx.exit(int(plan.exit_code()))
     if not plan.patches:
         if resumed is not None:
-            # Nothing left to send, yet results.csv should cover the whole import (a
-            # kill -9 may have left none): what earlier attempts did, and what is done.
-            write_results(
-                ApplyReport(resumed), resumed, host=plan.host, already_done=plan.already_done
-            )
+            results = write_resumed_results(plan, resumed)
             if not settings.quiet:
-                click.echo(f"Results of the whole import: {resumed / RESULTS}", err=True)
+                click.echo(f"Results of the whole import: {results}", err=True)
         ctx.exit(int(plan.exit_code()))
     _apply(
         ctx,
@@ -672,6 +652,30 @@ def _conclude(
     )
 
 
+def _show_plan(
+    settings: Settings,
+    client: NextStepClient,
+    plan: Plan,
+    reports: Sequence[Path],
+    *,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """The plan on the terminal (or as JSON, for a dry run) and in the report files."""
+    limit, window = client.limiter.limit, client.limiter.window
+    _write_reports(plan, reports, client, dry_run=dry_run)
+    if as_json and dry_run:
+        click.echo(plan_json(plan))
+        return
+    # Applying with --json: the plan for people on stderr, the JSON (with the
+    # results) on stdout once done.
+    most = None if settings.verbose else 50
+    text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
+    say(text, err=as_json)
+    for report in reports:
+        say(f"Report written to {report}.", err=as_json)
+
+
 def _wait_note(client: NextStepClient) -> str:
     limiter = client.limiter
     now = "waiting for the rate limit; " if limiter.sleepers else ""
@@ -679,15 +683,20 @@ def _wait_note(client: NextStepClient) -> str:
 
 
 def _write_reports(
-    plan: ImportPlan, reports: Sequence[Path], client: NextStepClient, *, dry_run: bool
+    plan: Plan,
+    reports: Sequence[Path],
+    client: NextStepClient,
+    *,
+    dry_run: bool,
+    result: ApplyResult | None = None,
 ) -> None:
     """The HTML and JSON report files (after applying, with each value's outcome)."""
     limit, window = client.limiter.limit, client.limiter.window
     for report in reports:
         if report.suffix.lower() == ".json":
-            text = plan_json(plan)
+            text = plan_json(plan, result)
         else:
-            text = plan_html(plan, rate_limit=limit, window=window, dry_run=dry_run)
+            text = plan_html(plan, result, rate_limit=limit, window=window, dry_run=dry_run)
         write_report(report, text)
 
 
@@ -695,7 +704,7 @@ def _apply(
     ctx: click.Context,
     settings: Settings,
     client: NextStepClient,
-    plan: ImportPlan,
+    plan: Plan,
     live: LiveState,
     make_run_dir: Callable[[], Path],
     *,
@@ -715,80 +724,83 @@ def _apply(
     run_dir = make_run_dir()
     if not settings.quiet:
         say(f"Journal and results: {run_dir}", err=True)
-    batches = [plan.patches]
-    if canary is not None and canary < count:
-        batches = [plan.patches[:canary], plan.patches[canary:]]
-    results: list[ValueResult] = []
-    sent = 0
-    for number, batch in enumerate(batches):
-        if number == 1:
-            failed = sum(1 for r in results if r.result is not Result.APPLIED)
-            say(
-                f"Canary: {canary} request(s) sent, {len(results) - failed} value(s) applied "
-                f"and verified, {failed} not.",
-                err=True,
-            )
-            if failed or not (yes or click.confirm(f"Apply the other {len(batch)}?")):
-                say("Stopped after the canary.", err=True)
-                results.extend(
-                    ValueResult(c, Result.NOT_SENT, "not sent: the import stopped after the canary")
-                    for patch in batch
-                    for c in patch.changes
-                )
-                break
-        with progress_bar(
-            "Applying", quiet=settings.quiet, note=lambda: _wait_note(client)
-        ) as progress:
-            report = apply_plan(
-                plan,
-                client,
-                run_dir,
-                patches=batch,
-                fail_fast=fail_fast,
-                progress=progress,
-                live=live,
-            )
-        results.extend(report.results)
-        sent += report.requests
-    # The plan's conflicts that were not written are results too (someone else's edits).
-    skipped = [
-        ValueResult(
-            c,
-            Result.CONFLICT,
-            f"changed in NextStep since the export to {describe(c.live)!r}; not written "
-            "(--on-conflict mine would write it)",
-            c.live,
+    with contextlib.closing(_ApplyingBar(client, quiet=settings.quiet)) as bar:
+        result = apply_plan(
+            plan,
+            client,
+            run_dir,
+            canary=canary,
+            confirm_rest=_canary_prompt(bar, yes=yes),
+            fail_fast=fail_fast,
+            progress=bar,
+            live=live,
         )
-        for c in plan.conflicts
-        if not c.written
-    ]
-    final = ApplyReport(run_dir, skipped + results, sent)
-    write_results(final, run_dir, host=plan.host, already_done=plan.already_done)
-    plan.results = result_dicts(final)
-    _write_reports(plan, reports, client, dry_run=False)
-    counts = final.summary()
+    _write_reports(plan, reports, client, dry_run=False, result=result)
+    _say_applied(plan, result, client, as_json=as_json)
+    ctx.exit(int(result.exit_code()))
+
+
+class _ApplyingBar:
+    """The progress callback of applying: a bar per batch of requests, opened when its
+    first progress comes and closed before the canary asks about the rest."""
+
+    def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
+        self.client = client
+        self.quiet = quiet
+        self._stack = contextlib.ExitStack()
+        self._update: Callable[[int, int], None] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._update is None:
+            self._update = self._stack.enter_context(
+                progress_bar("Applying", quiet=self.quiet, note=lambda: _wait_note(self.client))
+            )
+        self._update(done, total)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._update = None
+
+
+def _canary_prompt(bar: _ApplyingBar, *, yes: bool) -> Callable[[CanaryReport], bool]:
+    """Show what the canary came to; ask (unless ``yes``) whether the rest goes."""
+
+    def confirm(canary: CanaryReport) -> bool:
+        bar.close()
+        say(
+            f"Canary: {canary.requests} request(s) sent, {canary.applied} value(s) applied "
+            f"and verified, {canary.not_applied} not.",
+            err=True,
+        )
+        if canary.failed or not (yes or click.confirm(f"Apply the other {canary.rest}?")):
+            say("Stopped after the canary.", err=True)
+            return False
+        return True
+
+    return confirm
+
+
+def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_json: bool) -> None:
+    """The outcome of applying: counts, the JSON report, and each value not applied."""
+    counts = result.summary()
     say(
-        f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
+        f"\nApplied {counts['applied']} value(s) in {result.requests} request(s); "
         f"{counts['already_done'] + len(plan.already_done)} already done, "
         f"{counts['conflict']} conflict(s), "
-        f"{final.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
-        f"for the rate limit. Results: {run_dir / RESULTS}",
+        f"{result.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
+        f"for the rate limit. Results: {result.run_dir / RESULTS}",
         err=as_json,
     )
     if as_json:
-        click.echo(plan_json(plan))
-    for result in results:
-        if result.result not in (Result.APPLIED, Result.ALREADY_DONE):
-            change = result.change
+        click.echo(plan_json(plan, result))
+    for value in result.sent:
+        if value.result not in (Result.APPLIED, Result.ALREADY_DONE):
+            change = value.change
             say(
                 f"  {change.cell or '-'}  {change.run_title or change.key.run_id} · "
-                f"{change.task_title} · {change.label}: {result.result.value}: {result.message}",
+                f"{change.task_title} · {change.label}: {value.result.value}: {value.message}",
                 err=True,
             )
-    if final.failed:
-        ctx.exit(int(ExitCode.FAILED))
-    if counts["conflict"] or (plan.conflicts and plan.on_conflict is OnConflict.SKIP):
-        ctx.exit(int(ExitCode.CONFLICTS))
 
 
 @cli.command("undo", context_settings=CONTEXT)

@@ -26,8 +26,9 @@ from rich.text import Text
 
 from bulksync import __version__
 from bulksync.errors import StorageError
-from bulksync.importing import Change, ImportPlan, Problem, describe
 from bulksync.model import Run, Template
+from bulksync.plan import ApplyResult, Change, Issue, Plan, describe
+from bulksync.results import result_dicts
 
 # What a terminal would obey instead of show: C0 controls (ESC starts every sequence
 # that moves the cursor, clears the screen or retitles the window), DEL, C1 (0x9b is a
@@ -155,7 +156,7 @@ def pace_note(requests: int, rate_limit: int, window: float) -> str:
 
 
 def plan_text(
-    plan: ImportPlan,
+    plan: Plan,
     *,
     rate_limit: int,
     window: float,
@@ -260,7 +261,7 @@ def _change_row(change: Change) -> tuple[str, ...]:
     )
 
 
-def _problem_row(problem: Problem) -> tuple[str, ...]:
+def _problem_row(problem: Issue) -> tuple[str, ...]:
     key = problem.key
     return (
         problem.cell or "-",
@@ -275,11 +276,24 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
-def plan_json(plan: ImportPlan) -> str:
-    return json.dumps(plan.as_dict(), ensure_ascii=False, indent=2)
+def plan_json(plan: Plan, result: ApplyResult | None = None) -> str:
+    """The JSON report: the plan, and after applying, each value's ``results``."""
+    return json.dumps(_plan_dict(plan, result), ensure_ascii=False, indent=2)
 
 
-def plan_html(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool = True) -> str:
+def _plan_dict(plan: Plan, result: ApplyResult | None) -> dict[str, Any]:
+    found = {} if result is None else {"results": result_dicts(result)}
+    return plan.as_dict() | found
+
+
+def plan_html(
+    plan: Plan,
+    result: ApplyResult | None = None,
+    *,
+    rate_limit: int,
+    window: float,
+    dry_run: bool = True,
+) -> str:
     """A self-contained HTML page of the plan, for a reviewer who never opens a terminal."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
@@ -292,6 +306,7 @@ def plan_html(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool
     page = env.get_template("import_report.html.j2")
     return page.render(
         plan=plan,
+        results=None if result is None else result_dicts(result),
         summary=plan.summary(),
         dry_run=dry_run,
         pace=pace_note(plan.requests + plan.runs_read, rate_limit, window),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bulksync.apply import Result, apply_plan
-from bulksync.importing import plan_import
+from bulksync.apply import apply_plan
+from bulksync.plan import Result
+from bulksync.diff import plan_import
 from bulksync.live import LiveState
 from bulksync.rundir import new_run_dir
 from bulksync.sandbox import sandbox_client

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bulksync.apply import read_journal
+from bulksync.rundir import read_journal
 from bulksync.errors import ExitCode
 from bulksync.sandbox import sandbox_client
 from tests.badserver import RewritingProxy

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from bulksync.apply import read_journal
+from bulksync.rundir import read_journal
 from bulksync.errors import ExitCode
 from bulksync.sandbox import sandbox_client
 from tests.badserver import RewritingProxy

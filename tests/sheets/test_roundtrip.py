@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bulksync.errors import SheetError
 from bulksync.fields import codec_for
-from bulksync.importing import plan_import
+from bulksync.diff import plan_import
 from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
