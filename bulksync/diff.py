@@ -268,7 +268,7 @@ def _live_of(edit: Edit, run: _LiveRun | None) -> tuple[Task, FieldValue] | Issu
     if live.spec.kind != spec.kind:
         return Issue.of(IssueCode.TYPE_CHANGED, label=spec.label, was=spec.kind, now=live.spec.kind)
     if not codec_for(spec.kind).holds(live.value):
-        return Issue.of(IssueCode.LIVE_INVALID, value=live.value, kind=spec.kind, label=spec.label)
+        return Issue.of(IssueCode.LIVE_INVALID, held=live.value, kind=spec.kind, label=spec.label)
     return task, live
 
 

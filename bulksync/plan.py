@@ -89,7 +89,7 @@ MESSAGES: Final[Mapping[IssueCode, str]] = {
     IssueCode.LOCKED: "This value cannot change: {locked} in NextStep since the export.",
     IssueCode.TYPE_CHANGED: "The field {label!r} was a {was} field at export and is a {now} "
     "field now. Export again and redo this edit.",
-    IssueCode.LIVE_INVALID: "NextStep holds {value!r} in the {kind} field {label!r}, which "
+    IssueCode.LIVE_INVALID: "NextStep holds {held!r} in the {kind} field {label!r}, which "
     "is not a valid {kind} value, so this edit cannot be checked against it. Correct the "
     "value in NextStep, then import again.",
     IssueCode.OPTION_REMOVED: "The options of {label!r} changed since the export: {reason}.",

@@ -265,7 +265,7 @@ def test_an_unedited_csv_imports_as_no_change_whatever_its_titles_and_delimiter(
     if (delimiter, bom, newline) != (",", True, "\r\n"):  # else: as exported, untouched
         rewrite_csv(path, delimiter=delimiter, bom=bom, newline=newline)
     plan = plan_import(read_sheet(path), lambda runs: snapshot.tasks, host="example.test")
-    assert (plan.errors, plan.changes, plan.conflicts) == ([], [], [])
+    assert (plan.errors, plan.changes, plan.conflicts) == ((), (), ())  # a Plan holds tuples
 
 
 @pytest.mark.parametrize(
