@@ -24,10 +24,8 @@ meanwhile (a conflict).
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -41,11 +39,12 @@ from bulksync.errors import (
     StorageError,
 )
 from bulksync.fields import codec_for
-from bulksync.journal import Journal, storage_error
+from bulksync.journal import Journal, keep_plan, storage_error
 from bulksync.live import LiveState, Reading
 from bulksync.model import JSON, Task
 from bulksync.plan import (
     ApplyResult,
+    CanaryReport,
     Change,
     OnConflict,
     Outcome,
@@ -55,7 +54,6 @@ from bulksync.plan import (
     ValueResult,
     describe,
 )
-from bulksync.private import private_file
 from bulksync.results import write_results
 from bulksync.rundir import JOURNAL, PLAN, RESULTS
 from bulksync.snapshot import live_field
@@ -65,24 +63,6 @@ MAX_READ_AGE: Final = 2.0
 
 Progress = Callable[[int, int], None]
 """Called with (requests done, requests in the batch) as a batch is sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class CanaryReport:
-    """What the canary's requests came to, before the rest is sent."""
-
-    requests: int
-    """Requests in the canary."""
-    applied: int
-    """Values applied and verified."""
-    not_applied: int
-    """Values not applied: failed, not sent, conflicts or done already."""
-    rest: int
-    """Requests left to send."""
-
-    @property
-    def failed(self) -> bool:
-        return self.not_applied > 0
 
 
 _CANARY_STOPPED: Final = "not sent: the import stopped after the canary"
@@ -135,7 +115,7 @@ def apply_plan(
         )
         sent.extend(report.sent)
         requests += report.requests
-    result = ApplyResult(run_dir, tuple(sent), _unwritten(plan), requests)
+    result = ApplyResult(run_dir, tuple(sent), plan.unwritten(), requests)
     write_results(result, run_dir, host=plan.host, already_done=plan.already_done)
     return result
 
@@ -153,21 +133,6 @@ def _go_on(
     return confirmed and not report.failed
 
 
-def _unwritten(plan: Plan) -> tuple[ValueResult, ...]:
-    """The plan's conflicts that are not written are results too (someone else's edits)."""
-    return tuple(
-        ValueResult(
-            c,
-            Result.CONFLICT,
-            f"changed in NextStep since the export to {describe(c.live)!r}; not written "
-            "(--on-conflict mine would write it)",
-            c.live,
-        )
-        for c in plan.conflicts
-        if not c.written
-    )
-
-
 def _apply_batch(
     plan: Plan,
     client: NextStepClient,
@@ -181,14 +146,7 @@ def _apply_batch(
 ) -> ApplyResult:
     """Send some of the plan's PATCHes with the journal; results.csv says what came of
     them also when the batch is cut short."""
-    plan_file = run_dir / PLAN
-    try:
-        if not plan_file.exists():
-            private_file(plan_file).write_text(
-                json.dumps(plan.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
-            )
-    except OSError as exc:
-        raise storage_error(plan_file, exc) from None
+    keep_plan(run_dir / PLAN, plan.as_dict())
     journal = Journal(run_dir / JOURNAL)
     sender = _Sender(
         plan,
@@ -358,13 +316,10 @@ def _recheck(
     todo = Patch(patch.run_id, patch.task_id, completes_run=patch.completes_run)
     tasks = reading.tasks
     task = next((t for t in tasks or () if t.id == patch.task_id), None)
-    if tasks is None or task is None:
-        what = "run" if tasks is None else "task"
-        message = f"the {what} no longer exists in NextStep (deleted since the plan); not sent"
-        return todo, [ValueResult(c, Result.FAILED, message) for c in patch.changes]
-    if tasks and all(t.completed or t.skipped for t in tasks):
-        message = "the run was completed in NextStep since the plan, which locks it; not sent"
-        return todo, [ValueResult(c, Result.FAILED, message) for c in patch.changes]
+    gone = _gone(tasks, task)
+    if gone:
+        return todo, [ValueResult(c, Result.FAILED, gone) for c in patch.changes]
+    assert task is not None
     settled: list[ValueResult] = []
     for change in patch.changes:
         found = live_field(task, change.key)
@@ -382,15 +337,19 @@ def _recheck(
         elif on_conflict is OnConflict.MINE:
             todo.add(change.with_live(now))
         else:
-            settled.append(
-                ValueResult(
-                    change.with_live(now),
-                    Result.CONFLICT,
-                    f"changed in NextStep meanwhile to {describe(now)!r}; not overwritten",
-                    now,
-                )
-            )
+            message = f"changed in NextStep meanwhile to {describe(now)!r}; not overwritten"
+            settled.append(ValueResult(change.with_live(now), Result.CONFLICT, message, now))
     return todo, settled
+
+
+def _gone(tasks: Sequence[Task] | None, task: Task | None) -> str:
+    """Why nothing of a task's patch can be sent now ("" when it can)."""
+    if tasks is None or task is None:
+        what = "run" if tasks is None else "task"
+        return f"the {what} no longer exists in NextStep (deleted since the plan); not sent"
+    if tasks and all(t.completed or t.skipped for t in tasks):
+        return "the run was completed in NextStep since the plan, which locks it; not sent"
+    return ""
 
 
 MAX_UNKNOWN: Final = 4

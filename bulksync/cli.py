@@ -22,13 +22,13 @@ from typing import Any, TypeVar
 import click
 
 from bulksync import __version__
-from bulksync.apply import CanaryReport, apply_plan
+from bulksync.apply import apply_plan
 from bulksync.client import NextStepClient
 from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
 from bulksync.diff import plan_import
 from bulksync.errors import BulksyncError, ConfigError, ExitCode, SheetError
 from bulksync.live import LiveState
-from bulksync.plan import ApplyResult, ImportOptions, OnConflict, Plan, Result
+from bulksync.plan import ApplyResult, CanaryReport, ImportOptions, OnConflict, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,
@@ -537,29 +537,11 @@ def import_(
     """
     settings = _settings(ctx)
     settings.activate()
-    for report in reports:
-        if report.suffix.lower() not in (".html", ".htm", ".json"):
-            raise click.BadParameter(
-                f"{report.name}: a report is .html or .json.", param_hint="--report"
-            )
-    if canary is not None and dry_run:
-        raise click.UsageError("--canary is for applying; a dry run sends nothing anyway.")
-    if not dry_run and not yes and not sys.stdin.isatty():
-        raise click.UsageError(
-            "Applying asks for confirmation, and there is no terminal to ask on: run it "
-            "in a terminal, or give --yes (after a --dry-run you have reviewed)."
-        )
-    if resume and dry_run:
-        raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+    _check_import_options(reports, dry_run=dry_run, canary=canary, yes=yes, resume=resume)
     sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     # The run directories of this sheet are those of this file and this export of it.
     run_of = RunOf.sheet(file, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
-    previous = latest_run_dir(file, run_of=run_of) if resume else None
-    if resume and previous is None:
-        raise SheetError(
-            f"No earlier import of {file} to resume (of this file and this export of it, "
-            "in .bulksync/imports beside it); run it without --resume."
-        )
+    previous = _previous_run(file, run_of) if resume else None
 
     def make_run_dir() -> Path:
         return previous or new_run_dir(file, run_of=run_of)
@@ -597,6 +579,37 @@ def import_(
             fail_fast=fail_fast,
             canary=canary,
         )
+
+
+def _check_import_options(
+    reports: Sequence[Path], *, dry_run: bool, canary: int | None, yes: bool, resume: bool
+) -> None:
+    """A usage error for options that do not go together (before anything is read)."""
+    for report in reports:
+        if report.suffix.lower() not in (".html", ".htm", ".json"):
+            raise click.BadParameter(
+                f"{report.name}: a report is .html or .json.", param_hint="--report"
+            )
+    if canary is not None and dry_run:
+        raise click.UsageError("--canary is for applying; a dry run sends nothing anyway.")
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise click.UsageError(
+            "Applying asks for confirmation, and there is no terminal to ask on: run it "
+            "in a terminal, or give --yes (after a --dry-run you have reviewed)."
+        )
+    if resume and dry_run:
+        raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+
+
+def _previous_run(file: Path, run_of: RunOf) -> Path:
+    """The run directory ``--resume`` continues: the latest of this sheet's imports."""
+    previous = latest_run_dir(file, run_of=run_of)
+    if previous is None:
+        raise SheetError(
+            f"No earlier import of {file} to resume (of this file and this export of it, "
+            "in .bulksync/imports beside it); run it without --resume."
+        )
+    return previous
 
 
 def _conclude(

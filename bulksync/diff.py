@@ -45,7 +45,7 @@ from bulksync.plan import (
 from bulksync.sheets.meta import BaseSnapshot
 from bulksync.sheets.reading import Sheet
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
-from bulksync.validate import Edit, cell_text, edits, edits_without_base, row_issues
+from bulksync.validate import Edit, Edits, cell_text, edits, edits_without_base, row_issues
 
 
 def classify(codec: Codec, base: JSON, sheet: JSON, live: JSON) -> Outcome:
@@ -113,15 +113,9 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
             "same team."
         )
     issues = row_issues(sheet)
-    if sheet.has_base:
-        found = edits(sheet, options)
-        runs = sorted({e.cell.key.run_id for e in found.edits})
-        live = read_live(runs) if runs else {}
-    else:
+    if not sheet.has_base:
         issues.append(Issue.of(IssueCode.NO_BASE))
-        runs = sorted({c.key.run_id for c in sheet.cells})
-        live = read_live(runs) if runs else {}
-        found = edits_without_base(sheet, options, live)
+    found, runs, live = _read(sheet, read_live, options)
     issues.extend(found.issues)
     titles = _Titles(sheet.base)
     by_run = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
@@ -151,6 +145,21 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
         runs_read=len(runs),
         completes_runs=tuple(completes),
     )
+
+
+def _read(
+    sheet: Sheet, read_live: LiveReader, options: ImportOptions
+) -> tuple[Edits, list[str], Mapping[str, Sequence[Task] | None]]:
+    """The sheet's edits, the runs read, and their live tasks: with a base snapshot,
+    only the runs with edits are read; without, every run of the sheet (its fields
+    come from live state)."""
+    if sheet.has_base:
+        found = edits(sheet, options)
+        runs = sorted({e.cell.key.run_id for e in found.edits})
+        return found, runs, read_live(runs) if runs else {}
+    runs = sorted({c.key.run_id for c in sheet.cells})
+    live = read_live(runs) if runs else {}
+    return edits_without_base(sheet, options, live), runs, live
 
 
 def _titled(issue: Issue, sheet: Sheet, titles: _Titles) -> Issue:

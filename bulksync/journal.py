@@ -68,6 +68,18 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
     )
 
 
+def keep_plan(path: Path, plan: dict[str, Any]) -> None:
+    """Write the plan (its JSON report) into the run directory, if not there already
+    (a resumed import keeps the first one: what the import set out to do)."""
+    try:
+        if not path.exists():
+            private_file(path).write_text(
+                json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 

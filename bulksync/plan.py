@@ -306,6 +306,20 @@ class Plan:
             return ExitCode.CHANGES
         return ExitCode.OK
 
+    def unwritten(self) -> tuple[ValueResult, ...]:
+        """The conflicts not written, as results of applying (someone else's edits)."""
+        return tuple(
+            ValueResult(
+                c,
+                Result.CONFLICT,
+                f"changed in NextStep since the export to {describe(c.live)!r}; not written "
+                "(--on-conflict mine would write it)",
+                c.live,
+            )
+            for c in self.conflicts
+            if not c.written
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON report (documented in docs/import.md), before applying."""
         return {
@@ -416,6 +430,24 @@ class ApplyResult:
         if self.count(Result.CONFLICT):
             return ExitCode.CONFLICTS
         return ExitCode.OK
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryReport:
+    """What the canary's requests came to, before the rest of a plan is sent."""
+
+    requests: int
+    """Requests in the canary."""
+    applied: int
+    """Values applied and verified."""
+    not_applied: int
+    """Values not applied: failed, not sent, conflicts or done already."""
+    rest: int
+    """Requests left to send."""
+
+    @property
+    def failed(self) -> bool:
+        return self.not_applied > 0
 
 
 def describe(value: JSON) -> str:

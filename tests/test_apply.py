@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bulksync.apply import apply_plan
-from bulksync.plan import Result
 from bulksync.diff import plan_import
 from bulksync.live import LiveState
+from bulksync.plan import Result
 from bulksync.rundir import new_run_dir
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export

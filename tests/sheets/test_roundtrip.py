@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulksync.diff import plan_import
 from bulksync.errors import SheetError
 from bulksync.fields import codec_for
-from bulksync.diff import plan_import
 from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
