@@ -121,7 +121,8 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     by_run = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
     outcomes: dict[Outcome, list[Change]] = {o: [] for o in Outcome}
     for edit in found.edits:
-        change = _check(edit, by_run.get(edit.cell.key.run_id), options, titles, issues)
+        change, found_issues = _check(edit, by_run.get(edit.cell.key.run_id), options, titles)
+        issues.extend(found_issues)
         if change is not None:
             outcomes[change.outcome].append(change)
     patches, completes = _build_patches(
@@ -212,40 +213,27 @@ class _LiveRun:
 
 
 def _check(
-    edit: Edit,
-    run: _LiveRun | None,
-    options: ImportOptions,
-    titles: _Titles,
-    issues: list[Issue],
-) -> Change | None:
-    """The edit checked against live state and classified; None (and an error added to
-    ``issues``) when it cannot be imported."""
+    edit: Edit, run: _LiveRun | None, options: ImportOptions, titles: _Titles
+) -> tuple[Change | None, list[Issue]]:
+    """The edit checked against live state and classified, and what the checks found;
+    no change (and an error) when it cannot be imported."""
     cell, base, value = edit.cell, edit.base, edit.value
     key, spec = cell.key, base.spec
     shown = cell_text(cell.raw)
     found = _live_of(edit, run)
     if isinstance(found, Issue):
-        issues.append(replace(found, cell=cell.ref, key=key, value=shown))
-        return None
+        return None, [replace(found, cell=cell.ref, key=key, value=shown)]
     task, live = found
     codec = codec_for(spec.kind)
+    issues: list[Issue] = []
     if live.spec.options != spec.options:
         try:
             value, _ = codec.check(value, live.spec.options)
         except CellError as exc:
-            issues.append(
-                Issue.of(
-                    IssueCode.OPTION_REMOVED,
-                    cell.ref,
-                    key,
-                    shown,
-                    label=spec.label,
-                    reason=exc.message,
-                )
-            )
-            return None
+            removed = Issue.of(IssueCode.OPTION_REMOVED, label=spec.label, reason=exc.message)
+            return None, [replace(removed, cell=cell.ref, key=key, value=shown)]
         issues.append(Issue.of(IssueCode.OPTIONS_CHANGED, cell.ref, key, shown, label=spec.label))
-    return make_change(
+    change = make_change(
         key=key,
         cell=cell.ref,
         spec=spec,
@@ -257,6 +245,7 @@ def _check(
         task_title=titles.task(key, task),
         run_title=titles.run(key.run_id),
     )
+    return change, issues
 
 
 def _live_of(edit: Edit, run: _LiveRun | None) -> tuple[Task, FieldValue] | Issue:
