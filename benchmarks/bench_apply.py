@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_import import with_data_sheet_of
 
-from bulksync.apply import JOURNAL, Result, apply_plan
+from bulksync.apply import apply_plan
+from bulksync.diff import plan_import
 from bulksync.fetch import LiveState, fetch_snapshot
-from bulksync.importing import plan_import
-from bulksync.rundir import new_run_dir, read_journal
+from bulksync.plan import Result
+from bulksync.rundir import JOURNAL, new_run_dir, read_journal
 from bulksync.sandbox import SandboxConfig, open_sandbox, sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.snapshot import Snapshot

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_sheets import best, make_snapshot
 
-from bulksync.importing import plan_import
+from bulksync.diff import plan_import
 from bulksync.model import Task
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets import Layout, read_sheet, write_export

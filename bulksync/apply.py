@@ -1,6 +1,6 @@
-"""Applying an import plan: paced PATCHes, a write-ahead journal, verification, undo.
+"""Applying an import plan: paced PATCHes, a write-ahead journal, verification, a canary.
 
-``apply_plan`` sends the plan's PATCHes (the plan of ``bulksync.importing``) through the
+``apply_plan`` sends the plan's PATCHes (the plan of ``bulksync.diff``) through the
 client, which keeps to the rate limit and sends a few at once. It goes run by run: each
 run's tasks are read right before its first PATCH (or the plan's read is used, if it is
 at most ``max_read_age`` seconds old), every planned value is checked against that read,
@@ -24,18 +24,13 @@ meanwhile (a conflict).
 from __future__ import annotations
 
 import contextlib
-import csv
-import datetime as dt
-import json
-import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Final
 
 from bulksync.client import UNSET, NextStepClient
+from bulksync.diff import by_run, classify
 from bulksync.errors import (
     ApiError,
     BulksyncError,
@@ -44,175 +39,143 @@ from bulksync.errors import (
     StorageError,
 )
 from bulksync.fetch import LiveState, Reading
-from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
-from bulksync.importing import (
+from bulksync.fields import codec_for
+from bulksync.journal import Journal, keep_plan, storage_error
+from bulksync.model import JSON, Task
+from bulksync.plan import (
+    ApplyResult,
+    CanaryReport,
     Change,
-    ImportPlan,
     OnConflict,
     Outcome,
     Patch,
-    Problem,
-    build_patches,
+    Plan,
+    Result,
+    ValueResult,
     describe,
-    live_field,
 )
-from bulksync.model import JSON, Task
-from bulksync.private import private_file
-from bulksync.rundir import ERRORS, JOURNAL, PLAN, RESULTS, journal_of, merge_results, read_journal
-from bulksync.sheets import write_retry_csv
-from bulksync.sheets.csvfile import guard, sidecar
-from bulksync.snapshot import FieldKey
+from bulksync.results import write_results
+from bulksync.rundir import JOURNAL, PLAN, RESULTS
+from bulksync.snapshot import live_field
 
 MAX_READ_AGE: Final = 2.0
 """Seconds a run's read may be old when its first PATCH goes; older, it is read again."""
 
-
-class Result(StrEnum):
-    APPLIED = "applied"
-    ALREADY_DONE = "already_done"
-    CONFLICT = "conflict"
-    FAILED = "failed"
-    NOT_SENT = "not_sent"
-    """--fail-fast stopped the import before this value was sent."""
+Progress = Callable[[int, int], None]
+"""Called with (requests done, requests in the batch) as a batch is sent."""
 
 
-@dataclass(frozen=True, slots=True)
-class ValueResult:
-    change: Change
-    result: Result
-    message: str = ""
-    stored: JSON = None
-    """What NextStep holds after the request (for a silent coercion, not what was sent)."""
-    stored_known: bool = False
-
-
-@dataclass
-class ApplyReport:
-    run_dir: Path
-    results: list[ValueResult] = field(default_factory=list)
-    requests: int = 0
-
-    def count(self, result: Result) -> int:
-        return sum(1 for r in self.results if r.result is result)
-
-    @property
-    def failed(self) -> int:
-        return self.count(Result.FAILED) + self.count(Result.NOT_SENT)
-
-    def summary(self) -> dict[str, int]:
-        return {r.value: self.count(r) for r in Result} | {"patches_sent": self.requests}
-
-
-class Journal:
-    """An append-only JSON-lines file; every line is on disk before ``record`` returns.
-
-    A line that cannot be written (a full disk) raises ``StorageError``, and the journal
-    refuses every line after it: an intent that is not on disk is never sent.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self.broken: StorageError | None = None
-        try:
-            self._handle: IO[str] = private_file(path).open("a", encoding="utf-8")
-        except OSError as exc:
-            raise _storage_error(path, exc) from None
-
-    def record(self, event: str, **fields: Any) -> None:
-        line = json.dumps(
-            {"at": _now(), "event": event, **fields}, ensure_ascii=False, separators=(",", ":")
-        )
-        with self._lock:
-            if self.broken is not None:
-                raise self.broken
-            try:
-                self._handle.write(line + "\n")
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-            except OSError as exc:
-                self.broken = _storage_error(self.path, exc)
-                raise self.broken from None
-
-    def close(self) -> None:
-        # What could not be flushed was reported when it was recorded.
-        with contextlib.suppress(OSError):
-            self._handle.close()
-
-
-def _storage_error(path: Path, exc: OSError) -> StorageError:
-    return StorageError(
-        f"Cannot write {path}: {exc.strerror or exc}. Every request sent so far is in the "
-        "journal; nothing more is sent. Free some space (or fix the folder's permissions), "
-        "then run the same import again with --resume: it re-reads what was sent."
-    )
+_CANARY_STOPPED: Final = "not sent: the import stopped after the canary"
 
 
 def apply_plan(
-    plan: ImportPlan,
+    plan: Plan,
     client: NextStepClient,
     run_dir: Path,
     *,
-    patches: Sequence[Patch] | None = None,
+    canary: int | None = None,
+    confirm_rest: Callable[[CanaryReport], bool] | None = None,
     fail_fast: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     live: LiveState | None = None,
     max_read_age: float = MAX_READ_AGE,
-) -> ApplyReport:
-    """Send the plan's PATCHes (or some of them, for a canary), run by run, journalling each.
+) -> ApplyResult:
+    """Send the plan's PATCHes, run by run, journalling each; write the results files.
 
-    ``live`` holds the reads the plan was made from; a run's read is used again if it is
-    at most ``max_read_age`` seconds old when the run's turn comes, else the run is read
-    again. Raises ``StorageError`` (after recording what it can) if the journal cannot be
-    written; the values not sent then are in the report as failed.
+    With ``canary``, the first ``canary`` requests go first; the rest goes only if each
+    of their values was applied and verified and ``confirm_rest`` (if given) says yes,
+    else the rest is in the result as not sent. ``progress`` is called with (done,
+    total) for each batch. ``live`` holds the reads the plan was made from; a run's read
+    is used again if it is at most ``max_read_age`` seconds old when the run's turn
+    comes, else the run is read again. The plan's conflicts that are not written are
+    in the result too. Raises ``StorageError`` (after recording what it can) if the
+    journal cannot be written.
     """
-    plan_file = run_dir / PLAN
-    try:
-        if not plan_file.exists():
-            private_file(plan_file).write_text(
-                json.dumps(plan.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
-            )
-    except OSError as exc:
-        raise _storage_error(plan_file, exc) from None
+    live = live or LiveState(client)
+    patches = list(plan.patches)
+    batches = [patches]
+    if canary is not None and canary < len(patches):
+        batches = [patches[:canary], patches[canary:]]
+    sent: list[ValueResult] = []
+    requests = 0
+    for number, batch in enumerate(batches):
+        if number == 1 and not _go_on(sent, canary or 0, len(batch), confirm_rest):
+            stopped = (c for patch in batch for c in patch.changes)
+            sent.extend(ValueResult(c, Result.NOT_SENT, _CANARY_STOPPED) for c in stopped)
+            break
+        report = _apply_batch(
+            plan,
+            client,
+            run_dir,
+            batch,
+            fail_fast=fail_fast,
+            progress=progress,
+            live=live,
+            max_read_age=max_read_age,
+        )
+        sent.extend(report.sent)
+        requests += report.requests
+    result = ApplyResult(run_dir, tuple(sent), plan.unwritten(), requests)
+    write_results(result, run_dir, host=plan.host, already_done=plan.already_done)
+    return result
+
+
+def _go_on(
+    sent: Sequence[ValueResult],
+    canary: int,
+    rest: int,
+    confirm_rest: Callable[[CanaryReport], bool] | None,
+) -> bool:
+    """Whether the rest goes after the canary: all of it applied, and confirmed."""
+    failed = sum(1 for r in sent if r.result is not Result.APPLIED)
+    report = CanaryReport(canary, len(sent) - failed, failed, rest)
+    confirmed = confirm_rest(report) if confirm_rest is not None else True
+    return confirmed and not report.failed
+
+
+def _apply_batch(
+    plan: Plan,
+    client: NextStepClient,
+    run_dir: Path,
+    patches: Sequence[Patch],
+    *,
+    fail_fast: bool,
+    progress: Progress | None,
+    live: LiveState,
+    max_read_age: float,
+) -> ApplyResult:
+    """Send some of the plan's PATCHes with the journal; results.csv says what came of
+    them also when the batch is cut short."""
+    keep_plan(run_dir / PLAN, plan.as_dict())
     journal = Journal(run_dir / JOURNAL)
     sender = _Sender(
         plan,
         client,
         journal,
-        live or LiveState(client),
+        live,
         max_read_age=max_read_age,
         fail_fast=fail_fast,
         progress=progress,
     )
-    chosen = plan.patches if patches is None else patches
-    sender.total = len(chosen)
+    sender.total = len(patches)
+    if progress:
+        progress(0, len(patches))  # the bar shows from the start of the batch
     try:
-        journal.record("start", file=plan.path, host=plan.host, patches=len(chosen))
-        for outcome in client.map(sender.run, list(_by_run(chosen).items())):
-            sender.report.results.extend(outcome)
+        journal.record("start", file=plan.path, host=plan.host, patches=len(patches))
+        for outcome in client.map(sender.run, list(by_run(patches).items())):
+            sender.results.extend(outcome)
     finally:
         with contextlib.suppress(StorageError):
-            journal.record("end", summary=sender.report.summary())
+            journal.record("end", summary=sender.report().summary())
         journal.close()
         try:
-            write_results(sender.report, run_dir, host=plan.host)
+            write_results(sender.report(), run_dir, host=plan.host)
         except OSError as exc:
             if journal.broken is None:
-                raise _storage_error(run_dir / RESULTS, exc) from None
+                raise storage_error(run_dir / RESULTS, exc) from None
     if journal.broken is not None:
         raise journal.broken
-    return sender.report
-
-
-def _by_run(patches: Sequence[Patch]) -> dict[str, list[Patch]]:
-    """The patches grouped by run, runs in the order of their first patch; within a run,
-    field-only requests, then completing ones, then the one that completes the run."""
-    runs: dict[str, list[Patch]] = {}
-    for patch in patches:
-        runs.setdefault(patch.run_id, []).append(patch)
-    for run_patches in runs.values():
-        run_patches.sort(key=lambda p: (p.completes_run, p.completed is True))
-    return runs
+    return sender.report()
 
 
 _STOPPED: Final = "not sent: the import stopped before it (--fail-fast or a full disk)"
@@ -223,7 +186,7 @@ class _Sender:
 
     def __init__(
         self,
-        plan: ImportPlan,
+        plan: Plan,
         client: NextStepClient,
         journal: Journal,
         live: LiveState,
@@ -239,11 +202,16 @@ class _Sender:
         self.max_read_age = max_read_age
         self.fail_fast = fail_fast
         self.progress = progress
-        self.report = ApplyReport(journal.path.parent)
+        self.results: list[ValueResult] = []
+        self.requests = 0
         self.stop = threading.Event()
         self.total = 0
         self._done = 0
         self._lock = threading.Lock()
+
+    def report(self) -> ApplyResult:
+        """What was sent so far."""
+        return ApplyResult(self.journal.path.parent, tuple(self.results), (), self.requests)
 
     def run(self, item: tuple[str, list[Patch]]) -> list[ValueResult]:
         run_id, patches = item
@@ -314,7 +282,7 @@ class _Sender:
                         for c in todo.changes
                     ]
                 with self._lock:
-                    self.report.requests += 1
+                    self.requests += 1
                 return settled + outcome
         message = f"NextStep answered 429 (rate limited) {tries} times; not sent"
         return [ValueResult(c, Result.FAILED, message) for c in patch.changes]
@@ -348,13 +316,10 @@ def _recheck(
     todo = Patch(patch.run_id, patch.task_id, completes_run=patch.completes_run)
     tasks = reading.tasks
     task = next((t for t in tasks or () if t.id == patch.task_id), None)
-    if tasks is None or task is None:
-        what = "run" if tasks is None else "task"
-        message = f"the {what} no longer exists in NextStep (deleted since the plan); not sent"
-        return todo, [ValueResult(c, Result.FAILED, message) for c in patch.changes]
-    if tasks and all(t.completed or t.skipped for t in tasks):
-        message = "the run was completed in NextStep since the plan, which locks it; not sent"
-        return todo, [ValueResult(c, Result.FAILED, message) for c in patch.changes]
+    gone = _gone(tasks, task)
+    if gone:
+        return todo, [ValueResult(c, Result.FAILED, gone) for c in patch.changes]
+    assert task is not None
     settled: list[ValueResult] = []
     for change in patch.changes:
         found = live_field(task, change.key)
@@ -363,24 +328,28 @@ def _recheck(
                 ValueResult(change, Result.FAILED, "the field is gone from the task; not sent")
             )
             continue
-        codec = codec_for(change.kind)
         now = found.value
-        if codec.equal(now, change.live):
+        outcome = classify(codec_for(change.kind), change.live, change.sheet, now)
+        if outcome is Outcome.CHANGE:
             todo.add(change)
-        elif codec.equal(now, change.sheet):
-            settled.append(ValueResult(change._replace(live=now), Result.ALREADY_DONE, stored=now))
+        elif outcome is Outcome.ALREADY_DONE:
+            settled.append(ValueResult(change.with_live(now), Result.ALREADY_DONE, stored=now))
         elif on_conflict is OnConflict.MINE:
-            todo.add(change._replace(live=now))
+            todo.add(change.with_live(now))
         else:
-            settled.append(
-                ValueResult(
-                    change._replace(live=now),
-                    Result.CONFLICT,
-                    f"changed in NextStep meanwhile to {describe(now)!r}; not overwritten",
-                    now,
-                )
-            )
+            message = f"changed in NextStep meanwhile to {describe(now)!r}; not overwritten"
+            settled.append(ValueResult(change.with_live(now), Result.CONFLICT, message, now))
     return todo, settled
+
+
+def _gone(tasks: Sequence[Task] | None, task: Task | None) -> str:
+    """Why nothing of a task's patch can be sent now ("" when it can)."""
+    if tasks is None or task is None:
+        what = "run" if tasks is None else "task"
+        return f"the {what} no longer exists in NextStep (deleted since the plan); not sent"
+    if tasks and all(t.completed or t.skipped for t in tasks):
+        return "the run was completed in NextStep since the plan, which locks it; not sent"
+    return ""
 
 
 MAX_UNKNOWN: Final = 4
@@ -481,11 +450,15 @@ def _after_unknown(
     results: list[ValueResult] = []
     todo: list[Change] = []
     for change in patch.changes:
-        codec = codec_for(change.kind)
         live = _value_of(task, change)
-        if codec.equal(live, change.sheet):
+        # The three-way rule seen from the request that may have gone: the value it
+        # writes is the base and the value it replaces the edit, so that, as before,
+        # live = sheet is checked first (applied), then live = what it replaces (still
+        # to do), and anything else is a conflict.
+        outcome = classify(codec_for(change.kind), change.sheet, change.live, live)
+        if outcome is Outcome.CHANGE:
             results.append(ValueResult(change, Result.APPLIED, stored=live))
-        elif codec.equal(live, change.live):
+        elif outcome is Outcome.ALREADY_DONE:
             todo.append(change)
         else:
             results.append(
@@ -512,231 +485,3 @@ def _after_unknown(
             again.add(change)
         results.extend(_send(again, client, journal, attempt + 1))
     return results
-
-
-# -- results files ---------------------------------------------------------------------
-
-
-RESULT_COLUMNS: Final = (
-    "cell",
-    "run",
-    "task",
-    "field",
-    "run_id",
-    "task_id",
-    "field_id",
-    "before",
-    "after",
-    "result",
-    "message",
-)
-
-
-def write_results(
-    report: ApplyReport, run_dir: Path, *, host: str = "", already_done: Sequence[Change] = ()
-) -> None:
-    """``results.csv``, a row per value; ``errors.csv``, the values that failed or were
-    not sent, as a sheet to fix and import again (``bulksync import errors.csv``).
-
-    ``results.csv`` covers the whole import, also when it was resumed: the rows of
-    earlier attempts in ``run_dir`` are merged in (``rundir.merge_results``), and the
-    values the plan found ``already_done`` are listed as such.
-    """
-    rows = merge_results(
-        run_dir,
-        [_result_row(r) for r in report.results],
-        [_result_row(ValueResult(c, Result.ALREADY_DONE)) for c in already_done],
-    )
-    with private_file(run_dir / RESULTS).open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(RESULT_COLUMNS)
-        writer.writerows(rows)
-    retry = [
-        (
-            r.change._replace(live=r.stored) if r.stored_known else r.change,
-            f"{r.result.value}: {r.message}",
-        )
-        for r in report.results
-        if r.result in (Result.FAILED, Result.NOT_SENT)
-    ]
-    private_file(sidecar(private_file(run_dir / ERRORS)))
-    write_retry_csv(run_dir / ERRORS, retry, host=host)
-
-
-def result_dicts(report: ApplyReport) -> list[dict[str, Any]]:
-    """The results as the JSON report carries them."""
-    return [
-        {
-            "cell": r.change.cell,
-            "run_id": r.change.key.run_id,
-            "task_id": r.change.key.task_id,
-            "field": r.change.key.field,
-            "label": r.change.label,
-            "before": r.change.live,
-            "after": r.change.sheet,
-            "result": r.result.value,
-            "message": r.message,
-        }
-        for r in report.results
-    ]
-
-
-def _result_row(result: ValueResult) -> list[str]:
-    """A row of results.csv; a text a spreadsheet would run as a formula gets an apostrophe."""
-    change = result.change
-    row = [
-        change.cell,
-        change.run_title,
-        change.task_title,
-        change.label,
-        change.key.run_id,
-        change.key.task_id,
-        change.key.field,
-        describe(change.live),
-        describe(change.sheet),
-        result.result.value,
-        result.message,
-    ]
-    return [guard(text, as_text=False) for text in row]
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-# -- undo ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Written:
-    """A value an import wrote: what it replaced and what it wrote."""
-
-    run_id: str
-    task_id: str
-    field: str
-    before: JSON
-    after: JSON
-
-
-def written_values(run_dir: Path) -> list[Written]:
-    """What the import in ``run_dir`` wrote or may have written, from its journal.
-
-    A value counts when an answer showed it stored (``applied``, or a re-read after an
-    unknown outcome), and also when its request went out and no answer was ever
-    recorded (the process died, or the disk filled, between the PATCH and its journal
-    line): such a value may be written, and undo's three-way check decides from live
-    state (still as sent: put back; as before: nothing was written; else: a conflict).
-    A request NextStep refused wrote nothing (a PATCH is all or nothing).
-    """
-    path = journal_of(run_dir)
-    befores: dict[tuple[str, str], dict[str, JSON]] = {}
-    # Per task, the request sent last and not answered yet; one that a later request of
-    # the same task found still open (its answer was lost) is kept in ``unanswered``.
-    open_intents: dict[tuple[str, str], tuple[dict[str, JSON], dict[str, JSON]]] = {}
-    unanswered: list[tuple[tuple[str, str], dict[str, JSON], dict[str, JSON]]] = []
-    written: dict[tuple[str, str, str], Written] = {}
-    for event in read_journal(path):
-        key = (event.get("run_id", ""), event.get("task_id", ""))
-        kind = event.get("event")
-        if kind == "intent":
-            if key in open_intents:
-                unanswered.append((key, *open_intents[key]))
-            replaced = dict(event.get("before", {}))
-            befores.setdefault(key, {}).update(replaced)
-            open_intents[key] = (_body_values(event.get("body", {})), replaced)
-        elif kind in ("applied", "reread"):
-            open_intents.pop(key, None)
-            for name, value in event.get("values", {}).items():
-                before = befores.get(key, {}).get(name)
-                written[(*key, name)] = Written(*key, name, before, value)
-        elif kind in ("failed", "rate_limited"):
-            open_intents.pop(key, None)  # refused: a PATCH is all or nothing
-    unanswered.extend((key, *sent) for key, sent in open_intents.items())
-    for key, values, before in unanswered:
-        for name, value in values.items():
-            if (*key, name) not in written:
-                written[(*key, name)] = Written(*key, name, before.get(name), value)
-    return list(written.values())
-
-
-def _body_values(body: dict[str, Any]) -> dict[str, JSON]:
-    """The values a PATCH body sends, by field (completion and assignee included)."""
-    values: dict[str, JSON] = {e["id"]: e["value"] for e in body.get("custom_elements", [])}
-    if "completed" in body:
-        values[COMPLETION] = body["completed"]
-    if "assignee" in body:
-        values[ASSIGNEE] = body["assignee"]
-    return values
-
-
-def plan_undo(
-    run_dir: Path, read_live: Callable[[Sequence[str]], dict[str, list[Task] | None]], host: str
-) -> ImportPlan:
-    """The plan that puts back what one import wrote, checked three ways.
-
-    For each value the import wrote, the written value is the base and the value it
-    replaced is the edit: a value still as written is changed back; one already back
-    is done; one someone changed since is a conflict and is left alone.
-    """
-    written = written_values(run_dir)
-    plan = ImportPlan(str(run_dir), host, host, "", True, OnConflict.SKIP)
-    live = read_live(sorted({w.run_id for w in written})) if written else {}
-    plan.runs_read = len(live)
-    for value in written:
-        tasks = live.get(value.run_id)
-        task = next((t for t in tasks or () if t.id == value.task_id), None)
-        key = FieldKey(value.run_id, value.task_id, value.field)
-        if task is None:
-            plan.errors.append(
-                Problem(
-                    "error",
-                    "task_gone",
-                    f"Task {value.task_id} of run {value.run_id} "
-                    "no longer exists in NextStep; nothing to undo there.",
-                    None,
-                    key,
-                )
-            )
-            continue
-        found = live_field(task, key)
-        if found is None:
-            plan.errors.append(
-                Problem(
-                    "error",
-                    "field_gone",
-                    f"Task {task.title!r} no longer has the field {value.field}; nothing to "
-                    "undo there.",
-                    None,
-                    key,
-                )
-            )
-            continue
-        codec = codec_for(found.spec.kind)
-        current = found.value
-        if codec.equal(current, value.after):
-            outcome = Outcome.CHANGE
-        elif codec.equal(current, value.before):
-            outcome = Outcome.ALREADY_DONE
-        else:
-            outcome = Outcome.CONFLICT
-        change = Change(
-            key,
-            "",
-            found.spec.kind,
-            found.spec.label,
-            value.after,
-            value.before,
-            current,
-            outcome,
-            outcome is Outcome.CHANGE,
-            task.title,
-            value.run_id,
-            found.spec._replace(locked=None),
-        )
-        {
-            Outcome.CHANGE: plan.changes,
-            Outcome.ALREADY_DONE: plan.already_done,
-            Outcome.CONFLICT: plan.conflicts,
-        }[outcome].append(change)
-    build_patches(plan, live)
-    return plan

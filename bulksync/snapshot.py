@@ -123,3 +123,28 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
             ),
             task.assignee,
         )
+
+
+def live_field(task: Task, key: FieldKey) -> FieldValue | None:
+    """The live value and definition of one field of a task, or None if it has none."""
+    locked = "task skipped" if task.skipped else None
+    if key.field == COMPLETION:
+        spec = FieldSpec(key, task.template_task_id, COMPLETION, "Completed", locked=locked)
+        return FieldValue(spec, task.completed)
+    if key.field == ASSIGNEE:
+        spec = FieldSpec(key, task.template_task_id, ASSIGNEE, "Assignee", locked=locked)
+        return FieldValue(spec, task.assignee)
+    element = task.element(key.field)
+    if element is None:
+        return None
+    spec = FieldSpec(
+        key,
+        task.template_task_id,
+        element.type,
+        element.label,
+        element.required,
+        element.options,
+        "display-only field" if element.display_only else locked,
+    )
+    value = element.value
+    return FieldValue(spec, codec_for(element.type).empty() if value is None else value)

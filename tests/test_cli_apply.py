@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bulksync.apply import read_journal
 from bulksync.errors import ExitCode
+from bulksync.rundir import read_journal
 from bulksync.sandbox import sandbox_client
 from tests.badserver import RewritingProxy
 from tests.test_cli_import import ONB_ACTIVE, edit_runs, task_id

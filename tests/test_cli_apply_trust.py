@@ -14,8 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from bulksync.apply import read_journal
 from bulksync.errors import ExitCode
+from bulksync.rundir import read_journal
 from bulksync.sandbox import sandbox_client
 from tests.badserver import RewritingProxy
 from tests.test_cli_apply import (

@@ -9,21 +9,14 @@ from pathlib import Path
 
 import click
 
-from bulksync.apply import (
-    ApplyReport,
-    Result,
-    ValueResult,
-    apply_plan,
-    plan_undo,
-    result_dicts,
-    write_results,
-)
+from bulksync.apply import apply_plan
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import Settings, _settings, say, shared_options
 from bulksync.client import NextStepClient
+from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
 from bulksync.fetch import LiveState
-from bulksync.importing import ImportOptions, ImportPlan, OnConflict, describe, plan_import
+from bulksync.plan import ApplyResult, CanaryReport, ImportOptions, OnConflict, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,
@@ -32,6 +25,7 @@ from bulksync.report import (
     progress_bar,
     write_report,
 )
+from bulksync.results import write_resumed_results
 from bulksync.rundir import (
     RESULTS,
     RunOf,
@@ -43,6 +37,7 @@ from bulksync.rundir import (
     writer_lock,
 )
 from bulksync.sheets import read_sheet
+from bulksync.undo import plan_undo
 
 
 @cli.command("import", context_settings=CONTEXT)
@@ -154,29 +149,11 @@ def import_(
     """
     settings = _settings(ctx)
     settings.activate()
-    for report in reports:
-        if report.suffix.lower() not in (".html", ".htm", ".json"):
-            raise click.BadParameter(
-                f"{report.name}: a report is .html or .json.", param_hint="--report"
-            )
-    if canary is not None and dry_run:
-        raise click.UsageError("--canary is for applying; a dry run sends nothing anyway.")
-    if not dry_run and not yes and not sys.stdin.isatty():
-        raise click.UsageError(
-            "Applying asks for confirmation, and there is no terminal to ask on: run it "
-            "in a terminal, or give --yes (after a --dry-run you have reviewed)."
-        )
-    if resume and dry_run:
-        raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+    _check_import_options(reports, dry_run=dry_run, canary=canary, yes=yes, resume=resume)
     sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     # The run directories of this sheet are those of this file and this export of it.
     run_of = RunOf.sheet(file, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
-    previous = latest_run_dir(file, run_of=run_of) if resume else None
-    if resume and previous is None:
-        raise SheetError(
-            f"No earlier import of {file} to resume (of this file and this export of it, "
-            "in .bulksync/imports beside it); run it without --resume."
-        )
+    previous = _previous_run(file, run_of) if resume else None
 
     def make_run_dir() -> Path:
         return previous or new_run_dir(file, run_of=run_of)
@@ -216,11 +193,42 @@ def import_(
         )
 
 
+def _check_import_options(
+    reports: Sequence[Path], *, dry_run: bool, canary: int | None, yes: bool, resume: bool
+) -> None:
+    """A usage error for options that do not go together (before anything is read)."""
+    for report in reports:
+        if report.suffix.lower() not in (".html", ".htm", ".json"):
+            raise click.BadParameter(
+                f"{report.name}: a report is .html or .json.", param_hint="--report"
+            )
+    if canary is not None and dry_run:
+        raise click.UsageError("--canary is for applying; a dry run sends nothing anyway.")
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise click.UsageError(
+            "Applying asks for confirmation, and there is no terminal to ask on: run it "
+            "in a terminal, or give --yes (after a --dry-run you have reviewed)."
+        )
+    if resume and dry_run:
+        raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+
+
+def _previous_run(file: Path, run_of: RunOf) -> Path:
+    """The run directory ``--resume`` continues: the latest of this sheet's imports."""
+    previous = latest_run_dir(file, run_of=run_of)
+    if previous is None:
+        raise SheetError(
+            f"No earlier import of {file} to resume (of this file and this export of it, "
+            "in .bulksync/imports beside it); run it without --resume."
+        )
+    return previous
+
+
 def _conclude(
     ctx: click.Context,
     settings: Settings,
     client: NextStepClient,
-    plan: ImportPlan,
+    plan: Plan,
     live: LiveState,
     make_run_dir: Callable[[], Path],
     *,
@@ -235,18 +243,7 @@ def _conclude(
     canary: int | None = None,
 ) -> None:
     """Report the plan (terminal, files, JSON); then exit for a dry run, or apply it."""
-    limit, window = client.limiter.limit, client.limiter.window
-    _write_reports(plan, reports, client, dry_run=dry_run)
-    if as_json and dry_run:
-        click.echo(plan_json(plan))
-    else:
-        # Applying with --json: the plan for people on stderr, the JSON (with the
-        # results) on stdout once done.
-        most = None if settings.verbose else 50
-        text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
-        say(text, err=as_json)
-        for report in reports:
-            say(f"Report written to {report}.", err=as_json)
+    _show_plan(settings, client, plan, reports, dry_run=dry_run, as_json=as_json)
     if dry_run:
         code = plan.exit_code(detailed=detailed)
         if code:
@@ -258,16 +255,12 @@ def _conclude(
             "--skip-invalid to apply the valid values only.",
             err=True,
         )
-        ctx.exit(int(ExitCode.INVALID))
+        ctx.exit(int(plan.exit_code()))
     if not plan.patches:
         if resumed is not None:
-            # Nothing left to send, yet results.csv should cover the whole import (a
-            # kill -9 may have left none): what earlier attempts did, and what is done.
-            write_results(
-                ApplyReport(resumed), resumed, host=plan.host, already_done=plan.already_done
-            )
+            results = write_resumed_results(plan, resumed)
             if not settings.quiet:
-                click.echo(f"Results of the whole import: {resumed / RESULTS}", err=True)
+                click.echo(f"Results of the whole import: {results}", err=True)
         ctx.exit(int(plan.exit_code()))
     _apply(
         ctx,
@@ -284,6 +277,30 @@ def _conclude(
     )
 
 
+def _show_plan(
+    settings: Settings,
+    client: NextStepClient,
+    plan: Plan,
+    reports: Sequence[Path],
+    *,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """The plan on the terminal (or as JSON, for a dry run) and in the report files."""
+    limit, window = client.limiter.limit, client.limiter.window
+    _write_reports(plan, reports, client, dry_run=dry_run)
+    if as_json and dry_run:
+        click.echo(plan_json(plan))
+        return
+    # Applying with --json: the plan for people on stderr, the JSON (with the
+    # results) on stdout once done.
+    most = None if settings.verbose else 50
+    text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
+    say(text, err=as_json)
+    for report in reports:
+        say(f"Report written to {report}.", err=as_json)
+
+
 def _wait_note(client: NextStepClient) -> str:
     limiter = client.limiter
     now = "waiting for the rate limit; " if limiter.sleepers else ""
@@ -291,15 +308,20 @@ def _wait_note(client: NextStepClient) -> str:
 
 
 def _write_reports(
-    plan: ImportPlan, reports: Sequence[Path], client: NextStepClient, *, dry_run: bool
+    plan: Plan,
+    reports: Sequence[Path],
+    client: NextStepClient,
+    *,
+    dry_run: bool,
+    result: ApplyResult | None = None,
 ) -> None:
     """The HTML and JSON report files (after applying, with each value's outcome)."""
     limit, window = client.limiter.limit, client.limiter.window
     for report in reports:
         if report.suffix.lower() == ".json":
-            text = plan_json(plan)
+            text = plan_json(plan, result)
         else:
-            text = plan_html(plan, rate_limit=limit, window=window, dry_run=dry_run)
+            text = plan_html(plan, result, rate_limit=limit, window=window, dry_run=dry_run)
         write_report(report, text)
 
 
@@ -307,7 +329,7 @@ def _apply(
     ctx: click.Context,
     settings: Settings,
     client: NextStepClient,
-    plan: ImportPlan,
+    plan: Plan,
     live: LiveState,
     make_run_dir: Callable[[], Path],
     *,
@@ -327,80 +349,83 @@ def _apply(
     run_dir = make_run_dir()
     if not settings.quiet:
         say(f"Journal and results: {run_dir}", err=True)
-    batches = [plan.patches]
-    if canary is not None and canary < count:
-        batches = [plan.patches[:canary], plan.patches[canary:]]
-    results: list[ValueResult] = []
-    sent = 0
-    for number, batch in enumerate(batches):
-        if number == 1:
-            failed = sum(1 for r in results if r.result is not Result.APPLIED)
-            say(
-                f"Canary: {canary} request(s) sent, {len(results) - failed} value(s) applied "
-                f"and verified, {failed} not.",
-                err=True,
-            )
-            if failed or not (yes or click.confirm(f"Apply the other {len(batch)}?")):
-                say("Stopped after the canary.", err=True)
-                results.extend(
-                    ValueResult(c, Result.NOT_SENT, "not sent: the import stopped after the canary")
-                    for patch in batch
-                    for c in patch.changes
-                )
-                break
-        with progress_bar(
-            "Applying", quiet=settings.quiet, note=lambda: _wait_note(client)
-        ) as progress:
-            report = apply_plan(
-                plan,
-                client,
-                run_dir,
-                patches=batch,
-                fail_fast=fail_fast,
-                progress=progress,
-                live=live,
-            )
-        results.extend(report.results)
-        sent += report.requests
-    # The plan's conflicts that were not written are results too (someone else's edits).
-    skipped = [
-        ValueResult(
-            c,
-            Result.CONFLICT,
-            f"changed in NextStep since the export to {describe(c.live)!r}; not written "
-            "(--on-conflict mine would write it)",
-            c.live,
+    with contextlib.closing(_ApplyingBar(client, quiet=settings.quiet)) as bar:
+        result = apply_plan(
+            plan,
+            client,
+            run_dir,
+            canary=canary,
+            confirm_rest=_canary_prompt(bar, yes=yes),
+            fail_fast=fail_fast,
+            progress=bar,
+            live=live,
         )
-        for c in plan.conflicts
-        if not c.written
-    ]
-    final = ApplyReport(run_dir, skipped + results, sent)
-    write_results(final, run_dir, host=plan.host, already_done=plan.already_done)
-    plan.results = result_dicts(final)
-    _write_reports(plan, reports, client, dry_run=False)
-    counts = final.summary()
+    _write_reports(plan, reports, client, dry_run=False, result=result)
+    _say_applied(plan, result, client, as_json=as_json)
+    ctx.exit(int(result.exit_code()))
+
+
+class _ApplyingBar:
+    """The progress callback of applying: a bar per batch of requests, opened when its
+    first progress comes and closed before the canary asks about the rest."""
+
+    def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
+        self.client = client
+        self.quiet = quiet
+        self._stack = contextlib.ExitStack()
+        self._update: Callable[[int, int], None] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._update is None:
+            self._update = self._stack.enter_context(
+                progress_bar("Applying", quiet=self.quiet, note=lambda: _wait_note(self.client))
+            )
+        self._update(done, total)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._update = None
+
+
+def _canary_prompt(bar: _ApplyingBar, *, yes: bool) -> Callable[[CanaryReport], bool]:
+    """Show what the canary came to; ask (unless ``yes``) whether the rest goes."""
+
+    def confirm(canary: CanaryReport) -> bool:
+        bar.close()
+        say(
+            f"Canary: {canary.requests} request(s) sent, {canary.applied} value(s) applied "
+            f"and verified, {canary.not_applied} not.",
+            err=True,
+        )
+        if canary.failed or not (yes or click.confirm(f"Apply the other {canary.rest}?")):
+            say("Stopped after the canary.", err=True)
+            return False
+        return True
+
+    return confirm
+
+
+def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_json: bool) -> None:
+    """The outcome of applying: counts, the JSON report, and each value not applied."""
+    counts = result.summary()
     say(
-        f"\nApplied {counts['applied']} value(s) in {sent} request(s); "
+        f"\nApplied {counts['applied']} value(s) in {result.requests} request(s); "
         f"{counts['already_done'] + len(plan.already_done)} already done, "
         f"{counts['conflict']} conflict(s), "
-        f"{final.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
-        f"for the rate limit. Results: {run_dir / RESULTS}",
+        f"{result.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
+        f"for the rate limit. Results: {result.run_dir / RESULTS}",
         err=as_json,
     )
     if as_json:
-        click.echo(plan_json(plan))
-    for result in results:
-        if result.result not in (Result.APPLIED, Result.ALREADY_DONE):
-            change = result.change
+        click.echo(plan_json(plan, result))
+    for value in result.sent:
+        if value.result not in (Result.APPLIED, Result.ALREADY_DONE):
+            change = value.change
             say(
                 f"  {change.cell or '-'}  {change.run_title or change.key.run_id} · "
-                f"{change.task_title} · {change.label}: {result.result.value}: {result.message}",
+                f"{change.task_title} · {change.label}: {value.result.value}: {value.message}",
                 err=True,
             )
-    if final.failed:
-        ctx.exit(int(ExitCode.FAILED))
-    if counts["conflict"] or (plan.conflicts and plan.on_conflict is OnConflict.SKIP):
-        ctx.exit(int(ExitCode.CONFLICTS))
 
 
 @cli.command("undo", context_settings=CONTEXT)

@@ -11,11 +11,19 @@ from importlib import resources
 import jinja2
 
 from bulksync import __version__
-from bulksync.importing import ImportPlan, describe
+from bulksync.plan import ApplyResult, Plan, describe
 from bulksync.report.terminal import pace_note
+from bulksync.results import result_dicts
 
 
-def plan_html(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool = True) -> str:
+def plan_html(
+    plan: Plan,
+    result: ApplyResult | None = None,
+    *,
+    rate_limit: int,
+    window: float,
+    dry_run: bool = True,
+) -> str:
     """A self-contained HTML page of the plan, for a reviewer who never opens a terminal."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
@@ -28,6 +36,7 @@ def plan_html(plan: ImportPlan, *, rate_limit: int, window: float, dry_run: bool
     page = env.get_template("import_report.html.j2")
     return page.render(
         plan=plan,
+        results=None if result is None else result_dicts(result),
         summary=plan.summary(),
         dry_run=dry_run,
         pace=pace_note(plan.requests + plan.runs_read, rate_limit, window),

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from bulksync.importing import ImportPlan
+from bulksync.plan import ApplyResult, Plan
+from bulksync.results import result_dicts
 
 
-def plan_json(plan: ImportPlan) -> str:
-    return json.dumps(plan.as_dict(), ensure_ascii=False, indent=2)
+def plan_json(plan: Plan, result: ApplyResult | None = None) -> str:
+    """The JSON report: the plan, and after applying, each value's ``results``."""
+    return json.dumps(_plan_dict(plan, result), ensure_ascii=False, indent=2)
+
+
+def _plan_dict(plan: Plan, result: ApplyResult | None) -> dict[str, Any]:
+    found = {} if result is None else {"results": result_dicts(result)}
+    return plan.as_dict() | found

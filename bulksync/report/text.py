@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bulksync.importing import Change, ImportPlan, Problem, describe
+from bulksync.plan import Change, Issue, Plan, describe
 from bulksync.report.terminal import pace_note, printable, render_table
 
 
@@ -13,7 +13,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def plan_text(
-    plan: ImportPlan,
+    plan: Plan,
     *,
     rate_limit: int,
     window: float,
@@ -118,7 +118,7 @@ def _change_row(change: Change) -> tuple[str, ...]:
     )
 
 
-def _problem_row(problem: Problem) -> tuple[str, ...]:
+def _problem_row(problem: Issue) -> tuple[str, ...]:
     key = problem.key
     return (
         problem.cell or "-",

@@ -38,7 +38,7 @@ from bulksync.sheets.xlsx_read import read_xlsx
 from bulksync.snapshot import FieldValue, Snapshot
 
 if TYPE_CHECKING:
-    from bulksync.importing import Change
+    from bulksync.plan import Change
 
 __all__ = [
     "ExportResult",
@@ -170,7 +170,7 @@ def read_sheet(
     """Read a file that ``write_export`` wrote, as is or re-saved by a spreadsheet app.
 
     ``no_base`` accepts a CSV without its base snapshot (a hand-made one): its cells
-    are then matched to fields from live state (see ``bulksync.importing``).
+    are then matched to fields from live state (see ``bulksync.validate``).
     ``only_edited`` keeps only the cells that may hold an edit, where the file says
     (an xlsx compares its rows with the hidden copy of the exported ones); import uses
     it, and it is what makes importing a large, lightly edited workbook fast.

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulksync.diff import plan_import
 from bulksync.errors import SheetError
 from bulksync.fetch import fetch_snapshot
 from bulksync.fields import codec_for
-from bulksync.importing import plan_import
 from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
@@ -266,7 +266,7 @@ def test_an_unedited_csv_imports_as_no_change_whatever_its_titles_and_delimiter(
     if (delimiter, bom, newline) != (",", True, "\r\n"):  # else: as exported, untouched
         rewrite_csv(path, delimiter=delimiter, bom=bom, newline=newline)
     plan = plan_import(read_sheet(path), lambda runs: snapshot.tasks, host="example.test")
-    assert (plan.errors, plan.changes, plan.conflicts) == ([], [], [])
+    assert (plan.errors, plan.changes, plan.conflicts) == ((), (), ())  # a Plan holds tuples
 
 
 @pytest.mark.parametrize(

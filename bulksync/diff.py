@@ -1,0 +1,338 @@
+"""The three-way diff: what an edited sheet asks for, checked against its base and live
+state, as a ``Plan``.
+
+``plan_import`` reads nothing by itself: it takes a ``Sheet`` and a function that reads
+live tasks of runs, and calls that function once, for the runs with at least one
+edited value (an unedited sheet costs no request). Per value, with base B (from the
+file), sheet S and live L, compared with the field type's own equality (``classify``):
+
+* S = B: unchanged; nothing is written, whatever L is (someone else's edit survives);
+* S ≠ B, L = B: a change;
+* S ≠ B, L = S: already done;
+* S ≠ B, L ≠ B, L ≠ S: a conflict, written only with ``on_conflict="mine"``.
+
+Without a base snapshot (``--no-base``) B is taken to be L: every difference from live
+is a change, and edits made by others since the export are overwritten.
+
+The plan is one PATCH per task, with its fields, completion and assignee together.
+Requests that only set fields go first, then those that complete tasks; the request
+that completes a run's last open task goes after every other request of the import,
+because NextStep locks a completed run (``send_order``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from bulksync.baseurl import same_host
+from bulksync.errors import SheetError
+from bulksync.fields import ASSIGNEE, COMPLETION, CellError, Codec, codec_for
+from bulksync.model import JSON, Task
+from bulksync.perf import cycle_collector_paused
+from bulksync.plan import (
+    Change,
+    ImportOptions,
+    Issue,
+    IssueCode,
+    LiveReader,
+    OnConflict,
+    Outcome,
+    Patch,
+    Plan,
+    Severity,
+)
+from bulksync.sheets.meta import BaseSnapshot
+from bulksync.sheets.reading import Sheet
+from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
+from bulksync.validate import Edit, Edits, cell_text, edits, edits_without_base, row_issues
+
+
+def classify(codec: Codec, base: JSON, sheet: JSON, live: JSON) -> Outcome:
+    """The three-way rule for a value edited from ``base`` to ``sheet`` (S ≠ B is decided
+    before): live as the base, a change; live as the sheet, done already; else a
+    conflict. Used by the plan, by apply's checks before and after sending, and by undo.
+    """
+    if codec.equal(live, base):
+        return Outcome.CHANGE
+    if codec.equal(live, sheet):
+        return Outcome.ALREADY_DONE
+    return Outcome.CONFLICT
+
+
+def make_change(
+    *,
+    key: FieldKey,
+    cell: str,
+    spec: FieldSpec,
+    base: JSON,
+    sheet: JSON,
+    live: FieldValue,
+    outcome: Outcome,
+    on_conflict: OnConflict,
+    task_title: str,
+    run_title: str,
+) -> Change:
+    """The ``Change`` of a classified edit (of the import, or of an undo)."""
+    written = outcome is Outcome.CHANGE or (
+        outcome is Outcome.CONFLICT and on_conflict is OnConflict.MINE
+    )
+    return Change(
+        key=key,
+        cell=cell,
+        kind=spec.kind,
+        label=spec.label,
+        base=base,
+        sheet=sheet,
+        live=live.value,
+        outcome=outcome,
+        written=written,
+        task_title=task_title,
+        run_title=run_title,
+        spec=live.spec._replace(locked=None),
+    )
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+def plan_import(
+    sheet: Sheet, read_live: LiveReader, *, host: str, options: ImportOptions | None = None
+) -> Plan:
+    """The plan for an edited sheet: changes, conflicts, errors, and the PATCHes to send."""
+    with cycle_collector_paused():
+        return _plan(sheet, read_live, host, options or ImportOptions())
+
+
+def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions) -> Plan:
+    meta = sheet.meta
+    if sheet.has_base and meta.host and not same_host(meta.host, host) and not options.force:
+        raise SheetError(
+            f"{sheet.path} was exported from {meta.host}, and this import would go to {host}. "
+            "Import it where it came from, or give --force if the two are meant to be the "
+            "same team."
+        )
+    issues = row_issues(sheet)
+    if not sheet.has_base:
+        issues.append(Issue.of(IssueCode.NO_BASE))
+    found, runs, live = _read(sheet, read_live, options)
+    issues.extend(found.issues)
+    titles = _Titles(sheet.base)
+    by_run = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
+    outcomes: dict[Outcome, list[Change]] = {o: [] for o in Outcome}
+    for edit in found.edits:
+        change, found_issues = _check(edit, by_run.get(edit.cell.key.run_id), options, titles)
+        issues.extend(found_issues)
+        if change is not None:
+            outcomes[change.outcome].append(change)
+    patches, completes = _build_patches(
+        [*outcomes[Outcome.CHANGE], *outcomes[Outcome.CONFLICT]], by_run, titles
+    )
+    titled = [_titled(i, sheet, titles) for i in issues]
+    return Plan(
+        sheet.path,
+        host,
+        meta.host,
+        meta.exported_at,
+        sheet.has_base,
+        options.on_conflict,
+        changes=tuple(outcomes[Outcome.CHANGE]),
+        already_done=tuple(outcomes[Outcome.ALREADY_DONE]),
+        conflicts=tuple(outcomes[Outcome.CONFLICT]),
+        errors=tuple(i for i in titled if i.severity is Severity.ERROR),
+        warnings=tuple(i for i in titled if i.severity is Severity.WARNING),
+        patches=tuple(patches),
+        unchanged=found.unchanged,
+        runs_read=len(runs),
+        completes_runs=tuple(completes),
+    )
+
+
+def _read(
+    sheet: Sheet, read_live: LiveReader, options: ImportOptions
+) -> tuple[Edits, list[str], Mapping[str, Sequence[Task] | None]]:
+    """The sheet's edits, the runs read, and their live tasks: with a base snapshot,
+    only the runs with edits are read; without, every run of the sheet (its fields
+    come from live state)."""
+    if sheet.has_base:
+        found = edits(sheet, options)
+        runs = sorted({e.cell.key.run_id for e in found.edits})
+        return found, runs, read_live(runs) if runs else {}
+    runs = sorted({c.key.run_id for c in sheet.cells})
+    live = read_live(runs) if runs else {}
+    return edits_without_base(sheet, options, live), runs, live
+
+
+def _titled(issue: Issue, sheet: Sheet, titles: _Titles) -> Issue:
+    """The issue with the run, task and field names a person knows them by."""
+    key = issue.key
+    if key is None:
+        return issue
+    base = sheet.base.get(key)
+    label = (
+        base.spec.label
+        if base
+        else {COMPLETION: "Completed", ASSIGNEE: "Assignee"}.get(key.field, key.field)
+    )
+    return replace(
+        issue, run_title=titles.run(key.run_id), task_title=titles.task(key, None), label=label
+    )
+
+
+class _Titles:
+    """Run and task titles for the report: from the export's context, else from live."""
+
+    def __init__(self, base: BaseSnapshot) -> None:
+        self.base = base
+
+    def run(self, run_id: str) -> str:
+        run = self.base.run(run_id)
+        return run.title if run is not None and run.title else run_id
+
+    def task(self, key: FieldKey, live: Task | None) -> str:
+        if live is not None:
+            return live.title
+        run = self.base.run(key.run_id)
+        return run.tasks.get(key.task_id, ("", ""))[0] if run is not None else ""
+
+
+@dataclass(frozen=True)
+class _LiveRun:
+    tasks: Mapping[str, Task]
+    completed: bool
+    """Every task completed or skipped: NextStep has completed and locked the run."""
+
+    @classmethod
+    def of(cls, tasks: Sequence[Task] | None) -> _LiveRun | None:
+        if tasks is None:
+            return None
+        return cls(
+            {t.id: t for t in tasks},
+            bool(tasks) and all(t.completed or t.skipped for t in tasks),
+        )
+
+
+def _check(
+    edit: Edit, run: _LiveRun | None, options: ImportOptions, titles: _Titles
+) -> tuple[Change | None, list[Issue]]:
+    """The edit checked against live state and classified, and what the checks found;
+    no change (and an error) when it cannot be imported."""
+    cell, base, value = edit.cell, edit.base, edit.value
+    key, spec = cell.key, base.spec
+    shown = cell_text(cell.raw)
+    found = _live_of(edit, run)
+    if isinstance(found, Issue):
+        return None, [replace(found, cell=cell.ref, key=key, value=shown)]
+    task, live = found
+    codec = codec_for(spec.kind)
+    issues: list[Issue] = []
+    if live.spec.options != spec.options:
+        try:
+            value, _ = codec.check(value, live.spec.options)
+        except CellError as exc:
+            removed = Issue.of(IssueCode.OPTION_REMOVED, label=spec.label, reason=exc.message)
+            return None, [replace(removed, cell=cell.ref, key=key, value=shown)]
+        issues.append(Issue.of(IssueCode.OPTIONS_CHANGED, cell.ref, key, shown, label=spec.label))
+    change = make_change(
+        key=key,
+        cell=cell.ref,
+        spec=spec,
+        base=base.value,
+        sheet=value,
+        live=live,
+        outcome=classify(codec, base.value, value, live.value),
+        on_conflict=options.on_conflict,
+        task_title=titles.task(key, task),
+        run_title=titles.run(key.run_id),
+    )
+    return change, issues
+
+
+def _live_of(edit: Edit, run: _LiveRun | None) -> tuple[Task, FieldValue] | Issue:
+    """The edited field's task and live value, or the error that it cannot be written."""
+    key, spec = edit.cell.key, edit.base.spec
+    if run is None:
+        return Issue.of(IssueCode.RUN_NOT_FOUND, run_id=key.run_id)
+    task = run.tasks.get(key.task_id)
+    if task is None:
+        return Issue.of(IssueCode.TASK_GONE, task_id=key.task_id, run_id=key.run_id)
+    if run.completed:
+        return Issue.of(IssueCode.RUN_COMPLETED, run_id=key.run_id)
+    live = live_field(task, key)
+    if live is None:
+        return Issue.of(IssueCode.FIELD_GONE, title=task.title, label=spec.label)
+    if live.spec.locked:
+        return Issue.of(IssueCode.LOCKED, locked=live.spec.locked)
+    if live.spec.kind != spec.kind:
+        return Issue.of(IssueCode.TYPE_CHANGED, label=spec.label, was=spec.kind, now=live.spec.kind)
+    if not codec_for(spec.kind).holds(live.value):
+        return Issue.of(IssueCode.LIVE_INVALID, held=live.value, kind=spec.kind, label=spec.label)
+    return task, live
+
+
+# -- patches -------------------------------------------------------------------------------
+
+
+def build_patches(
+    changes: Iterable[Change], live: Mapping[str, Sequence[Task] | None]
+) -> tuple[list[Patch], list[tuple[str, str]]]:
+    """The written changes grouped into PATCHes, in the order they must be sent, and
+    (run id, run id) of each run they complete; ``live`` is each run's tasks."""
+    runs = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
+    return _build_patches(changes, runs, _Titles(BaseSnapshot()))
+
+
+def _build_patches(
+    changes: Iterable[Change], runs: Mapping[str, _LiveRun | None], titles: _Titles
+) -> tuple[list[Patch], list[tuple[str, str]]]:
+    patches: dict[tuple[str, str], Patch] = {}
+    for change in changes:
+        if not change.written:
+            continue
+        key = change.key
+        patch = patches.setdefault((key.run_id, key.task_id), Patch(key.run_id, key.task_id))
+        patch.add(change)
+    completes: list[tuple[str, str]] = []
+    for run_id, run_patches in _completing(patches.values()).items():
+        if _mark_run_completion(runs.get(run_id), run_patches):
+            completes.append((run_id, titles.run(run_id)))
+    return send_order(patches.values()), completes
+
+
+def _completing(patches: Iterable[Patch]) -> dict[str, list[Patch]]:
+    """The patches that set a completion, by run."""
+    completing: dict[str, list[Patch]] = {}
+    for patch in patches:
+        if patch.completed is not None:
+            completing.setdefault(patch.run_id, []).append(patch)
+    return completing
+
+
+def _mark_run_completion(run: _LiveRun | None, run_patches: list[Patch]) -> bool:
+    """Whether the run ends up with every task completed or skipped; if so, its last
+    completing patch is marked as the one that completes it."""
+    if run is None or run.completed:
+        return False
+    done = {t.id: t.completed or t.skipped for t in run.tasks.values()}
+    for p in run_patches:
+        done[p.task_id] = bool(p.completed) or run.tasks[p.task_id].skipped
+    last = [p for p in run_patches if p.completed]
+    if done and all(done.values()) and last:
+        last[-1].completes_run = True
+        return True
+    return False
+
+
+def send_order(patches: Iterable[Patch]) -> list[Patch]:
+    """The order PATCHes go in (stable): field-only requests, then those that complete
+    tasks, then those that complete runs (NextStep locks a completed run)."""
+    return sorted(patches, key=lambda p: (p.completes_run, p.completed is True))
+
+
+def by_run(patches: Sequence[Patch]) -> dict[str, list[Patch]]:
+    """The patches grouped by run, runs in the order of their first patch, each run's
+    patches in ``send_order``."""
+    runs: dict[str, list[Patch]] = {}
+    for patch in patches:
+        runs.setdefault(patch.run_id, []).append(patch)
+    return {run_id: send_order(run_patches) for run_id, run_patches in runs.items()}

@@ -1,0 +1,146 @@
+"""The write-ahead journal of an import, and what it says was written.
+
+``Journal`` records, before each PATCH, what it means to write and the values it
+replaces, and after, what came of it. ``written_values`` reads that back for undo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bulksync.errors import StorageError
+from bulksync.fields import ASSIGNEE, COMPLETION
+from bulksync.model import JSON
+from bulksync.private import private_file
+from bulksync.rundir import journal_of, read_journal
+
+
+class Journal:
+    """An append-only JSON-lines file; every line is on disk before ``record`` returns.
+
+    A line that cannot be written (a full disk) raises ``StorageError``, and the journal
+    refuses every line after it: an intent that is not on disk is never sent.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.broken: StorageError | None = None
+        try:
+            self._handle: IO[str] = private_file(path).open("a", encoding="utf-8")
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+
+    def record(self, event: str, **fields: Any) -> None:
+        line = json.dumps(
+            {"at": _now(), "event": event, **fields}, ensure_ascii=False, separators=(",", ":")
+        )
+        with self._lock:
+            if self.broken is not None:
+                raise self.broken
+            try:
+                self._handle.write(line + "\n")
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                self.broken = storage_error(self.path, exc)
+                raise self.broken from None
+
+    def close(self) -> None:
+        # What could not be flushed was reported when it was recorded.
+        with contextlib.suppress(OSError):
+            self._handle.close()
+
+
+def storage_error(path: Path, exc: OSError) -> StorageError:
+    """The error for a file of the run directory that cannot be written."""
+    return StorageError(
+        f"Cannot write {path}: {exc.strerror or exc}. Every request sent so far is in the "
+        "journal; nothing more is sent. Free some space (or fix the folder's permissions), "
+        "then run the same import again with --resume: it re-reads what was sent."
+    )
+
+
+def keep_plan(path: Path, plan: dict[str, Any]) -> None:
+    """Write the plan (its JSON report) into the run directory, if not there already
+    (a resumed import keeps the first one: what the import set out to do)."""
+    try:
+        if not path.exists():
+            private_file(path).write_text(
+                json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A value an import wrote: what it replaced and what it wrote."""
+
+    run_id: str
+    task_id: str
+    field: str
+    before: JSON
+    after: JSON
+
+
+def written_values(run_dir: Path) -> list[Written]:
+    """What the import in ``run_dir`` wrote or may have written, from its journal.
+
+    A value counts when an answer showed it stored (``applied``, or a re-read after an
+    unknown outcome), and also when its request went out and no answer was ever
+    recorded (the process died, or the disk filled, between the PATCH and its journal
+    line): such a value may be written, and undo's three-way check decides from live
+    state (still as sent: put back; as before: nothing was written; else: a conflict).
+    A request NextStep refused wrote nothing (a PATCH is all or nothing).
+    """
+    path = journal_of(run_dir)
+    befores: dict[tuple[str, str], dict[str, JSON]] = {}
+    # Per task, the request sent last and not answered yet; one that a later request of
+    # the same task found still open (its answer was lost) is kept in ``unanswered``.
+    open_intents: dict[tuple[str, str], tuple[dict[str, JSON], dict[str, JSON]]] = {}
+    unanswered: list[tuple[tuple[str, str], dict[str, JSON], dict[str, JSON]]] = []
+    written: dict[tuple[str, str, str], Written] = {}
+    for event in read_journal(path):
+        key = (event.get("run_id", ""), event.get("task_id", ""))
+        kind = event.get("event")
+        if kind == "intent":
+            if key in open_intents:
+                unanswered.append((key, *open_intents[key]))
+            replaced = dict(event.get("before", {}))
+            befores.setdefault(key, {}).update(replaced)
+            open_intents[key] = (_body_values(event.get("body", {})), replaced)
+        elif kind in ("applied", "reread"):
+            open_intents.pop(key, None)
+            for name, value in event.get("values", {}).items():
+                before = befores.get(key, {}).get(name)
+                written[(*key, name)] = Written(*key, name, before, value)
+        elif kind in ("failed", "rate_limited"):
+            open_intents.pop(key, None)  # refused: a PATCH is all or nothing
+    unanswered.extend((key, *sent) for key, sent in open_intents.items())
+    for key, values, before in unanswered:
+        for name, value in values.items():
+            if (*key, name) not in written:
+                written[(*key, name)] = Written(*key, name, before.get(name), value)
+    return list(written.values())
+
+
+def _body_values(body: dict[str, Any]) -> dict[str, JSON]:
+    """The values a PATCH body sends, by field (completion and assignee included)."""
+    values: dict[str, JSON] = {e["id"]: e["value"] for e in body.get("custom_elements", [])}
+    if "completed" in body:
+        values[COMPLETION] = body["completed"]
+    if "assignee" in body:
+        values[ASSIGNEE] = body["assignee"]
+    return values

@@ -1,0 +1,245 @@
+"""Reading the cells of an edited sheet: decoded, compared with their base, checked.
+
+``edits`` (with a base snapshot) and ``edits_without_base`` (live state is the base)
+return the cells whose value differs from their base, the issues found on the way, and
+how many values are unchanged. Nothing here reads NextStep or changes its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Final, NamedTuple
+
+from bulksync.fields import COMPLETION, CellError, CellValue, Codec, codec_for
+from bulksync.model import JSON, Task
+from bulksync.plan import LOCKED_AT_EXPORT, UNMATCHED, ImportOptions, Issue, IssueCode, Severity
+from bulksync.sheets.meta import UNHOLDABLE
+from bulksync.sheets.reading import Sheet, SheetCell
+from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
+
+
+class Edit(NamedTuple):
+    """A cell whose decoded value differs from its base."""
+
+    cell: SheetCell
+    base: FieldValue
+    value: JSON
+
+
+class Edits(NamedTuple):
+    edits: list[Edit]
+    issues: list[Issue]
+    unchanged: int
+
+
+def row_issues(sheet: Sheet) -> list[Issue]:
+    """The sheet's row problems (ids edited, missing, unknown, twice) as errors."""
+    return [
+        Issue(Severity.ERROR, IssueCode(p.code), p.message, p.ref, p.key, p.value)
+        for p in sheet.row_problems
+    ]
+
+
+_FORMULA_FIX: Final = {
+    "cached": "bulksync imports values, not formulas: type the value, or give "
+    "--accept-formulas to import the result the spreadsheet saved.",
+    "formula_text": "a spreadsheet would run it as a formula. To import it as text, start "
+    "the cell with an apostrophe: '=…",
+    "uncached": "it has no saved result: open the file in a spreadsheet app and save it, "
+    "or type the value.",
+}
+
+
+def _special_issue(
+    cell: SheetCell, sheet: Sheet, options: ImportOptions
+) -> tuple[Issue | None, CellValue]:
+    """An error for a formula or error cell, or the cell's value to use."""
+    special = sheet.special.get(cell.ref)
+    if special is None:
+        return None, cell.raw
+    if special.code == "inexact_number":
+        # Decoded from its digits, the number is refused as when typed as text.
+        return None, sheet.raw(cell)
+    if special.code == "error_value":
+        issue = Issue.of(IssueCode.ERROR_VALUE, cell.ref, cell.key, special.text, text=special.text)
+        return issue, None
+    if special.code == "formula" and special.cached and options.accept_formulas:
+        return None, cell.raw
+    if special.code == "formula" and special.cached:
+        fix = _FORMULA_FIX["cached"]
+    elif special.code == "formula_text":
+        fix = _FORMULA_FIX["formula_text"]
+    else:
+        fix = _FORMULA_FIX["uncached"]
+    issue = Issue.of(
+        IssueCode.FORMULA, cell.ref, cell.key, special.text, text=special.text, fix=fix
+    )
+    return issue, None
+
+
+class Read(StrEnum):
+    SAME = "same"
+    EDITED = "edited"
+    INVALID = "invalid"
+
+
+class Decoded(NamedTuple):
+    read: Read
+    value: JSON
+    issues: list[Issue]
+
+
+def decode(
+    cell: SheetCell, spec: FieldSpec, sheet: Sheet, options: ImportOptions, compare_to: JSON
+) -> Decoded:
+    """The cell decoded, compared with ``compare_to`` and (if edited) checked."""
+    raw = cell.raw
+    codec = codec_for(spec.kind)
+    if sheet.special:
+        problem, raw = _special_issue(cell, sheet, options)
+        if problem is not None:
+            if _as_exported(problem.value, codec, spec, compare_to):
+                return Decoded(Read.SAME, compare_to, [])
+            return Decoded(Read.INVALID, None, [problem])
+    try:
+        value = codec.from_cell(raw, spec.options)
+        if codec.equal(value, compare_to):
+            return Decoded(Read.SAME, value, [])
+        value, note = codec.check(value, spec.options)
+    except CellError as exc:
+        if _as_exported(cell_text(raw), codec, spec, compare_to):
+            return Decoded(Read.SAME, compare_to, [])
+        message = _with_field(exc.message, spec)
+        issue = Issue(
+            Severity.ERROR, IssueCode(exc.code), message, cell.ref, cell.key, cell_text(raw)
+        )
+        return Decoded(Read.INVALID, None, [issue])
+    issues = [
+        Issue.of(IssueCode.NORMALISED, cell.ref, cell.key, cell_text(raw), said=said)
+        for said in (codec.read_note(raw), note)
+        if said
+    ]
+    if codec.equal(value, compare_to):
+        return Decoded(Read.SAME, value, issues)
+    if spec.required and _is_empty(codec, value):
+        issues.append(
+            Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
+        )
+    return Decoded(Read.EDITED, value, issues)
+
+
+def _as_exported(shown: str | None, codec: Codec, spec: FieldSpec, value: JSON) -> bool:
+    """Whether a cell that reads as no valid value shows exactly what export wrote for
+    ``value``: a value NextStep holds that looks like a spreadsheet error (``#N/A``) or
+    is not of its field's type. Left as it was, it is not an edit, and never blocks."""
+    return shown is not None and shown == codec.to_text(value, spec.options)
+
+
+def edits(sheet: Sheet, options: ImportOptions) -> Edits:
+    """Cells whose value differs from the base snapshot, decoded and checked."""
+    found: list[Edit] = []
+    issues: list[Issue] = []
+    base_of = sheet.base
+    touched = 0
+    for cell in sheet.cells:
+        base = base_of[cell.key]
+        spec = base.spec
+        locked = spec.locked
+        if locked and locked.startswith(UNHOLDABLE):
+            continue
+        read, value, said = decode(cell, spec, sheet, options, base.value)
+        issues.extend(said)
+        if read is not Read.EDITED:
+            touched += read is Read.INVALID
+            continue
+        touched += 1
+        if locked:
+            exported = codec_for(spec.kind).to_text(base.value, spec.options)
+            issues.append(
+                Issue.of(
+                    IssueCode.LOCKED,
+                    cell.ref,
+                    cell.key,
+                    cell_text(cell.raw),
+                    template=LOCKED_AT_EXPORT,
+                    locked=locked,
+                    exported=exported,
+                )
+            )
+            continue
+        found.append(Edit(cell, base, value))
+    # Every value not edited is unchanged, also those in deleted rows (nothing to do).
+    return Edits(found, issues, sheet.meta.values - touched)
+
+
+def edits_without_base(
+    sheet: Sheet, options: ImportOptions, live: Mapping[str, Sequence[Task] | None]
+) -> Edits:
+    """Without a base, each cell's field comes from live state, and live is the base."""
+    found: list[Edit] = []
+    issues: list[Issue] = []
+    unchanged = 0
+    for cell in sheet.cells:
+        field = _live_field_of(cell, live)
+        if isinstance(field, Issue):
+            issues.append(field)
+            continue
+        cell = SheetCell(field.spec.key, cell.ref, cell.raw)
+        read, value, said = decode(cell, field.spec, sheet, options, field.value)
+        issues.extend(said)
+        if read is not Read.EDITED:
+            unchanged += read is Read.SAME
+            continue
+        found.append(Edit(cell, field, value))
+    return Edits(found, issues, unchanged)
+
+
+def _live_field_of(
+    cell: SheetCell, live: Mapping[str, Sequence[Task] | None]
+) -> FieldValue | Issue:
+    """The live field a row of a sheet without base names, or why there is none."""
+    run_id = cell.key.run_id
+    tasks = live.get(run_id)
+    if tasks is None:
+        return _unmatched(cell, IssueCode.RUN_NOT_FOUND, run_id=run_id)
+    task = _find_task(tasks, cell)
+    if task is None:
+        return _unmatched(cell, IssueCode.TASK_GONE, run_id=run_id)
+    found = live_field(task, FieldKey(run_id, task.id, cell.key.field))
+    if found is None:
+        return _unmatched(cell, IssueCode.FIELD_GONE, title=task.title)
+    return found
+
+
+def _find_task(tasks: Sequence[Task], cell: SheetCell) -> Task | None:
+    for task in tasks:
+        if cell.template_task_id is not None:
+            if task.template_task_id == cell.template_task_id:
+                return task
+        elif task.id == cell.key.task_id:
+            return task
+    return None
+
+
+def _unmatched(cell: SheetCell, code: IssueCode, **params: str) -> Issue:
+    return Issue.of(
+        code, cell.ref, cell.key, cell_text(cell.raw), template=UNMATCHED[code], **params
+    )
+
+
+def _is_empty(codec: Codec, value: JSON) -> bool:
+    return codec.equal(value, codec.empty()) and codec.kind not in ("checkbox", COMPLETION)
+
+
+def cell_text(raw: CellValue) -> str:
+    """A cell's content as text, as the reports show an offending value."""
+    if raw is None:
+        return ""
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
+def _with_field(message: str, spec: FieldSpec) -> str:
+    return f"{spec.label}: {message}" if spec.label else message
