@@ -10,12 +10,11 @@ import pytest
 from bulksync.apply import apply_plan
 from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
-from bulksync.fetch import LiveState
+from bulksync.fetch import LiveState, fetch_snapshot
 from bulksync.plan import Outcome, Result
 from bulksync.rundir import new_run_dir, new_undo_dir
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
-from bulksync.snapshot import fetch_snapshot
 from bulksync.undo import plan_undo
 from tests.test_apply import EDITS
 from tests.test_cli_import import ONB_ACTIVE, edit_runs, task_id
