@@ -43,7 +43,7 @@ from bulksync.errors import (
     RateLimitedError,
     StorageError,
 )
-from bulksync.fields import ASSIGNEE, COMPLETION, codec_for
+from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for
 from bulksync.importing import (
     Change,
     ImportPlan,

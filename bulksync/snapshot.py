@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bulksync.client import NextStepClient
-from bulksync.fields import ASSIGNEE, COMPLETION, codec_for, is_writable
+from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable
 from bulksync.model import JSON, Run, Task, TemplateTask
 
 Progress = Callable[[int, int], None]

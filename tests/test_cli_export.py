@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from bulksync.cli import cli
 from bulksync.errors import ExitCode
-from bulksync.fields import codec_for
+from bulksync.codecs import codec_for
 from bulksync.sheets import read_sheet
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from bulksync.errors import SheetError
-from bulksync.fields import CellValue, codec_for, unholdable
+from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
 from bulksync.sheets.meta import (
     BaseSnapshot,

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from bulksync.errors import ConfigError
-from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
+from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.model import JSON
 from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, task_fields
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from bulksync.errors import SheetError
-from bulksync.fields import CellError, CellValue, codec_for, nfc
+from bulksync.codecs import CellError, CellValue, codec_for, nfc
 from bulksync.model import JSON
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.layout import (

@@ -25,7 +25,7 @@ from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_c
 from xlsxwriter.worksheet import Worksheet
 
 from bulksync.errors import SheetError
-from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, unholdable
+from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, unholdable
 from bulksync.sheets.layout import Cell, Grid, Layout
 from bulksync.sheets.meta import BaseWriter, ExportMeta, chunks, locked_as_unholdable
 from bulksync.snapshot import FieldValue

@@ -27,7 +27,7 @@ import python_calamine
 from defusedxml import ElementTree as DefusedET
 
 from bulksync.errors import SheetError
-from bulksync.fields import CellValue
+from bulksync.codecs import CellValue
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import (
