@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from bulksync.client import UNSET, NextStepClient
+from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for
 from bulksync.errors import (
     ApiError,
     BulksyncError,
@@ -43,7 +44,6 @@ from bulksync.errors import (
     RateLimitedError,
     StorageError,
 )
-from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for
 from bulksync.importing import (
     Change,
     ImportPlan,

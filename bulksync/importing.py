@@ -27,8 +27,8 @@ from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
 from bulksync.baseurl import same_host
-from bulksync.errors import ExitCode, SheetError
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, CellValue, Codec, codec_for
+from bulksync.errors import ExitCode, SheetError
 from bulksync.model import JSON, Task
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.meta import UNHOLDABLE, BaseSnapshot

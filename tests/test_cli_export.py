@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bulksync.cli import cli
-from bulksync.errors import ExitCode
 from bulksync.codecs import codec_for
+from bulksync.errors import ExitCode
 from bulksync.sheets import read_sheet
 
 

@@ -27,8 +27,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-from bulksync.errors import SheetError
 from bulksync.codecs import CellValue, codec_for, unholdable
+from bulksync.errors import SheetError
 from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
 from bulksync.sheets.meta import (
     BaseSnapshot,
@@ -47,9 +47,6 @@ from bulksync.sheets.reading import (
     task_cells,
 )
 
-TEXT_KINDS: Final = frozenset(
-    {"shortText", "longText", "email", "website", "dropdown", "multichoice", "assignee"}
-)
 _LOOKS_TYPED = re.compile(
     r"\s*[+-]?(\d[\d,. ]*|\.\d+)([eE][+-]?\d+)?%?\s*\Z"  # numbers, 1,234.5, 12%
     r"|\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*\Z"  # dates: 2026-01-31, 3/4, 03.04.2026
@@ -135,14 +132,14 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                     out.append("n/a" if cell.na else guard(_plain(cell.value), as_text=False))
                     continue
                 field = cell.field
-                kind = field.spec.kind
+                codec = codec_for(field.spec.kind)
                 shown = field.value if cell.shows is None else cell.shows[0]
-                text = codec_for(kind).to_text(shown, field.spec.options)
+                text = codec.to_text(shown, field.spec.options)
                 why = unholdable(cell.value, xml=False)
                 if why:
                     field = locked_as_unholdable(field, why)
                 base.add(field)
-                out.append(guard(text, as_text=kind in TEXT_KINDS))
+                out.append(guard(text, as_text=codec.csv_text))
             out.append("")  # the tie column
             writer.writerow(out)
             checksum.update(json.dumps(out, ensure_ascii=False).encode())

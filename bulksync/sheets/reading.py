@@ -13,8 +13,8 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from bulksync.errors import SheetError
 from bulksync.codecs import CellError, CellValue, codec_for, nfc
+from bulksync.errors import SheetError
 from bulksync.model import JSON
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.layout import (
@@ -320,7 +320,7 @@ def _check_task_context(
         "section": task[1],
         "task": task[0],
         "field": spec.label,
-        "type": type_label(spec.kind),
+        "type": type_label(spec),
         "required": "yes" if spec.required else "",
         "options": allowed_values(spec),
     }

@@ -24,8 +24,8 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
+from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, unholdable
 from bulksync.sheets.layout import Cell, Grid, Layout
 from bulksync.sheets.meta import BaseWriter, ExportMeta, chunks, locked_as_unholdable
 from bulksync.snapshot import FieldValue
@@ -39,6 +39,9 @@ _FORMULA_LEAD = ("=", "+", "-", "@")
 
 GREY: Final = "#EDEDED"
 EDITED: Final = "#FFE699"
+
+Validations = dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]]
+"""Value cells to validate alike, by (kind, options, required), then column: row spans."""
 
 
 def header_rows(layout: Layout) -> int:
@@ -81,12 +84,12 @@ class _Formats:
         if locked:
             props["bg_color"] = GREY
             props["font_color"] = "#595959"
-        if is_date or kind == "date":
+        if is_date:
             props["num_format"] = "yyyy-mm-dd"
         if formula_lead:
             props["quote_prefix"] = True  # stays text when a person edits the cell
-        if kind in ("longText", "multichoice"):
-            props["text_wrap"] = True
+        if kind is not None:
+            props |= codec_for(kind).xlsx_format()
         return self.get(**props)
 
 
@@ -168,9 +171,7 @@ def write_xlsx(
             meta_sheet.write_string(meta_row, i, piece)
 
     base = BaseWriter(grid.context, emit)
-    validations: dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    validations: Validations = defaultdict(lambda: defaultdict(list))
     value_cols: set[int] = set()
     row = first_data_row - 1
     for row_cells in grid.rows:
@@ -330,59 +331,29 @@ def _ranges(spans: list[list[int]], col: int) -> list[str]:
     return out
 
 
-_MESSAGES: Final = {
-    COMPLETION: "TRUE when the task is done, FALSE to reopen it.",
-    ASSIGNEE: "A user id or an email address; empty unassigns.",
-    "checkbox": "TRUE or FALSE.",
-    "number": "A number; use '.' for decimals.",
-    "date": "A date (YYYY-MM-DD).",
-    "dropdown": "Pick one of the options.",
-    "multichoice": "Options from 'Allowed values', separated by ';'.",
-    "email": "An email address.",
-    "website": "An http:// or https:// address.",
-}
-
-
-def _add_validations(
-    data: Worksheet,
-    lists: Worksheet,
-    groups: dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]],
-) -> None:
-    list_col = 0
+def _add_validations(data: Worksheet, lists: Worksheet, groups: Validations) -> None:
+    """One data validation per group of cells alike, its rule as their codec says."""
     list_ranges: dict[tuple[str, ...], str] = {}
+
+    def listed(options: tuple[str, ...]) -> str:
+        """The options, once, in a column of the hidden lists sheet; their range."""
+        if options not in list_ranges:
+            list_col = len(list_ranges)
+            for i, option in enumerate(options):
+                lists.write_string(i, list_col, option)
+            letter = xl_col_to_name(list_col)
+            list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
+        return list_ranges[options]
+
     for (kind, options, required), by_col in groups.items():
         ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
+        codec = codec_for(kind)
         rule: dict[str, Any] = {
             "input_title": f"{kind}{' · required' if required else ''}"[:32],
-            "input_message": _MESSAGES.get(kind, "Text.")[:255],
+            "input_message": codec.prompt[:255],
             "error_type": "warning",
         }
-        if kind == "dropdown" and options:
-            if options not in list_ranges:
-                for i, option in enumerate(options):
-                    lists.write_string(i, list_col, option)
-                letter = xl_col_to_name(list_col)
-                list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
-                list_col += 1
-            rule |= {"validate": "list", "source": list_ranges[options]}
-        elif kind in (COMPLETION, "checkbox"):
-            rule |= {"validate": "list", "source": ["TRUE", "FALSE"]}
-        elif kind == "number":
-            rule |= {
-                "validate": "decimal",
-                "criteria": "between",
-                "minimum": -1e300,
-                "maximum": 1e300,
-            }
-        elif kind == "date":
-            rule |= {
-                "validate": "date",
-                "criteria": "between",
-                "minimum": dt.date(1900, 1, 1),
-                "maximum": dt.date(9999, 12, 31),
-            }
-        else:
-            rule |= {"validate": "any"}
+        rule |= codec.xlsx_validation(options, listed)
         # Excel stores one sqref per rule; keep each under its size limit.
         for i in range(0, len(ranges), 2000):
             part = ranges[i : i + 2000]

@@ -26,8 +26,8 @@ from xml.etree.ElementTree import ParseError
 import python_calamine
 from defusedxml import ElementTree as DefusedET
 
-from bulksync.errors import SheetError
 from bulksync.codecs import CellValue
+from bulksync.errors import SheetError
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import (

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulksync.errors import SheetError
 from bulksync.codecs import codec_for
+from bulksync.errors import SheetError
 from bulksync.importing import plan_import
 from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
