@@ -37,15 +37,9 @@ from bulksync.sheets.meta import (
     Shared,
     locked_as_unholdable,
 )
-from bulksync.sheets.reading import (
-    RowProblem,
-    Sheet,
-    Special,
-    check_column_keys,
-    col_name,
-    run_cells,
-    task_cells,
-)
+from bulksync.sheets.reading import RowProblem, Sheet, Special, col_name
+from bulksync.sheets.runs_read import check_column_keys, run_cells
+from bulksync.sheets.tasks_read import task_cells
 
 _LOOKS_TYPED = re.compile(
     r"\s*[+-]?(\d[\d,. ]*|\.\d+)([eE][+-]?\d+)?%?\s*\Z"  # numbers, 1,234.5, 12%

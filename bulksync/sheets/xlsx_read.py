@@ -30,15 +30,9 @@ from bulksync.codecs import CellValue
 from bulksync.errors import SheetError
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
-from bulksync.sheets.reading import (
-    RowProblem,
-    Sheet,
-    Special,
-    check_column_keys,
-    col_name,
-    run_cells,
-    task_cells,
-)
+from bulksync.sheets.reading import RowProblem, Sheet, Special, col_name
+from bulksync.sheets.runs_read import check_column_keys, run_cells
+from bulksync.sheets.tasks_read import task_cells
 from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, header_rows
 
 

@@ -21,13 +21,14 @@ from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.csvfile import sniff_delimiter
 from bulksync.snapshot import Snapshot, fetch_snapshot
+from tests.sheets.reads import decoded
 
 FORMATS = [".xlsx", ".csv"]
 
 
 def assert_reads_back(path: Path, snapshot: Snapshot, *, assignees: bool) -> dict:
     sheet = read_sheet(path)
-    values, errors = sheet.decode()
+    values, errors = decoded(sheet)
     assert errors == []
     expected = {f.spec.key: f for f in snapshot.fields(assignees=assignees)}
     assert set(values) == set(expected)
@@ -175,7 +176,7 @@ def test_a_value_too_long_for_a_cell_is_locked_not_truncated(tmp_path, suffix):
     base = next(f for k, f in sheet.base.items() if k.field == "el_long")
     assert base.value == long_text
     assert "40,000 characters" in base.spec.locked
-    values, _ = sheet.decode()
+    values, _ = decoded(sheet)
     assert values[base.spec.key] == long_text
 
 
@@ -188,7 +189,7 @@ def test_control_characters_are_locked_with_a_note_in_xlsx(tmp_path):
     sheet = read_sheet(path)
     field = next(f for k, f in sheet.base.items() if k.field == "el_c")
     assert "control characters" in field.spec.locked
-    assert sheet.decode()[0][field.spec.key] == "a\x01b"
+    assert decoded(sheet)[0][field.spec.key] == "a\x01b"
     with zipfile.ZipFile(path) as book:
         comments = [n for n in book.namelist() if "comments" in n]
         assert comments
@@ -324,7 +325,7 @@ def test_a_legacy_encoding_needs_to_be_named(tmp_path):
     rewrite_csv(path, delimiter=";", bom=False, newline="\r\n", encoding="cp1252")
     with pytest.raises(SheetError, match="--encoding"):
         read_sheet(path)
-    values, errors = read_sheet(path, encoding="cp1252").decode()
+    values, errors = decoded(read_sheet(path, encoding="cp1252"))
     assert errors == []
     assert "Müller" in values.values()
 
