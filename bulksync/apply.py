@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from bulksync.client import UNSET, NextStepClient
+from bulksync.codecs import codec_for
 from bulksync.diff import by_run, classify
 from bulksync.errors import (
     ApiError,
@@ -39,7 +40,6 @@ from bulksync.errors import (
     StorageError,
 )
 from bulksync.fetch import LiveState, Reading
-from bulksync.fields import codec_for
 from bulksync.journal import Journal, keep_plan, storage_error
 from bulksync.model import JSON, Task
 from bulksync.plan import (

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bulksync.baseurl import same_host
+from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for
 from bulksync.errors import SheetError
-from bulksync.fields import ASSIGNEE, COMPLETION, CellError, Codec, codec_for
 from bulksync.model import JSON, Task
 from bulksync.perf import cycle_collector_paused
 from bulksync.plan import (

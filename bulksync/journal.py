@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import StorageError
-from bulksync.fields import ASSIGNEE, COMPLETION
 from bulksync.model import JSON
 from bulksync.private import private_file
 from bulksync.rundir import journal_of, read_journal

@@ -15,8 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import ExitCode
-from bulksync.fields import ASSIGNEE, COMPLETION
 from bulksync.model import JSON, Task
 from bulksync.snapshot import FieldKey, FieldSpec
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bulksync.fields import ASSIGNEE, COMPLETION, codec_for, is_writable
+from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable
 from bulksync.model import JSON, Run, Task, TemplateTask
 
 

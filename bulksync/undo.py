@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bulksync.codecs import codec_for
 from bulksync.diff import build_patches, classify, make_change
-from bulksync.fields import codec_for
 from bulksync.journal import Written, written_values
 from bulksync.model import Task
 from bulksync.plan import (

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from bulksync.fields import COMPLETION, CellError, CellValue, Codec, codec_for
+from bulksync.codecs import CellError, CellValue, Codec, codec_for
 from bulksync.model import JSON, Task
 from bulksync.plan import LOCKED_AT_EXPORT, UNMATCHED, ImportOptions, Issue, IssueCode, Severity
 from bulksync.sheets.meta import UNHOLDABLE
@@ -122,7 +122,7 @@ def decode(
     ]
     if codec.equal(value, compare_to):
         return Decoded(Read.SAME, value, issues)
-    if spec.required and _is_empty(codec, value):
+    if spec.required and codec.is_cleared(value):
         issues.append(
             Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
         )
@@ -226,10 +226,6 @@ def _unmatched(cell: SheetCell, code: IssueCode, **params: str) -> Issue:
     return Issue.of(
         code, cell.ref, cell.key, cell_text(cell.raw), template=UNMATCHED[code], **params
     )
-
-
-def _is_empty(codec: Codec, value: JSON) -> bool:
-    return codec.equal(value, codec.empty()) and codec.kind not in ("checkbox", COMPLETION)
 
 
 def cell_text(raw: CellValue) -> str:

@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from bulksync.cli import cli
+from bulksync.codecs import codec_for
 from bulksync.errors import ExitCode
-from bulksync.fields import codec_for
 from bulksync.sheets import read_sheet
+from tests.sheets.reads import decoded
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def run(tmp_path, monkeypatch):
 
 def unchanged(path) -> bool:
     sheet = read_sheet(path)
-    values, errors = sheet.decode()
+    values, errors = decoded(sheet)
     return not errors and all(
         codec_for(sheet.base[k].spec.kind).equal(sheet.base[k].value, v) for k, v in values.items()
     )

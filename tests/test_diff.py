@@ -14,9 +14,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from bulksync.codecs import codec_for
 from bulksync.diff import classify, plan_import
 from bulksync.errors import ExitCode
-from bulksync.fields import codec_for
 from bulksync.model import JSON, Element, Run, Task
 from bulksync.plan import ImportOptions, IssueCode, OnConflict, Outcome, Plan
 from bulksync.sheets import Layout, read_sheet, write_export

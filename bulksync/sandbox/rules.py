@@ -1,7 +1,7 @@
 """NextStep's rules for element values, as the sandbox enforces them.
 
 This is the emulated *server*. It deliberately shares no code with bulksync's own
-codecs (``bulksync.fields``): were both sides to use one validator, a bug in it would
+codecs (``bulksync.codecs``): were both sides to use one validator, a bug in it would
 pass every test. The messages follow the documented example::
 
     Invalid value for dropdown "Department". Must be one of: Engineering, Marketing, Sales

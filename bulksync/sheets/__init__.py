@@ -227,7 +227,7 @@ def write_retry_csv(path: Path, items: Sequence[tuple[Change, str]], *, host: st
                 Cell(""),
                 Cell(change.task_title),
                 Cell(change.spec.label),
-                Cell(type_label(change.spec.kind)),
+                Cell(type_label(change.spec)),
                 Cell("yes" if change.spec.required else ""),
                 Cell(allowed_values(change.spec)),
                 Cell(None, value, shows=(change.sheet,)),

@@ -27,8 +27,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
+from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.fields import CellValue, codec_for, unholdable
 from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
 from bulksync.sheets.meta import (
     BaseSnapshot,
@@ -37,19 +37,10 @@ from bulksync.sheets.meta import (
     Shared,
     locked_as_unholdable,
 )
-from bulksync.sheets.reading import (
-    RowProblem,
-    Sheet,
-    Special,
-    check_column_keys,
-    col_name,
-    run_cells,
-    task_cells,
-)
+from bulksync.sheets.reading import RowProblem, Sheet, SheetCell, Special, col_name
+from bulksync.sheets.runs_read import check_column_keys, run_cells
+from bulksync.sheets.tasks_read import task_cells
 
-TEXT_KINDS: Final = frozenset(
-    {"shortText", "longText", "email", "website", "dropdown", "multichoice", "assignee"}
-)
 _LOOKS_TYPED = re.compile(
     r"\s*[+-]?(\d[\d,. ]*|\.\d+)([eE][+-]?\d+)?%?\s*\Z"  # numbers, 1,234.5, 12%
     r"|\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*\Z"  # dates: 2026-01-31, 3/4, 03.04.2026
@@ -135,14 +126,14 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                     out.append("n/a" if cell.na else guard(_plain(cell.value), as_text=False))
                     continue
                 field = cell.field
-                kind = field.spec.kind
+                codec = codec_for(field.spec.kind)
                 shown = field.value if cell.shows is None else cell.shows[0]
-                text = codec_for(kind).to_text(shown, field.spec.options)
+                text = codec.to_text(shown, field.spec.options)
                 why = unholdable(cell.value, xml=False)
                 if why:
                     field = locked_as_unholdable(field, why)
                 base.add(field)
-                out.append(guard(text, as_text=kind in TEXT_KINDS))
+                out.append(guard(text, as_text=codec.csv_text))
             out.append("")  # the tie column
             writer.writerow(out)
             checksum.update(json.dumps(out, ensure_ascii=False).encode())
@@ -163,7 +154,6 @@ def _plain(value: CellValue) -> str:
 def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) -> Sheet:
     """Read a CSV export; ``no_base`` reads one without its sidecar (a hand-made CSV)."""
     where = str(path)
-    side = sidecar(path)
     text = decode(path.read_bytes(), encoding, where)
     delimiter = sniff_delimiter(text)
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
@@ -171,30 +161,19 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
         raise SheetError(f"{where} is empty.")
     name = path.name
     header = [unguard(h).strip() for h in rows[0]]
-    has_base = side.exists()
     tie = next(((col, m) for col, h in enumerate(header) if (m := TIE.fullmatch(h))), None)
     if tie is not None:
         header[tie[0]] = ""  # not a column of the layout
+    has_base = sidecar(path).exists()
     if has_base:
-        try:
-            document = json.loads(side.read_text(encoding="utf-8"))
-            meta = ExportMeta.from_dict(document["meta"], str(side))
-            base = BaseSnapshot(
-                Shared.parse(document["shared"], str(side)),
-                {k: [v] for k, v in document["runs"].items()},
-                str(side),
-            )
-            rows_checksum = str(document["rows"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise SheetError(f"{side} is damaged; export the runs again.") from None
-        _check_tie(where, side, tie[1] if tie else None, meta, rows_checksum, rows[0])
+        meta, base = _read_sidecar(path, tie[1] if tie else None, rows[0])
     elif no_base:
         meta, base = _bare_meta(header, name), BaseSnapshot()
     else:
         raise SheetError(
-            f"{where} has no base snapshot beside it ({side.name}); bulksync needs it to "
-            "tell your edits from changes made in NextStep since the export. Put the file "
-            "back beside it, or import with --no-base (changes made by others since the "
+            f"{where} has no base snapshot beside it ({sidecar(path).name}); bulksync needs "
+            "it to tell your edits from changes made in NextStep since the export. Put the "
+            "file back beside it, or import with --no-base (changes made by others since the "
             "export are then overwritten)."
         )
     special = _special(rows, name)
@@ -209,33 +188,67 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             checked=has_base,
         )
     else:
-        keys, labels = [], []
-        for title in header:
-            match = _KEY.search(title)
-            keys.append(match.group(1) if match else title)
-            labels.append(title[: match.start()].strip() if match else title)
-        if "run_id" not in keys:
-            raise SheetError(f"{where}: the header lost its run_id column.")
-        key_problems: list[RowProblem] = []
-        if meta.columns:
-            keys, key_problems = check_column_keys(
-                keys,
-                labels,
-                meta.columns,
-                lambda col: f"{name}!{col_name(col)}1",
-                fix=" in brackets at the end of this header cell",
-            )
-        cells, problems = run_cells(
-            rows[1:],
-            keys=keys,
-            base=base,
-            first_row=2,
-            prefix=name,
-            cell_at=_at,
-            checked=has_base,
-        )
-        problems = [*key_problems, *problems]
+        cells, problems = _run_cells(where, name, header, rows, meta, base, checked=has_base)
     return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
+
+
+def _read_sidecar(
+    path: Path, tie: re.Match[str] | None, header: list[str]
+) -> tuple[ExportMeta, BaseSnapshot]:
+    """The metadata and base snapshot beside a CSV, checked to be of its export."""
+    side = sidecar(path)
+    try:
+        document = json.loads(side.read_text(encoding="utf-8"))
+        meta = ExportMeta.from_dict(document["meta"], str(side))
+        base = BaseSnapshot(
+            Shared.parse(document["shared"], str(side)),
+            {k: [v] for k, v in document["runs"].items()},
+            str(side),
+        )
+        rows_checksum = str(document["rows"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SheetError(f"{side} is damaged; export the runs again.") from None
+    _check_tie(str(path), side, tie, meta, rows_checksum, header)
+    return meta, base
+
+
+def _run_cells(
+    where: str,
+    name: str,
+    header: list[str],
+    rows: list[list[str]],
+    meta: ExportMeta,
+    base: BaseSnapshot,
+    *,
+    checked: bool,
+) -> tuple[list[SheetCell], list[RowProblem]]:
+    """The runs layout's cells: each value column's key is in brackets in its header."""
+    keys, labels = [], []
+    for title in header:
+        match = _KEY.search(title)
+        keys.append(match.group(1) if match else title)
+        labels.append(title[: match.start()].strip() if match else title)
+    if "run_id" not in keys:
+        raise SheetError(f"{where}: the header lost its run_id column.")
+    key_problems: list[RowProblem] = []
+    if meta.columns:
+        keys, key_problems = check_column_keys(
+            keys,
+            labels,
+            meta.columns,
+            lambda col: f"{name}!{col_name(col)}1",
+            fix=" in brackets at the end of this header cell",
+        )
+    cells, problems = run_cells(
+        rows[1:],
+        keys=keys,
+        base=base,
+        first_row=2,
+        prefix=name,
+        cell_at=_at,
+        checked=checked,
+    )
+    return cells, [*key_problems, *problems]
 
 
 def _check_tie(

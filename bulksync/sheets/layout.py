@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.errors import ConfigError
-from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.model import JSON
 from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, task_fields
 
@@ -108,20 +108,14 @@ RUN_CONTEXT_COLUMNS = (
 )
 
 
-def type_label(kind: str) -> str:
-    return {COMPLETION: "completion", ASSIGNEE: "assignee"}.get(kind, kind)
+def type_label(spec: FieldSpec) -> str:
+    """The Type cell of a field: its element type, as its codec names it."""
+    return codec_for(spec.kind).label
 
 
 def allowed_values(spec: FieldSpec) -> str:
-    if spec.options:
-        return "; ".join(spec.options)
-    if spec.kind in (COMPLETION, "checkbox"):
-        return "TRUE; FALSE"
-    if spec.kind == "date":
-        return "YYYY-MM-DD"
-    if spec.kind == ASSIGNEE:
-        return "user id or email"
-    return ""
+    """The Allowed values cell of a field: its options, or what its type takes."""
+    return codec_for(spec.kind).hint(spec.options)
 
 
 def value_cell(field: FieldValue) -> Cell:
@@ -144,7 +138,7 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
                         Cell(section),
                         Cell(task.title),
                         Cell(spec.label),
-                        Cell(type_label(spec.kind)),
+                        Cell(type_label(spec)),
                         Cell("yes" if spec.required else ""),
                         Cell(allowed_values(spec)),
                         value_cell(value),
@@ -165,37 +159,8 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
             f"{len(templates)} ({', '.join(sorted(templates))}). Export them one template "
             "at a time, or use --layout tasks."
         )
-    columns: dict[str, Column] = {}
-    for tt in snapshot.template_tasks:
-        columns[f"{tt.id}:{COMPLETION}"] = Column(
-            f"{tt.id}:{COMPLETION}", "Completed", tt.title, 11, kind=COMPLETION
-        )
-        if assignees:
-            columns[f"{tt.id}:{ASSIGNEE}"] = Column(
-                f"{tt.id}:{ASSIGNEE}", "Assignee", tt.title, 24, kind=ASSIGNEE
-            )
-        for element in tt.elements:
-            if element.display_only or not is_writable(element.type):
-                continue
-            key = f"{tt.id}:{element.id}"
-            columns[key] = Column(
-                key, element.label or element.id, tt.title, _width(element.type), kind=element.type
-            )
-    # Fields the runs have but the template no longer does still get a column. This pass
-    # keeps only column keys; each run's fields are made again as its row is written, so
-    # memory does not grow with the number of runs.
-    for run in snapshot.runs:
-        for task in snapshot.tasks.get(run.id, ()):
-            for value in task_fields(run, task, assignees=assignees):
-                key = f"{value.spec.template_task_id}:{value.spec.key.field}"
-                if key not in columns:
-                    columns[key] = Column(
-                        key,
-                        value.spec.label,
-                        task.title,
-                        _width(value.spec.kind),
-                        kind=value.spec.kind,
-                    )
+    columns = _template_columns(snapshot, assignees=assignees)
+    _add_run_columns(columns, snapshot, assignees=assignees)
     value_columns = list(columns.values())
 
     def rows() -> Iterator[list[Cell]]:
@@ -221,16 +186,40 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
     )
 
 
-def _width(kind: str) -> float:
-    return {
-        "longText": 36,
-        "multichoice": 30,
-        "email": 26,
-        "website": 28,
-        "date": 12,
-        "number": 11,
-        "checkbox": 11,
-    }.get(kind, 18)
+def _column(key: str, title: str, group: str, kind: str) -> Column:
+    return Column(key, title, group, codec_for(kind).width, kind=kind)
+
+
+def _template_columns(snapshot: Snapshot, *, assignees: bool) -> dict[str, Column]:
+    """The value columns of the template's tasks, by key, in the template's order."""
+    columns: dict[str, Column] = {}
+    for tt in snapshot.template_tasks:
+        key = f"{tt.id}:{COMPLETION}"
+        columns[key] = _column(key, "Completed", tt.title, COMPLETION)
+        if assignees:
+            key = f"{tt.id}:{ASSIGNEE}"
+            columns[key] = _column(key, "Assignee", tt.title, ASSIGNEE)
+        for element in tt.elements:
+            if element.display_only or not is_writable(element.type):
+                continue
+            key = f"{tt.id}:{element.id}"
+            columns[key] = _column(key, element.label or element.id, tt.title, element.type)
+    return columns
+
+
+def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignees: bool) -> None:
+    """Columns for fields the runs have but the template no longer does.
+
+    This pass keeps only column keys; each run's fields are made again as its row is
+    written, so memory does not grow with the number of runs.
+    """
+    for run in snapshot.runs:
+        for task in snapshot.tasks.get(run.id, ()):
+            for value in task_fields(run, task, assignees=assignees):
+                spec = value.spec
+                key = f"{spec.template_task_id}:{spec.key.field}"
+                if key not in columns:
+                    columns[key] = _column(key, spec.label, task.title, spec.kind)
 
 
 def build_grid(snapshot: Snapshot, layout: Layout, *, assignees: bool | None = None) -> Grid:

@@ -24,8 +24,8 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
+from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.fields import ASSIGNEE, COMPLETION, CellValue, unholdable
 from bulksync.sheets.layout import Cell, Grid, Layout
 from bulksync.sheets.meta import BaseWriter, ExportMeta, chunks, locked_as_unholdable
 from bulksync.snapshot import FieldValue
@@ -39,6 +39,9 @@ _FORMULA_LEAD = ("=", "+", "-", "@")
 
 GREY: Final = "#EDEDED"
 EDITED: Final = "#FFE699"
+
+Validations = dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]]
+"""Value cells to validate alike, by (kind, options, required), then column: row spans."""
 
 
 def header_rows(layout: Layout) -> int:
@@ -81,12 +84,12 @@ class _Formats:
         if locked:
             props["bg_color"] = GREY
             props["font_color"] = "#595959"
-        if is_date or kind == "date":
+        if is_date:
             props["num_format"] = "yyyy-mm-dd"
         if formula_lead:
             props["quote_prefix"] = True  # stays text when a person edits the cell
-        if kind in ("longText", "multichoice"):
-            props["text_wrap"] = True
+        if kind is not None:
+            props |= codec_for(kind).xlsx_format()
         return self.get(**props)
 
 
@@ -144,72 +147,24 @@ def write_xlsx(
     data = book.add_worksheet(grid.sheet)
     lists = book.add_worksheet(LISTS_SHEET)
     mirror = book.add_worksheet(BASE_SHEET)
-    meta_sheet = book.add_worksheet(META_SHEET)
-    for hidden in (lists, mirror, meta_sheet):
+    meta_sheet = _MetaSheet(book.add_worksheet(META_SHEET), meta)
+    for hidden in (lists, mirror, meta_sheet.sheet):
         hidden.hide()
     about_sheet.activate()
     _write_about(about_sheet, formats, about)
 
-    columns = grid.columns
-    for col, column in enumerate(columns):
+    for col, column in enumerate(grid.columns):
         data.set_column(col, col, column.width, None, {"hidden": column.hidden})
     _write_headers(grid, data, formats)
 
-    meta_sheet.write_string(0, 0, "meta")
-    meta_sheet.write_string(0, 1, json.dumps(meta.as_dict(), ensure_ascii=False))
-    meta_row = 0
-
-    def emit(run_id: str, document: str) -> None:
-        nonlocal meta_row
-        meta_row += 1
-        meta_sheet.write_string(meta_row, 0, "run")
-        meta_sheet.write_string(meta_row, 1, run_id)
-        for i, piece in enumerate(chunks(document), start=2):
-            meta_sheet.write_string(meta_row, i, piece)
-
-    base = BaseWriter(grid.context, emit)
-    validations: dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    value_cols: set[int] = set()
-    row = first_data_row - 1
+    base = BaseWriter(grid.context, meta_sheet.emit)
+    rows = _Rows(data, mirror, formats, base, first_data_row)
     for row_cells in grid.rows:
-        row += 1
-        for col, cell in enumerate(row_cells):
-            if cell.field is None:
-                # The mirror holds context and id cells too: import compares whole rows
-                # with it, and only rows that differ are read cell by cell.
-                _write_context(data, mirror, row, col, cell, formats)
-                continue
-            value_cols.add(col)
-            field = _write_value(data, mirror, row, col, cell, formats)
-            base.add(field)
-            if field.spec.locked is None:
-                spec = field.spec
-                spans = validations[(spec.kind, spec.options, spec.required)][col]
-                if spans and spans[-1][1] == row - 1:
-                    spans[-1][1] = row
-                else:
-                    spans.append([row, row])
-    last_row = row
-    last_col = len(columns) - 1
-
-    if last_row >= first_data_row:
-        data.autofilter(first_data_row - 1, 0, last_row, last_col)
-        _add_validations(data, lists, validations)
-        for col in sorted(value_cols):
-            top = xl_rowcol_to_cell(first_data_row, col)
-            data.conditional_format(
-                first_data_row,
-                col,
-                last_row,
-                col,
-                {
-                    "type": "formula",
-                    "criteria": f"=NOT(EXACT({top},'{BASE_SHEET}'!{top}))",
-                    "format": formats.get(bg_color=EDITED, bold=True),
-                },
-            )
+        rows.write(row_cells)
+    if rows.last >= first_data_row:
+        data.autofilter(first_data_row - 1, 0, rows.last, len(grid.columns) - 1)
+        _add_validations(data, lists, rows.validations)
+        _highlight_edits(data, formats, sorted(rows.value_cols), first_data_row, rows.last)
     data.freeze_panes(first_data_row, 1 if grid.layout is Layout.RUNS else 0)
     data.protect(
         "",
@@ -222,11 +177,7 @@ def write_xlsx(
             "select_unlocked_cells": True,
         },
     )
-
-    shared = base.shared_json()  # finishes the last run's document first
-    meta_sheet.write_string(meta_row + 1, 0, "shared")
-    for i, piece in enumerate(chunks(shared), start=1):
-        meta_sheet.write_string(meta_row + 1, i, piece)
+    meta_sheet.finish(base.shared_json())  # finishes the last run's document first
     try:
         book.close()
     except xlsxwriter.exceptions.FileCreateError as exc:
@@ -234,6 +185,86 @@ def write_xlsx(
         cause = exc.__context__
         raise cause if isinstance(cause, OSError) else OSError(str(exc)) from exc
     return len(base)
+
+
+class _MetaSheet:
+    """The hidden metadata sheet: the metadata, a row per run's base document, the shared
+    part last."""
+
+    def __init__(self, sheet: Worksheet, meta: ExportMeta) -> None:
+        self.sheet = sheet
+        self.row = 0
+        sheet.write_string(0, 0, "meta")
+        sheet.write_string(0, 1, json.dumps(meta.as_dict(), ensure_ascii=False))
+
+    def emit(self, run_id: str, document: str) -> None:
+        self.row += 1
+        self.sheet.write_string(self.row, 0, "run")
+        self.sheet.write_string(self.row, 1, run_id)
+        for i, piece in enumerate(chunks(document), start=2):
+            self.sheet.write_string(self.row, i, piece)
+
+    def finish(self, shared: str) -> None:
+        self.sheet.write_string(self.row + 1, 0, "shared")
+        for i, piece in enumerate(chunks(shared), start=1):
+            self.sheet.write_string(self.row + 1, i, piece)
+
+
+class _Rows:
+    """Writes the data rows, with their mirror, and notes which cells to validate."""
+
+    def __init__(
+        self,
+        data: Worksheet,
+        mirror: Worksheet,
+        formats: _Formats,
+        base: BaseWriter,
+        first_data_row: int,
+    ) -> None:
+        self.data, self.mirror, self.formats, self.base = data, mirror, formats, base
+        self.last = first_data_row - 1
+        """The last row written."""
+        self.validations: Validations = defaultdict(lambda: defaultdict(list))
+        self.value_cols: set[int] = set()
+
+    def write(self, cells: Sequence[Cell]) -> None:
+        self.last += 1
+        row = self.last
+        for col, cell in enumerate(cells):
+            if cell.field is None:
+                # The mirror holds context and id cells too: import compares whole rows
+                # with it, and only rows that differ are read cell by cell.
+                _write_context(self.data, self.mirror, row, col, cell, self.formats)
+                continue
+            self.value_cols.add(col)
+            field = _write_value(self.data, self.mirror, row, col, cell, self.formats)
+            self.base.add(field)
+            if field.spec.locked is None:
+                spec = field.spec
+                spans = self.validations[(spec.kind, spec.options, spec.required)][col]
+                if spans and spans[-1][1] == row - 1:
+                    spans[-1][1] = row
+                else:
+                    spans.append([row, row])
+
+
+def _highlight_edits(
+    data: Worksheet, formats: _Formats, value_cols: Sequence[int], first_row: int, last_row: int
+) -> None:
+    """Value cells that differ from the hidden copy of the exported ones turn yellow."""
+    for col in value_cols:
+        top = xl_rowcol_to_cell(first_row, col)
+        data.conditional_format(
+            first_row,
+            col,
+            last_row,
+            col,
+            {
+                "type": "formula",
+                "criteria": f"=NOT(EXACT({top},'{BASE_SHEET}'!{top}))",
+                "format": formats.get(bg_color=EDITED, bold=True),
+            },
+        )
 
 
 def _write_about(sheet: Worksheet, formats: _Formats, lines: Sequence[str]) -> None:
@@ -330,59 +361,29 @@ def _ranges(spans: list[list[int]], col: int) -> list[str]:
     return out
 
 
-_MESSAGES: Final = {
-    COMPLETION: "TRUE when the task is done, FALSE to reopen it.",
-    ASSIGNEE: "A user id or an email address; empty unassigns.",
-    "checkbox": "TRUE or FALSE.",
-    "number": "A number; use '.' for decimals.",
-    "date": "A date (YYYY-MM-DD).",
-    "dropdown": "Pick one of the options.",
-    "multichoice": "Options from 'Allowed values', separated by ';'.",
-    "email": "An email address.",
-    "website": "An http:// or https:// address.",
-}
-
-
-def _add_validations(
-    data: Worksheet,
-    lists: Worksheet,
-    groups: dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]],
-) -> None:
-    list_col = 0
+def _add_validations(data: Worksheet, lists: Worksheet, groups: Validations) -> None:
+    """One data validation per group of cells alike, its rule as their codec says."""
     list_ranges: dict[tuple[str, ...], str] = {}
+
+    def listed(options: tuple[str, ...]) -> str:
+        """The options, once, in a column of the hidden lists sheet; their range."""
+        if options not in list_ranges:
+            list_col = len(list_ranges)
+            for i, option in enumerate(options):
+                lists.write_string(i, list_col, option)
+            letter = xl_col_to_name(list_col)
+            list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
+        return list_ranges[options]
+
     for (kind, options, required), by_col in groups.items():
         ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
+        codec = codec_for(kind)
         rule: dict[str, Any] = {
             "input_title": f"{kind}{' · required' if required else ''}"[:32],
-            "input_message": _MESSAGES.get(kind, "Text.")[:255],
+            "input_message": codec.prompt[:255],
             "error_type": "warning",
         }
-        if kind == "dropdown" and options:
-            if options not in list_ranges:
-                for i, option in enumerate(options):
-                    lists.write_string(i, list_col, option)
-                letter = xl_col_to_name(list_col)
-                list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
-                list_col += 1
-            rule |= {"validate": "list", "source": list_ranges[options]}
-        elif kind in (COMPLETION, "checkbox"):
-            rule |= {"validate": "list", "source": ["TRUE", "FALSE"]}
-        elif kind == "number":
-            rule |= {
-                "validate": "decimal",
-                "criteria": "between",
-                "minimum": -1e300,
-                "maximum": 1e300,
-            }
-        elif kind == "date":
-            rule |= {
-                "validate": "date",
-                "criteria": "between",
-                "minimum": dt.date(1900, 1, 1),
-                "maximum": dt.date(9999, 12, 31),
-            }
-        else:
-            rule |= {"validate": "any"}
+        rule |= codec.xlsx_validation(options, listed)
         # Excel stores one sqref per rule; keep each under its size limit.
         for i in range(0, len(ranges), 2000):
             part = ranges[i : i + 2000]

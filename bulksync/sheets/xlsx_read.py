@@ -21,24 +21,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import Element, ParseError
 
 import python_calamine
 from defusedxml import ElementTree as DefusedET
 
+from bulksync.codecs import CellValue
 from bulksync.errors import SheetError
-from bulksync.fields import CellValue
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
-from bulksync.sheets.reading import (
-    RowProblem,
-    Sheet,
-    Special,
-    check_column_keys,
-    col_name,
-    run_cells,
-    task_cells,
-)
+from bulksync.sheets.reading import RowProblem, Sheet, Special, col_name
+from bulksync.sheets.runs_read import check_column_keys, run_cells
+from bulksync.sheets.tasks_read import task_cells
 from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, header_rows
 
 
@@ -121,28 +115,30 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
 
 def _scan(data: bytes, sheet_name: str) -> dict[str, Special]:
     found: dict[str, Special] = {}
-    cell_tag, f_tag, v_tag = (f"{{{_MAIN}}}{n}" for n in ("c", "f", "v"))
+    cell_tag = f"{{{_MAIN}}}c"
     for _, element in DefusedET.iterparse(io.BytesIO(data)):
         if element.tag != cell_tag or element.get("r") is None:
             continue
-        ref = f"{sheet_name}!{element.get('r')}"
-        formula = element.find(f_tag)
-        cached = element.find(v_tag)
-        if element.get("t") == "e":
-            text = cached.text if cached is not None and cached.text else "#VALUE!"
-            found[ref] = Special("error_value", text)
-        elif formula is not None and (formula.text or "").upper() not in _PLAIN_BOOLEANS:
-            has_cached = cached is not None and cached.text is not None
-            found[ref] = Special("formula", f"={formula.text or ''}", has_cached)
-        elif (
-            element.get("t", "n") == "n"
-            and cached is not None
-            and cached.text
-            and _rounded(cached.text)
-        ):
-            found[ref] = Special("inexact_number", cached.text.strip())
+        special = _special(element)
+        if special is not None:
+            found[f"{sheet_name}!{element.get('r')}"] = special
         element.clear()
     return found
+
+
+def _special(cell: Element) -> Special | None:
+    """What a ``<c>`` element holds if not a plain value: an error, a formula, or a number
+    whose saved digits no float holds."""
+    formula = cell.find(_F_TAG)
+    cached = cell.find(_V_TAG)
+    cached_text = cached.text if cached is not None else None
+    if cell.get("t") == "e":
+        return Special("error_value", cached_text or "#VALUE!")
+    if formula is not None and (formula.text or "").upper() not in _PLAIN_BOOLEANS:
+        return Special("formula", f"={formula.text or ''}", cached_text is not None)
+    if cell.get("t", "n") == "n" and cached_text and _rounded(cached_text):
+        return Special("inexact_number", cached_text.strip())
+    return None
 
 
 def _rounded(text: str) -> bool:
@@ -191,6 +187,8 @@ A ``<v>`` spelled as no writer does (with attributes, CDATA) is not looked for."
 _PLAIN_BOOLEANS: Final = frozenset({"TRUE()", "FALSE()"})
 """LibreOffice saves a TRUE/FALSE cell as the formula TRUE() with its value: a plain value."""
 _MAIN: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_F_TAG: Final = f"{{{_MAIN}}}f"
+_V_TAG: Final = f"{{{_MAIN}}}v"
 _REL: Final = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 

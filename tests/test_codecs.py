@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulksync.fields import CellError, UnholdableValue, codec_for, split_multichoice
+from bulksync.codecs import CellError, UnholdableValue, codec_for, split_multichoice
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,68 @@
+"""The ``date`` element: an ISO date (``YYYY-MM-DD``), a date cell in a spreadsheet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from bulksync.codecs.base import CellError, CellValue, Codec, ListSource, text_of
+from bulksync.model import JSON
+
+
+@dataclass(frozen=True)
+class DateCodec(Codec):
+    width: ClassVar[float] = 12
+    hint_text: ClassVar[str] = "YYYY-MM-DD"
+    prompt: ClassVar[str] = "A date (YYYY-MM-DD)."
+
+    def xlsx_format(self) -> dict[str, Any]:
+        return {"num_format": "yyyy-mm-dd"}
+
+    def xlsx_validation(self, options: tuple[str, ...], lists: ListSource) -> dict[str, Any]:
+        return {
+            "validate": "date",
+            "criteria": "between",
+            "minimum": dt.date(1900, 1, 1),
+            "maximum": dt.date(9999, 12, 31),
+        }
+
+    def canonical(self, value: JSON) -> JSON:
+        if value is None or value == "":
+            return None
+        return str(value)[:10]
+
+    def to_cell(self, value: JSON, options: Sequence[str] = ()) -> CellValue:
+        if value is None:
+            return None
+        try:
+            day = dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return str(value)
+        # Spreadsheets count days from 1900; an earlier date stays ISO text.
+        return day if day.year >= 1900 else day.isoformat()
+
+    def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
+        return "" if value is None else str(value)[:10]
+
+    def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
+        if raw is None or raw == "":
+            return None
+        if isinstance(raw, dt.datetime):
+            if raw.time() != dt.time():
+                raise CellError("not_a_date", f"{text_of(raw)} has a time; give only a date")
+            return raw.date().isoformat()
+        if isinstance(raw, dt.date):
+            return raw.isoformat()
+        text = text_of(raw).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            try:
+                return dt.date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise CellError("not_a_date", f"{text!r} is not a date in the calendar") from None
+        raise CellError(
+            "not_a_date",
+            f"{text!r} is not an ISO date; write it as YYYY-MM-DD (for example 2026-03-04)",
+        )

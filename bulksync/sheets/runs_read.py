@@ -1,0 +1,265 @@
+"""Reading the runs layout: a run per row, a field per ``TEMPLATE_TASK_ID:FIELD`` column.
+
+A row is one of: as exported (skipped whole), without a run id, of a run not in the
+export or read already (a problem), or a run's row: its context cells (title, status)
+compared with the export, then its value cells read one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Sequence
+from typing import Any
+
+from bulksync.codecs import CellValue
+from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS
+from bulksync.sheets.meta import BaseSnapshot, RunBase
+from bulksync.sheets.reading import (
+    CellAt,
+    RowProblem,
+    SheetCell,
+    as_shown,
+    col_name,
+    context_problem,
+    duplicate_problem,
+)
+from bulksync.snapshot import FieldKey
+
+ValueColumn = tuple[int, str, str]
+"""A value column: its index, template task id and field id."""
+
+
+def run_cells(
+    rows: Sequence[Sequence[Any]],
+    *,
+    keys: Sequence[str],
+    base: BaseSnapshot,
+    first_row: int,
+    prefix: str,
+    cell_at: CellAt,
+    checked: bool = True,
+    mirror: Sequence[Sequence[Any]] | None = None,
+    special_rows: Container[int] = (),
+) -> tuple[list[SheetCell], list[RowProblem]]:
+    """Value cells of the runs layout: each row a run, each ``TASK:FIELD`` column a field.
+
+    With ``mirror``, a row equal to its exported row is skipped whole, and a row of the
+    same run as its exported row yields only the cells that differ from it. Without a
+    base snapshot (``checked=False``) each cell names its template task, and the task
+    id is found later, from live state.
+    """
+    reader = _RunRows(keys, prefix, cell_at, base, checked=checked)
+    for index, row in enumerate(rows):
+        exported = mirror[index] if mirror is not None and index < len(mirror) else None
+        number = first_row + index
+        # A formula or error cell reads as its value (calamine): such a row is read whole.
+        reader.row(row, number, exported, look_all=number in special_rows)
+    return reader.result()
+
+
+class _RunRows:
+    """What the rows of a runs-layout sheet read as, row by row."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        prefix: str,
+        cell_at: CellAt,
+        base: BaseSnapshot,
+        *,
+        checked: bool,
+    ) -> None:
+        self.run_col = keys.index("run_id")
+        self.columns: list[ValueColumn] = [
+            (col, template_task_id, field_id)
+            for col, key in enumerate(keys)
+            for template_task_id, sep, field_id in [key.partition(":")]
+            if sep
+        ]
+        self.context_cols = [
+            (keys.index(c.key), i) for i, c in enumerate(RUN_CONTEXT_COLUMNS[:2]) if c.key in keys
+        ]
+        self.letters = [f"{prefix}!{col_name(col)}" for col in range(len(keys))]
+        self.prefix, self.cell_at, self.base, self.checked = prefix, cell_at, base, checked
+        self.seen: dict[str, int] = {}
+        """The row each run was found in."""
+        self.problems: list[RowProblem] = []
+        self.cells: list[SheetCell] = []
+        self.twice: set[str] = set()
+
+    def result(self) -> tuple[list[SheetCell], list[RowProblem]]:
+        cells = self.cells
+        if self.twice:
+            cells = [c for c in cells if c.key.run_id not in self.twice]
+        return cells, self.problems
+
+    def row(
+        self, row: Sequence[Any], number: int, exported: Sequence[Any] | None, *, look_all: bool
+    ) -> None:
+        run_id = as_shown(self.cell_at(row, self.run_col))
+        if exported is not None and row == exported and run_id not in self.seen and not look_all:
+            self.seen[run_id] = number
+            return  # as exported
+        if not run_id:
+            self._no_run_id(row, number)
+            return
+        run = self.base.run(run_id)
+        if not self._first_of_known_run(run_id, run, number):
+            return
+        self.seen[run_id] = number
+        if run is not None:
+            self._compare_context(row, number, run_id, run)
+        in_place = exported is not None and as_shown(self.cell_at(exported, self.run_col)) == run_id
+        # Compared with the exported row only when the row is the run's, and read as is.
+        same_run = exported if in_place and not look_all else None
+        read = self.cells_of_run if self.checked else self.cells_unchecked
+        for col, template_task_id, field_id in self._changed_columns(row, same_run):
+            raw = self.cell_at(row, col)
+            if same_run is not None and raw == self.cell_at(same_run, col):
+                continue  # as exported
+            read(f"{self.letters[col]}{number}", raw, run_id, run, template_task_id, field_id)
+
+    def _no_run_id(self, row: Sequence[Any], number: int) -> None:
+        if any(self.cell_at(row, col) is not None for col, _, _ in self.columns):
+            self.problems.append(
+                RowProblem(
+                    f"{self.prefix}!{col_name(self.run_col)}{number}",
+                    "no_ids",
+                    "This row has values but no run_id: bulksync adds no runs. Delete "
+                    "the row, or undo the edit of its run_id cell.",
+                )
+            )
+
+    def _first_of_known_run(self, run_id: str, run: RunBase | None, number: int) -> bool:
+        """Whether the row's run is in the export and this is the first row of it."""
+        ref = f"{self.prefix}!{col_name(self.run_col)}{number}"
+        if self.checked and run is None:
+            self.problems.append(
+                RowProblem(
+                    ref,
+                    "unknown_ids",
+                    f"Run {run_id} is not in this export: was the run_id cell edited, or "
+                    "the row copied from another sheet? Undo the edit.",
+                    value=run_id,
+                )
+            )
+            return False
+        if run_id in self.seen:
+            self.twice.add(run_id)
+            where = f"Run {run_id} is also in row {self.seen[run_id]}"
+            self.problems.append(duplicate_problem(ref, where, None, run_id))
+            return False
+        return True
+
+    def _compare_context(self, row: Sequence[Any], number: int, run_id: str, run: RunBase) -> None:
+        """The run's title and status cells, against the export."""
+        for col, i in self.context_cols:
+            expected = (run.title, run.status)[i]
+            shown = as_shown(self.cell_at(row, col))
+            if shown != as_shown(expected):
+                name = RUN_CONTEXT_COLUMNS[i].key
+                ref = f"{self.prefix}!{col_name(col)}{number}"
+                key = FieldKey(run_id, "", name)
+                self.problems.append(context_problem(ref, name, expected, shown, key))
+
+    def _changed_columns(
+        self, row: Sequence[Any], exported: Sequence[Any] | None
+    ) -> Sequence[ValueColumn]:
+        """The value columns to read: with the exported row, only the cells that differ."""
+        if exported is None or len(row) != len(exported):
+            return self.columns
+        differ = {i for i, (now, was) in enumerate(zip(row, exported, strict=True)) if now != was}
+        return [c for c in self.columns if c[0] in differ]
+
+    def cells_unchecked(
+        self,
+        ref: str,
+        raw: CellValue,
+        run_id: str,
+        run: RunBase | None,
+        template_task_id: str,
+        field_id: str,
+    ) -> None:
+        """A cell read without a base snapshot: its task is found later, from live state."""
+        self.cells.append(SheetCell(FieldKey(run_id, "", field_id), ref, raw, template_task_id))
+
+    def cells_of_run(
+        self,
+        ref: str,
+        raw: CellValue,
+        run_id: str,
+        run: RunBase | None,
+        template_task_id: str,
+        field_id: str,
+    ) -> None:
+        """A cell of a run in the base snapshot; n/a where the run has no such field."""
+        assert run is not None
+        key = FieldKey(run_id, run.task_of.get(template_task_id, ""), field_id)
+        if key in run:
+            self.cells.append(SheetCell(key, ref, raw))
+        elif raw is not None and as_shown(raw) != "n/a":
+            # n/a: the run has no such task or field; a value typed there is an error.
+            self.problems.append(
+                RowProblem(
+                    ref,
+                    "not_applicable",
+                    f"Run {run_id} has no such field (it was made from another "
+                    "version of the template); leave the cell as n/a.",
+                    FieldKey(run_id, "", field_id),
+                    as_shown(raw),
+                )
+            )
+
+
+def check_column_keys(
+    keys: Sequence[str],
+    labels: Sequence[str],
+    exported: Sequence[Sequence[str]],
+    ref_of: Callable[[int], str],
+    *,
+    fix: str,
+) -> tuple[list[str], list[RowProblem]]:
+    """The runs layout's column keys checked against the columns the export wrote.
+
+    Each key must be one the export wrote, once, on a column that shows that key's task
+    and field label (``labels``: ``Task › Field`` as the sheet shows it): keys swapped
+    between columns would read an edit of one field as an edit of another. Returns the
+    keys with every refused one blanked (its column is not read) and the problems, at
+    ``ref_of(col)``; ``fix`` says how to put a key back.
+    """
+    label_of = {key: as_shown(f"{group} › {title}") for key, group, title in exported}
+    key_of = {label: key for key, label in label_of.items()}
+    checked = list(keys)
+    problems: list[RowProblem] = []
+    first: dict[str, int] = {}
+    for col, key in enumerate(keys):
+        label = as_shown(labels[col]) if col < len(labels) else ""
+        if ":" not in key and not (key == "" and label in key_of):
+            continue
+        right = key_of.get(label)
+        put_back = (
+            f"Put back {right!r}, the key the export wrote for {label!r}{fix}"
+            if right
+            else f"Put back the key the export wrote{fix}"
+        )
+        if key in first:
+            message = (
+                f"The column key {key!r} is also the key of column {col_name(first[key])}. "
+                f"{put_back}, or export again."
+            )
+        elif key not in label_of:
+            message = (
+                f"The column key {key!r} of the column {label!r} is not one this export "
+                f"wrote. {put_back}, or export again."
+            )
+        elif label_of[key] != label:
+            message = (
+                f"The column key {key!r} is the key of the column {label_of[key]!r}, but "
+                f"this column shows {label!r}: were keys swapped or edited? An edit here "
+                f"would be written to the wrong field. {put_back}, or export again."
+            )
+        else:
+            first[key] = col
+            continue
+        checked[col] = ""
+        problems.append(RowProblem(ref_of(col), "column_key", message, value=key))
+    return checked, problems

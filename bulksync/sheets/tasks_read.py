@@ -1,0 +1,224 @@
+"""Reading the tasks layout: one value per row, found by the row's hidden ids.
+
+Each row is one of: as exported (skipped whole), without ids, in its place and
+unedited (its context compared with the exported row), or a row to read (its ids
+known once, its context as the export showed it for those ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping, Sequence
+from typing import Any
+
+from bulksync.codecs import CellValue
+from bulksync.errors import SheetError
+from bulksync.sheets.layout import TASK_COLUMNS, TASK_ID_COLUMNS, allowed_values, type_label
+from bulksync.sheets.meta import BaseSnapshot
+from bulksync.sheets.reading import (
+    CellAt,
+    RowProblem,
+    SheetCell,
+    as_shown,
+    col_name,
+    context_problem,
+    duplicate_problem,
+)
+from bulksync.snapshot import FieldKey, FieldValue
+
+
+def task_cells(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    first_row: int,
+    prefix: str,
+    cell_at: CellAt,
+    base: BaseSnapshot,
+    checked: bool = True,
+    mirror: Sequence[Sequence[Any]] | None = None,
+    special_rows: Container[int] = (),
+) -> tuple[list[SheetCell], list[RowProblem]]:
+    """Value cells of the tasks layout, one per row, keyed by the row's id columns.
+
+    With ``mirror`` (the exported rows, from the hidden ``_base`` sheet), a row equal
+    to the exported row at its place is skipped whole: it holds no edit. A row with the
+    same ids as its exported row is compared cell by cell with it. Only a row that
+    moved (sorted) or is not the export's is checked against the base snapshot.
+    """
+    reader = _TaskRows(header, prefix, cell_at, base, checked=checked)
+    for index, row in enumerate(rows):
+        exported = mirror[index] if mirror is not None and index < len(mirror) else None
+        number = first_row + index
+        # A formula or error cell reads as its value (calamine): such a row is read whole.
+        reader.row(row, number, exported, look_all=number in special_rows)
+    if reader.moved and mirror is not None:
+        reader.also_in_place(rows, mirror, first_row)
+    return reader.result()
+
+
+class _TaskRows:
+    """What the rows of a tasks-layout sheet read as, row by row."""
+
+    def __init__(
+        self,
+        header: Sequence[str],
+        prefix: str,
+        cell_at: CellAt,
+        base: BaseSnapshot,
+        *,
+        checked: bool,
+    ) -> None:
+        names = list(header)
+        try:
+            self.value_col = names.index("Value")
+            self.id_cols = [names.index(name) for name in TASK_ID_COLUMNS]
+        except ValueError:
+            raise SheetError(
+                f"{prefix}: the header lacks the Value or id columns "
+                f"({', '.join(TASK_ID_COLUMNS)}); were columns deleted or renamed?"
+            ) from None
+        self.context_cols = [
+            (names.index(c.title), c.key) for c in TASK_COLUMNS[:7] if c.title in names
+        ]
+        self.value_letter = col_name(self.value_col)
+        self.prefix, self.cell_at, self.base, self.checked = prefix, cell_at, base, checked
+        self.cells: list[SheetCell] = []
+        self.problems: list[RowProblem] = []
+        self.moved: dict[FieldKey, str] = {}
+        self.read_at: dict[FieldKey, str] = {}
+        """Where each cell read so far is: a key read twice is a duplicate."""
+        self.twice: set[FieldKey] = set()
+
+    def result(self) -> tuple[list[SheetCell], list[RowProblem]]:
+        cells = self.cells
+        if self.twice:
+            cells = [c for c in cells if c.key not in self.twice]
+        return cells, self.problems
+
+    def ids(self, row: Sequence[Any]) -> list[str]:
+        return [as_shown(self.cell_at(row, c)) for c in self.id_cols]
+
+    def row(
+        self, row: Sequence[Any], number: int, exported: Sequence[Any] | None, *, look_all: bool
+    ) -> None:
+        if exported is not None and row == exported and not look_all:
+            return  # as exported
+        ids = self.ids(row)
+        value = self.cell_at(row, self.value_col)
+        if not all(ids):
+            if any(ids) or value is not None:
+                self._no_ids(number, value)
+            return
+        key = FieldKey(*ids)
+        in_place = exported is not None and ids == self.ids(exported)
+        if (
+            exported is not None
+            and in_place
+            and value == self.cell_at(exported, self.value_col)
+            and not look_all
+            and self.checked
+        ):
+            # In its place, unedited: the exported row shows what every cell held. (A row
+            # with an edit is checked against the base snapshot: the hidden copy may have
+            # been edited too.)
+            self._compare_context(row, exported, number, key)
+            return
+        self._read(row, number, key, value, in_place=in_place)
+
+    def _no_ids(self, number: int, value: CellValue) -> None:
+        self.problems.append(
+            RowProblem(
+                f"{self.prefix}!A{number}",
+                "no_ids",
+                "This row lacks its ids (run_id, task_id, field_id): bulksync adds "
+                "no rows and needs the ids to know which value a row holds. "
+                "Delete the row, or undo the edit of its id cells.",
+                value=as_shown(value),
+            )
+        )
+
+    def _compare_context(
+        self, row: Sequence[Any], exported: Sequence[Any], number: int, key: FieldKey
+    ) -> None:
+        """Context cells of an unedited row in its place, against the exported row."""
+        for col, name in self.context_cols:
+            was, now = as_shown(self.cell_at(exported, col)), as_shown(self.cell_at(row, col))
+            if was != now:
+                ref = f"{self.prefix}!{col_name(col)}{number}"
+                self.problems.append(context_problem(ref, name, was, now, key))
+
+    def _read(
+        self, row: Sequence[Any], number: int, key: FieldKey, value: CellValue, *, in_place: bool
+    ) -> None:
+        """A row that may hold an edit: its ids known and read once, its context right."""
+        ref = f"{self.prefix}!{self.value_letter}{number}"
+        what = f"The value of run {key.run_id}, task {key.task_id}"
+        if self.checked and key not in self.base:
+            self.problems.append(
+                RowProblem(
+                    ref,
+                    "unknown_ids",
+                    f"{what} is not in this export: were the ids edited, or the row "
+                    "copied from another sheet? bulksync adds no rows; undo the edit.",
+                    key,
+                    as_shown(value),
+                )
+            )
+            return
+        if key in self.read_at:
+            self.twice.add(key)
+            where = f"{what} is also at {self.read_at[key]}"
+            self.problems.append(duplicate_problem(ref, where, key, value))
+            return
+        self.read_at[key] = ref
+        if not in_place:
+            self.moved[key] = ref
+        # A row whose context does not match its ids may hold another field's value:
+        # its value is not read.
+        if not self.checked or self._context_fits(self.base[key], row, number):
+            self.cells.append(SheetCell(key, ref, value))
+
+    def _context_fits(self, field: FieldValue, row: Sequence[Any], number: int) -> bool:
+        """Whether the row's context cells show what the export showed for its ids."""
+        spec = field.spec
+        run = self.base.run(spec.key.run_id)
+        if run is None:
+            return True
+        task = run.tasks.get(spec.key.task_id, ("", ""))
+        expected = {
+            "run": run.title,
+            "section": task[1],
+            "task": task[0],
+            "field": spec.label,
+            "type": type_label(spec),
+            "required": "yes" if spec.required else "",
+            "options": allowed_values(spec),
+        }
+        fine = True
+        for col, name in self.context_cols:
+            shown = as_shown(self.cell_at(row, col))
+            if shown != as_shown(expected[name]):
+                ref = f"{self.prefix}!{col_name(col)}{number}"
+                self.problems.append(
+                    context_problem(ref, name, expected[name], shown, spec.key, ids=True)
+                )
+                fine = False
+        return fine
+
+    def also_in_place(
+        self, rows: Sequence[Sequence[Any]], mirror: Sequence[Sequence[Any]], first_row: int
+    ) -> None:
+        """Moved rows whose ids are also those of a row still in its place: duplicates."""
+        moved: Mapping[FieldKey, str] = {
+            k: ref for k, ref in self.moved.items() if k not in self.twice
+        }
+        found: set[FieldKey] = set()
+        for index, exported in enumerate(mirror):
+            key = FieldKey(*self.ids(exported))
+            if key not in moved or index >= len(rows):
+                continue
+            if FieldKey(*self.ids(rows[index])) == key:
+                found.add(key)
+                where = f"These ids are also in row {first_row + index}"
+                self.problems.append(duplicate_problem(moved[key], where, key, None))
+        self.twice |= found
