@@ -5,9 +5,10 @@
 Prints, for a grid of about N values (runs layout and tasks layout):
 - bulksync's xlsx write vs the fastest raw writer writing the same cells (xlsxwriter in
   constant-memory mode; openpyxl write-only shown for the record);
-- bulksync's read_sheet + decode vs the fastest raw reader of the same file
+- bulksync's read_sheet + plan_import (every value decoded and compared with its base)
+  vs the fastest raw reader of the same file
   (python-calamine; openpyxl read-only shown for the record);
-- bulksync's CSV read_sheet + decode vs the csv module parsing the same file (no target;
+- bulksync's CSV read_sheet + plan_import vs the csv module parsing the same file (no target;
   shown so that a change to the CSV reader, such as its delimiter detection, is measured).
 Targets (issue 3): write ≤ 1.5×, read ≤ 1.5×.
 """
@@ -27,6 +28,7 @@ import openpyxl
 import python_calamine
 import xlsxwriter
 
+from bulksync import Plan, plan_import
 from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets import Layout, read_sheet, write_export
@@ -170,13 +172,21 @@ def peak_mib(func: Callable[[], object]) -> float:
     return peak / 2**20
 
 
+def plan_every(path: Path, snapshot: Snapshot) -> Plan:
+    """Read every cell and plan it as an import does: each value decoded by its codec and
+    compared with its base (unedited, so live state is never asked for)."""
+    tasks = {run_id: list(run_tasks) for run_id, run_tasks in snapshot.tasks.items()}
+    sheet = read_sheet(path)
+    return plan_import(sheet, lambda ids: {i: tasks.get(i) for i in ids}, host=snapshot.host)
+
+
 def bench_layout(snapshot: Snapshot, layout: Layout, work: Path, repeat: int) -> None:
     ours = work / f"ours_{layout.value}.xlsx"
     t_ours = best(lambda: write_export(snapshot, ours, layout=layout, assignees=False), repeat)
     t_raw = best(lambda: raw_xlsxwriter(snapshot, layout, work / "raw.xlsx"), repeat)
     t_edit = best(lambda: read_sheet(ours, only_edited=True), repeat)
     t_opx = best(lambda: raw_openpyxl(snapshot, layout, work / "opx.xlsx"), 1)
-    t_read = best(lambda: read_sheet(ours).decode(), repeat)
+    t_read = best(lambda: plan_every(ours, snapshot), repeat)
 
     def calamine_read() -> None:
         with cycle_collector_paused():  # as bulksync reads: the fastest this reader gets
@@ -211,7 +221,7 @@ def bench_layout(snapshot: Snapshot, layout: Layout, work: Path, repeat: int) ->
 def bench_csv(snapshot: Snapshot, layout: Layout, work: Path, repeat: int) -> None:
     ours = work / f"ours_{layout.value}.csv"
     write_export(snapshot, ours, layout=layout, assignees=False)
-    t_read = best(lambda: read_sheet(ours).decode(), repeat)
+    t_read = best(lambda: plan_every(ours, snapshot), repeat)
     t_parse = best(lambda: read_sheet(ours), repeat)
 
     def raw_read() -> None:

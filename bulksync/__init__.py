@@ -1,25 +1,30 @@
 """bulksync: edit NextStep process runs in a spreadsheet, safely.
 
-The library is usable without the CLI::
+Every stage the CLI runs is a function here, joined by value types::
 
-    from bulksync import NextStepClient
-    with NextStepClient(api_key) as client:
-        for run in client.list_runs(status="active"):
-            print(run.title)
+    fetch_snapshot(client, …)            -> Snapshot      live state, for an export
+    write_export(snapshot, path)         -> ExportResult  the sheet a person edits
+    read_sheet(path)                     -> Sheet         what they edited
+    plan_import(sheet, LiveState(client).read, host=…)
+                                         -> Plan          Issues, Changes, Patches
+    apply_plan(plan, client, run_dir)    -> ApplyResult   journalled PATCHes
+    plan_undo(run_dir, read_live, host)  -> Plan          putting back what one import wrote
 
-Try it without an account against the in-process sandbox::
-
-    from bulksync.sandbox import open_sandbox, sandbox_client
-    with sandbox_client(open_sandbox(".bulksync/sandbox.db")) as client:
-        ...
+``Plan.exit_code()`` and ``ApplyResult.exit_code()`` say what the CLI would exit with.
+The library never prints and never exits; progress and the canary's question come
+through callbacks. docs/library.md shows each stage; the sandbox
+(``bulksync.sandbox.open_sandbox`` and ``sandbox_client``) is a NextStep to try them on.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from bulksync.apply import apply_plan
 from bulksync.baseurl import DEFAULT_BASE_URL
 from bulksync.client import UNSET, NextStepClient
+from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for
+from bulksync.diff import classify, plan_import
 from bulksync.errors import (
     ApiError,
     ApiValidationError,
@@ -29,42 +34,116 @@ from bulksync.errors import (
     ConflictError,
     ExitCode,
     ForbiddenError,
+    LockedError,
     NotFoundError,
     OutcomeUnknownError,
     RateLimitedError,
     ResponseError,
     ServerError,
+    SheetError,
+    StorageError,
     TransportError,
 )
+from bulksync.fetch import LiveState, Reading, fetch_snapshot
+from bulksync.journal import Written, written_values
 from bulksync.model import Element, Run, Section, Task, Template, TemplateTask
 from bulksync.pacing import RateLimiter
+from bulksync.plan import (
+    ApplyResult,
+    CanaryReport,
+    Change,
+    ImportOptions,
+    Issue,
+    IssueCode,
+    LiveReader,
+    OnConflict,
+    Outcome,
+    Patch,
+    Plan,
+    Result,
+    Severity,
+    ValueResult,
+    describe,
+)
+from bulksync.report import plan_html, plan_json, plan_text
+from bulksync.rundir import latest_run_dir, new_run_dir
+from bulksync.sheets import ExportResult, Layout, Sheet, SheetCell, read_sheet, write_export
+from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, Snapshot
 from bulksync.stats import RequestStats
+from bulksync.undo import plan_undo
 
 __all__ = [
+    "ASSIGNEE",
+    "COMPLETION",
     "DEFAULT_BASE_URL",
     "UNSET",
     "ApiError",
     "ApiValidationError",
+    "ApplyResult",
     "AuthError",
     "BulksyncError",
+    "CanaryReport",
+    "CellError",
+    "Change",
+    "Codec",
     "ConfigError",
     "ConflictError",
     "Element",
     "ExitCode",
+    "ExportResult",
+    "FieldKey",
+    "FieldSpec",
+    "FieldValue",
     "ForbiddenError",
+    "ImportOptions",
+    "Issue",
+    "IssueCode",
+    "Layout",
+    "LiveReader",
+    "LiveState",
+    "LockedError",
     "NextStepClient",
     "NotFoundError",
+    "OnConflict",
+    "Outcome",
     "OutcomeUnknownError",
+    "Patch",
+    "Plan",
     "RateLimitedError",
     "RateLimiter",
+    "Reading",
     "RequestStats",
     "ResponseError",
+    "Result",
     "Run",
     "Section",
     "ServerError",
+    "Severity",
+    "Sheet",
+    "SheetCell",
+    "SheetError",
+    "Snapshot",
+    "StorageError",
     "Task",
     "Template",
     "TemplateTask",
     "TransportError",
+    "ValueResult",
+    "Written",
     "__version__",
+    "apply_plan",
+    "classify",
+    "codec_for",
+    "describe",
+    "fetch_snapshot",
+    "latest_run_dir",
+    "new_run_dir",
+    "plan_html",
+    "plan_import",
+    "plan_json",
+    "plan_text",
+    "plan_undo",
+    "read_sheet",
+    "write_export",
+    "written_values",
 ]

@@ -468,9 +468,9 @@ def test_export_then_import_with_no_edit_plans_nothing(
     write_export(snapshot, path, layout=layout, assignees=True)
     sheet = read_sheet(path, only_edited=only_edited)
     plan = plan_import(sheet, live_reader(snapshot), host=snapshot.host)
-    assert plan.errors == []
-    assert (plan.changes, plan.conflicts, plan.already_done) == ([], [], [])
-    assert plan.patches == []
+    assert plan.errors == ()
+    assert (plan.changes, plan.conflicts, plan.already_done) == ((), (), ())
+    assert plan.patches == ()
     assert_reads_back(path, snapshot, assignees=True)
 
 
