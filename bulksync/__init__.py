@@ -66,7 +66,7 @@ from bulksync.plan import (
     describe,
 )
 from bulksync.report import plan_html, plan_json, plan_text
-from bulksync.rundir import latest_run_dir, new_run_dir
+from bulksync.rundir import latest_run_dir, new_run_dir, new_undo_dir
 from bulksync.sheets import ExportResult, Layout, Sheet, SheetCell, read_sheet, write_export
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, Snapshot
 from bulksync.stats import RequestStats
@@ -138,6 +138,7 @@ __all__ = [
     "fetch_snapshot",
     "latest_run_dir",
     "new_run_dir",
+    "new_undo_dir",
     "plan_html",
     "plan_import",
     "plan_json",

@@ -157,3 +157,21 @@ def test_options_match_in_any_normal_form_and_keep_nextsteps_spelling():
     multichoice = codec_for("multichoice")
     assert multichoice.from_cell(f"Sales, EMEA; {nfc}", options) == [options[1], options[0]]
     assert multichoice.equal([nfc], [options[0]])
+
+
+def test_every_code_a_codec_or_a_sheet_reader_raises_is_an_issue_code():
+    """validate turns each CellError and row problem into an Issue by its code: a code
+    that is not an IssueCode would end the import as an internal error (exit 1)."""
+    import re
+    from pathlib import Path
+
+    import bulksync
+    from bulksync.plan import IssueCode
+
+    package = Path(bulksync.__file__).parent
+    raised = set()
+    for path in [*package.glob("codecs/*.py"), *package.glob("sheets/*.py")]:
+        text = path.read_text(encoding="utf-8")
+        raised |= set(re.findall(r'(?:CellError|RowProblem)\(\s*"([a-z_]+)"', text))
+    assert len(raised) >= 8  # the scan still finds them
+    assert raised <= {code.value for code in IssueCode}, raised - {c.value for c in IssueCode}
