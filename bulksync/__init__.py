@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 from bulksync.apply import apply_plan
 from bulksync.baseurl import DEFAULT_BASE_URL
-from bulksync.client import UNSET, NextStepClient
+from bulksync.client import NextStepClient
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for
 from bulksync.diff import classify, plan_import
 from bulksync.errors import (
@@ -46,7 +46,7 @@ from bulksync.errors import (
 )
 from bulksync.fetch import LiveState, Reading, fetch_snapshot
 from bulksync.journal import Written, written_values
-from bulksync.model import Element, Run, Section, Task, Template, TemplateTask
+from bulksync.model import UNSET, Element, Run, Section, Task, Template, TemplateTask
 from bulksync.pacing import RateLimiter
 from bulksync.plan import (
     ApplyResult,

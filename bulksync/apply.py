@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from bulksync.client import UNSET, NextStepClient
+from bulksync.client import NextStepClient
 from bulksync.codecs import codec_for
 from bulksync.diff import by_run, classify
 from bulksync.errors import (
@@ -376,7 +376,7 @@ def _send(
         "intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before, **extra
     )
     try:
-        task = _patch(client, patch, max_wait)
+        task = client.patch_task_body(patch.run_id, patch.task_id, body, max_wait=max_wait)
     except RateLimitedError as exc:
         journal.record("rate_limited", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
         raise _RateLimited from None
@@ -393,17 +393,6 @@ def _send(
         journal.record("failed", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
         return [ValueResult(c, Result.FAILED, str(exc)) for c in patch.changes]
     return _verified(patch, task, journal)
-
-
-def _patch(client: NextStepClient, patch: Patch, max_wait: float | None) -> Task:
-    return client.patch_task(
-        patch.run_id,
-        patch.task_id,
-        completed=UNSET if patch.completed is None else patch.completed,
-        assignee=patch.assignee if patch.sets_assignee else UNSET,
-        elements=patch.elements or None,
-        max_wait=max_wait,
-    )
 
 
 def _value_of(task: Task, change: Change) -> JSON:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from enum import Enum
 from typing import Final, TypeVar
 from urllib.parse import quote
 
@@ -26,15 +25,18 @@ from bulksync.baseurl import DEFAULT_BASE_URL, api_host, check_base_url
 from bulksync.errors import ConfigError, OutcomeUnknownError, ResponseError
 from bulksync.model import (
     JSON,
+    UNSET,
     Run,
     ShapeError,
     Task,
     Template,
     TemplateTask,
+    _Unset,
     parse_run,
     parse_task,
     parse_template,
     parse_template_task,
+    task_patch_body,
 )
 from bulksync.pacing import RateLimiter
 from bulksync.sender import Sender
@@ -46,14 +48,6 @@ MAX_PAGES: Final = 10_000
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class _Unset(Enum):
-    UNSET = "UNSET"
-
-
-UNSET: Final = _Unset.UNSET
-"""Marks an optional PATCH field as not sent (``None`` means "clear")."""
 
 
 def _id(value: str) -> str:
@@ -218,17 +212,23 @@ class NextStepClient:
         raises ``RateLimitedError`` without sending (NextStep did nothing), for a caller
         whose read of the task must be fresh when the request goes.
         """
-        body: dict[str, JSON] = {}
-        if completed is not UNSET:
-            body["completed"] = completed
-        if assignee is not UNSET:
-            body["assignee"] = assignee
-        if actor_email:
-            body["actor_email"] = actor_email
-        if elements:
-            body["custom_elements"] = [{"id": k, "value": v} for k, v in elements.items()]
+        body = task_patch_body(
+            completed=completed, assignee=assignee, elements=elements, actor_email=actor_email
+        )
+        return self.patch_task_body(run_id, task_id, body, max_wait=max_wait)
+
+    def patch_task_body(
+        self,
+        run_id: str,
+        task_id: str,
+        body: Mapping[str, JSON],
+        *,
+        max_wait: float | None = None,
+    ) -> Task:
+        """``patch_task`` with its body made already (``model.task_patch_body``, or a
+        plan's ``Patch.body()``): the body journalled is the body sent."""
         path = f"process-runs/{_id(run_id)}/tasks/{_id(task_id)}"
-        return self._one(parse_task, "PATCH", path, body, max_wait=max_wait)
+        return self._one(parse_task, "PATCH", path, dict(body), max_wait=max_wait)
 
     def create_run(
         self,

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bulksync.baseurl import same_host
-from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for
+from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for, text_of
 from bulksync.errors import SheetError
 from bulksync.model import JSON, Task
 from bulksync.perf import cycle_collector_paused
@@ -45,7 +45,7 @@ from bulksync.plan import (
 from bulksync.sheets.meta import BaseSnapshot
 from bulksync.sheets.reading import Sheet
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
-from bulksync.validate import Edit, Edits, cell_text, edits, edits_without_base, row_issues
+from bulksync.validate import Edit, Edits, edits, edits_without_base, row_issues
 
 
 def classify(codec: Codec, base: JSON, sheet: JSON, live: JSON) -> Outcome:
@@ -219,7 +219,7 @@ def _check(
     no change (and an error) when it cannot be imported."""
     cell, base, value = edit.cell, edit.base, edit.value
     key, spec = cell.key, base.spec
-    shown = cell_text(cell.raw)
+    shown = text_of(cell.raw)
     found = _live_of(edit, run)
     if isinstance(found, Issue):
         return None, [replace(found, cell=cell.ref, key=key, value=shown)]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 JSON = Any
 """A decoded JSON value: what ``json.loads`` returns."""
@@ -18,6 +19,34 @@ JSON = Any
 
 class ShapeError(ValueError):
     """A JSON document does not have the shape the contract documents."""
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""Marks an optional PATCH field as not sent (``None`` means "clear")."""
+
+
+def task_patch_body(
+    *,
+    completed: bool | _Unset = UNSET,
+    assignee: str | _Unset | None = UNSET,
+    elements: Mapping[str, JSON] | None = None,
+    actor_email: str | None = None,
+) -> dict[str, JSON]:
+    """The body of a task PATCH as the API documents it: only the fields given."""
+    body: dict[str, JSON] = {}
+    if elements:
+        body["custom_elements"] = [{"id": k, "value": v} for k, v in elements.items()]
+    if completed is not UNSET:
+        body["completed"] = completed
+    if assignee is not UNSET:
+        body["assignee"] = assignee
+    if actor_email:
+        body["actor_email"] = actor_email
+    return body
 
 
 @dataclass(frozen=True, slots=True)

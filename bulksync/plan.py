@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import ExitCode
-from bulksync.model import JSON, Task
+from bulksync.model import JSON, UNSET, Task, task_patch_body
 from bulksync.snapshot import FieldKey, FieldSpec
 
 LiveReader = Callable[[Sequence[str]], Mapping[str, Sequence[Task] | None]]
@@ -248,14 +248,11 @@ class Patch:
 
     def body(self) -> dict[str, JSON]:
         """The request body, as the API documents it."""
-        body: dict[str, JSON] = {}
-        if self.elements:
-            body["custom_elements"] = [{"id": k, "value": v} for k, v in self.elements.items()]
-        if self.completed is not None:
-            body["completed"] = self.completed
-        if self.sets_assignee:
-            body["assignee"] = self.assignee
-        return body
+        return task_patch_body(
+            completed=UNSET if self.completed is None else self.completed,
+            assignee=self.assignee if self.sets_assignee else UNSET,
+            elements=self.elements,
+        )
 
 
 @dataclass(frozen=True, slots=True)

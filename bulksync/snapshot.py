@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable
-from bulksync.model import JSON, Run, Task, TemplateTask
+from bulksync.model import JSON, Element, Run, Task, TemplateTask
 
 
 class FieldKey(NamedTuple):
@@ -91,52 +91,28 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
     for element in task.elements:
         if element.display_only or not is_writable(element.type):
             continue
-        spec = FieldSpec(
-            FieldKey(run.id, task.id, element.id),
-            task.template_task_id,
-            element.type,
-            element.label,
-            element.required,
-            element.options,
-            locked,
-        )
-        value = element.value
-        yield FieldValue(spec, codec_for(element.type).empty() if value is None else value)
-    yield FieldValue(
-        FieldSpec(
-            FieldKey(run.id, task.id, COMPLETION),
-            task.template_task_id,
-            COMPLETION,
-            "Completed",
-            locked=locked,
-        ),
-        task.completed,
-    )
+        yield _element_field(task, FieldKey(run.id, task.id, element.id), element, locked)
+    yield _task_field(task, FieldKey(run.id, task.id, COMPLETION), locked)
     if assignees:
-        yield FieldValue(
-            FieldSpec(
-                FieldKey(run.id, task.id, ASSIGNEE),
-                task.template_task_id,
-                ASSIGNEE,
-                "Assignee",
-                locked=locked,
-            ),
-            task.assignee,
-        )
+        yield _task_field(task, FieldKey(run.id, task.id, ASSIGNEE), locked)
 
 
 def live_field(task: Task, key: FieldKey) -> FieldValue | None:
     """The live value and definition of one field of a task, or None if it has none."""
     locked = "task skipped" if task.skipped else None
-    if key.field == COMPLETION:
-        spec = FieldSpec(key, task.template_task_id, COMPLETION, "Completed", locked=locked)
-        return FieldValue(spec, task.completed)
-    if key.field == ASSIGNEE:
-        spec = FieldSpec(key, task.template_task_id, ASSIGNEE, "Assignee", locked=locked)
-        return FieldValue(spec, task.assignee)
+    if key.field in (COMPLETION, ASSIGNEE):
+        return _task_field(task, key, locked)
     element = task.element(key.field)
     if element is None:
         return None
+    return _element_field(
+        task, key, element, "display-only field" if element.display_only else locked
+    )
+
+
+def _element_field(task: Task, key: FieldKey, element: Element, locked: str | None) -> FieldValue:
+    """A form element of a task as a field: its definition, and its value (or the
+    type's empty value for none)."""
     spec = FieldSpec(
         key,
         task.template_task_id,
@@ -144,7 +120,16 @@ def live_field(task: Task, key: FieldKey) -> FieldValue | None:
         element.label,
         element.required,
         element.options,
-        "display-only field" if element.display_only else locked,
+        locked,
     )
     value = element.value
     return FieldValue(spec, codec_for(element.type).empty() if value is None else value)
+
+
+def _task_field(task: Task, key: FieldKey, locked: str | None) -> FieldValue:
+    """A task's completion or assignee as a field."""
+    if key.field == COMPLETION:
+        spec = FieldSpec(key, task.template_task_id, COMPLETION, "Completed", locked=locked)
+        return FieldValue(spec, task.completed)
+    spec = FieldSpec(key, task.template_task_id, ASSIGNEE, "Assignee", locked=locked)
+    return FieldValue(spec, task.assignee)

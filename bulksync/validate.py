@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from bulksync.codecs import CellError, CellValue, Codec, codec_for
+from bulksync.codecs import CellError, CellValue, Codec, codec_for, text_of
 from bulksync.model import JSON, Task
 from bulksync.plan import LOCKED_AT_EXPORT, UNMATCHED, ImportOptions, Issue, IssueCode, Severity
 from bulksync.sheets.meta import UNHOLDABLE
@@ -108,15 +108,15 @@ def decode(
             return Decoded(Read.SAME, value, [])
         value, note = codec.check(value, spec.options)
     except CellError as exc:
-        if _as_exported(cell_text(raw), codec, spec, compare_to):
+        if _as_exported(text_of(raw), codec, spec, compare_to):
             return Decoded(Read.SAME, compare_to, [])
         message = _with_field(exc.message, spec)
         issue = Issue(
-            Severity.ERROR, IssueCode(exc.code), message, cell.ref, cell.key, cell_text(raw)
+            Severity.ERROR, IssueCode(exc.code), message, cell.ref, cell.key, text_of(raw)
         )
         return Decoded(Read.INVALID, None, [issue])
     issues = [
-        Issue.of(IssueCode.NORMALISED, cell.ref, cell.key, cell_text(raw), said=said)
+        Issue.of(IssueCode.NORMALISED, cell.ref, cell.key, text_of(raw), said=said)
         for said in (codec.read_note(raw), note)
         if said
     ]
@@ -161,7 +161,7 @@ def edits(sheet: Sheet, options: ImportOptions) -> Edits:
                     IssueCode.LOCKED,
                     cell.ref,
                     cell.key,
-                    cell_text(cell.raw),
+                    text_of(cell.raw),
                     template=LOCKED_AT_EXPORT,
                     locked=locked,
                     exported=exported,
@@ -223,18 +223,7 @@ def _find_task(tasks: Sequence[Task], cell: SheetCell) -> Task | None:
 
 
 def _unmatched(cell: SheetCell, code: IssueCode, **params: str) -> Issue:
-    return Issue.of(
-        code, cell.ref, cell.key, cell_text(cell.raw), template=UNMATCHED[code], **params
-    )
-
-
-def cell_text(raw: CellValue) -> str:
-    """A cell's content as text, as the reports show an offending value."""
-    if raw is None:
-        return ""
-    if isinstance(raw, float) and raw.is_integer():
-        return str(int(raw))
-    return str(raw)
+    return Issue.of(code, cell.ref, cell.key, text_of(cell.raw), template=UNMATCHED[code], **params)
 
 
 def _with_field(message: str, spec: FieldSpec) -> str:

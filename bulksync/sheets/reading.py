@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from bulksync.codecs import CellValue, nfc
+from bulksync.codecs import CellValue, nfc, text_of
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta
 from bulksync.snapshot import FieldKey
 
@@ -100,12 +100,8 @@ _IDS_FIX: Final = (
 
 
 def as_shown(raw: CellValue) -> str:
-    """A context or id cell as compared with the export: trimmed, in NFC."""
-    if raw is None:
-        return ""
-    if isinstance(raw, float) and raw.is_integer():
-        return str(int(raw))
-    return nfc(str(raw).strip())
+    """A context or id cell as compared with the export: its text, trimmed, in NFC."""
+    return nfc(text_of(raw).strip())
 
 
 def context_problem(
