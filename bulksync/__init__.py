@@ -18,8 +18,6 @@ through callbacks. docs/library.md shows each stage; the sandbox
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from bulksync.apply import apply_plan
 from bulksync.baseurl import DEFAULT_BASE_URL
 from bulksync.client import NextStepClient
@@ -71,6 +69,7 @@ from bulksync.sheets import ExportResult, Layout, Sheet, SheetCell, read_sheet, 
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, Snapshot
 from bulksync.stats import RequestStats
 from bulksync.undo import plan_undo
+from bulksync.version import __version__
 
 __all__ = [
     "ASSIGNEE",

@@ -21,7 +21,6 @@ from typing import Final
 import httpx
 import tenacity
 
-from bulksync import __version__
 from bulksync.errors import (
     ApiError,
     OutcomeUnknownError,
@@ -33,6 +32,7 @@ from bulksync.model import JSON
 from bulksync.pacing import RateLimiter
 from bulksync.responses import Answers, retry_after_seconds, span, until
 from bulksync.stats import RequestStats
+from bulksync.version import __version__
 
 LONG_WAIT: Final = 10.0
 """A wait after a 429 at least this long is a warning (shorter ones are logged at -v)."""

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from bulksync import __version__
 from bulksync.cli.options import _settings, say, shared_options
 from bulksync.errors import BulksyncError, ExitCode
+from bulksync.version import __version__
 
 
 class BulksyncGroup(click.Group):

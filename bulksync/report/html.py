@@ -10,10 +10,10 @@ from importlib import resources
 
 import jinja2
 
-from bulksync import __version__
 from bulksync.plan import ApplyResult, Plan, describe
 from bulksync.report.terminal import pace_note
 from bulksync.results import result_dicts
+from bulksync.version import __version__
 
 
 def plan_html(

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bulksync import __version__
 from bulksync.errors import SheetError, StorageError
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets.csvfile import read_csv, sidecar, write_csv
@@ -36,6 +35,7 @@ from bulksync.sheets.reading import Sheet, SheetCell
 from bulksync.sheets.xlsx import MAX_ROWS, write_xlsx
 from bulksync.sheets.xlsx_read import read_xlsx
 from bulksync.snapshot import FieldValue, Snapshot
+from bulksync.version import __version__
 
 if TYPE_CHECKING:
     from bulksync.plan import Change
