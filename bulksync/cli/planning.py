@@ -1,0 +1,267 @@
+"""What ``import`` and ``undo`` share: plan from live state under the writer lock, show
+the plan, confirm, apply (with the canary as a callback), report the outcome."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import click
+
+from bulksync.apply import apply_plan
+from bulksync.cli.options import Settings, say
+from bulksync.client import NextStepClient
+from bulksync.errors import ExitCode
+from bulksync.fetch import LiveState
+from bulksync.plan import (
+    ApplyResult,
+    CanaryReport,
+    LiveReader,
+    Plan,
+    Result,
+)
+from bulksync.report import (
+    plan_html,
+    plan_json,
+    plan_text,
+    printable,
+    progress_bar,
+    write_report,
+)
+from bulksync.results import write_resumed_results
+from bulksync.rundir import (
+    RESULTS,
+    writer_lock,
+)
+
+
+@contextlib.contextmanager
+def writing(
+    settings: Settings, target: Path, command: str, *, dry_run: bool
+) -> Iterator[NextStepClient]:
+    """A client, holding (unless a dry run) the one-writer lock of ``target`` and the
+    API host from before the plan's live read to the end: a second import plans after
+    the first one's writes. A dry run writes nothing and takes no lock."""
+    with settings.client() as client:
+        if dry_run:
+            yield client
+        else:
+            with writer_lock(target, client.host, command=command):
+                yield client
+
+
+def planned(
+    client: NextStepClient, make: Callable[[LiveReader], Plan], *, quiet: bool
+) -> tuple[Plan, LiveState]:
+    """The plan ``make`` builds from live state read now, with a progress bar while it
+    reads; also when applying, so that a stale plan is never sent."""
+    with progress_bar("Reading live state", quiet=quiet) as progress:
+        live = LiveState(client, progress=progress)
+        plan = make(live.read)
+    live.progress = None
+    return plan, live
+
+
+def conclude(
+    ctx: click.Context,
+    settings: Settings,
+    client: NextStepClient,
+    plan: Plan,
+    live: LiveState,
+    make_run_dir: Callable[[], Path],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+    reports: Sequence[Path] = (),
+    resumed: Path | None = None,
+    detailed: bool = False,
+    skip_invalid: bool = False,
+    fail_fast: bool = False,
+    canary: int | None = None,
+) -> None:
+    """Report the plan (terminal, files, JSON); then exit for a dry run, or apply it."""
+    _show_plan(settings, client, plan, reports, dry_run=dry_run, as_json=as_json)
+    if dry_run:
+        code = plan.exit_code(detailed=detailed)
+        if code:
+            ctx.exit(int(code))
+        return
+    if plan.errors and not skip_invalid:
+        say(
+            "\nNothing was sent: there are errors. Fix them (see above), or give "
+            "--skip-invalid to apply the valid values only.",
+            err=True,
+        )
+        ctx.exit(int(plan.exit_code()))
+    if not plan.patches:
+        if resumed is not None:
+            results = write_resumed_results(plan, resumed)
+            if not settings.quiet:
+                click.echo(f"Results of the whole import: {results}", err=True)
+        ctx.exit(int(plan.exit_code()))
+    _apply(
+        ctx,
+        settings,
+        client,
+        plan,
+        live,
+        make_run_dir,
+        yes=yes,
+        fail_fast=fail_fast,
+        canary=canary,
+        reports=reports,
+        as_json=as_json,
+    )
+
+
+def _show_plan(
+    settings: Settings,
+    client: NextStepClient,
+    plan: Plan,
+    reports: Sequence[Path],
+    *,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """The plan on the terminal (or as JSON, for a dry run) and in the report files."""
+    limit, window = client.limiter.limit, client.limiter.window
+    _write_reports(plan, reports, client, dry_run=dry_run)
+    if as_json and dry_run:
+        click.echo(plan_json(plan))
+        return
+    # Applying with --json: the plan for people on stderr, the JSON (with the
+    # results) on stdout once done.
+    most = None if settings.verbose else 50
+    text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
+    say(text, err=as_json)
+    for report in reports:
+        say(f"Report written to {report}.", err=as_json)
+
+
+def _wait_note(client: NextStepClient) -> str:
+    limiter = client.limiter
+    now = "waiting for the rate limit; " if limiter.sleepers else ""
+    return f"{now}{limiter.waited:.0f} s waited" if now or limiter.waited >= 1 else ""
+
+
+def _write_reports(
+    plan: Plan,
+    reports: Sequence[Path],
+    client: NextStepClient,
+    *,
+    dry_run: bool,
+    result: ApplyResult | None = None,
+) -> None:
+    """The HTML and JSON report files (after applying, with each value's outcome)."""
+    limit, window = client.limiter.limit, client.limiter.window
+    for report in reports:
+        if report.suffix.lower() == ".json":
+            text = plan_json(plan, result)
+        else:
+            text = plan_html(plan, result, rate_limit=limit, window=window, dry_run=dry_run)
+        write_report(report, text)
+
+
+def _apply(
+    ctx: click.Context,
+    settings: Settings,
+    client: NextStepClient,
+    plan: Plan,
+    live: LiveState,
+    make_run_dir: Callable[[], Path],
+    *,
+    yes: bool,
+    fail_fast: bool,
+    canary: int | None,
+    reports: Sequence[Path] = (),
+    as_json: bool = False,
+) -> None:
+    """Confirm, then send the plan's PATCHes with a journal; report and exit."""
+    count = len(plan.patches)
+    if not yes and not click.confirm(
+        f"\nApply {count} PATCH request(s) to {printable(plan.host)}?"
+    ):
+        say("Nothing was sent.", err=True)
+        ctx.exit(int(ExitCode.OK))
+    run_dir = make_run_dir()
+    if not settings.quiet:
+        say(f"Journal and results: {run_dir}", err=True)
+    with contextlib.closing(_ApplyingBar(client, quiet=settings.quiet)) as bar:
+        result = apply_plan(
+            plan,
+            client,
+            run_dir,
+            canary=canary,
+            confirm_rest=_canary_prompt(bar, yes=yes),
+            fail_fast=fail_fast,
+            progress=bar,
+            live=live,
+        )
+    _write_reports(plan, reports, client, dry_run=False, result=result)
+    _say_applied(plan, result, client, as_json=as_json)
+    ctx.exit(int(result.exit_code()))
+
+
+class _ApplyingBar:
+    """The progress callback of applying: a bar per batch of requests, opened when its
+    first progress comes and closed before the canary asks about the rest."""
+
+    def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
+        self.client = client
+        self.quiet = quiet
+        self._stack = contextlib.ExitStack()
+        self._update: Callable[[int, int], None] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._update is None:
+            self._update = self._stack.enter_context(
+                progress_bar("Applying", quiet=self.quiet, note=lambda: _wait_note(self.client))
+            )
+        self._update(done, total)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._update = None
+
+
+def _canary_prompt(bar: _ApplyingBar, *, yes: bool) -> Callable[[CanaryReport], bool]:
+    """Show what the canary came to; ask (unless ``yes``) whether the rest goes."""
+
+    def confirm(canary: CanaryReport) -> bool:
+        bar.close()
+        say(
+            f"Canary: {canary.requests} request(s) sent, {canary.applied} value(s) applied "
+            f"and verified, {canary.not_applied} not.",
+            err=True,
+        )
+        if canary.failed or not (yes or click.confirm(f"Apply the other {canary.rest}?")):
+            say("Stopped after the canary.", err=True)
+            return False
+        return True
+
+    return confirm
+
+
+def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_json: bool) -> None:
+    """The outcome of applying: counts, the JSON report, and each value not applied."""
+    counts = result.summary()
+    say(
+        f"\nApplied {counts['applied']} value(s) in {result.requests} request(s); "
+        f"{counts['already_done'] + len(plan.already_done)} already done, "
+        f"{counts['conflict']} conflict(s), "
+        f"{result.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
+        f"for the rate limit. Results: {result.run_dir / RESULTS}",
+        err=as_json,
+    )
+    if as_json:
+        click.echo(plan_json(plan, result))
+    for value in result.sent:
+        if value.result not in (Result.APPLIED, Result.ALREADY_DONE):
+            change = value.change
+            say(
+                f"  {change.cell or '-'}  {change.run_title or change.key.run_id} · "
+                f"{change.task_title} · {change.label}: {value.result.value}: {value.message}",
+                err=True,
+            )

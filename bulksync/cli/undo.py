@@ -1,0 +1,62 @@
+"""``bulksync undo``: put back what one import wrote, checked three ways."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bulksync.cli.group import CONTEXT, cli
+from bulksync.cli.options import _settings, shared_options
+from bulksync.cli.planning import conclude, planned, writing
+from bulksync.rundir import (
+    journal_of,
+    new_undo_dir,
+    read_journal,
+)
+from bulksync.undo import plan_undo
+
+
+@cli.command("undo", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what undoing would do; write nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Undo without asking for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@shared_options
+@click.pass_context
+def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Revert what one import changed, from its run directory's journal.
+
+    Each value the import wrote is put back to what it replaced, through the same
+    three-way check: a value someone changed since the import is a conflict and is not
+    overwritten. Undoing writes a journal of its own, in a new run directory.
+
+    \b
+    Examples:
+      bulksync undo .bulksync/imports/20261128T101500-onboarding --dry-run
+      bulksync undo .bulksync/imports/20261128T101500-onboarding --yes
+    """
+    settings = _settings(ctx)
+    settings.activate()
+    read_journal(journal_of(run_dir))  # a clear error now if it is not a readable run
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise click.UsageError("Undo asks for confirmation: run it in a terminal, or give --yes.")
+    command = f"bulksync undo {run_dir}"
+    with writing(settings, run_dir, command, dry_run=dry_run) as client:
+        plan, live = planned(
+            client,
+            lambda read: plan_undo(run_dir, read, client.host),
+            quiet=settings.quiet or as_json,
+        )
+        conclude(
+            ctx,
+            settings,
+            client,
+            plan,
+            live,
+            lambda: new_undo_dir(run_dir),
+            dry_run=dry_run,
+            as_json=as_json,
+            yes=yes,
+        )
