@@ -32,7 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from bulksync.errors import BulksyncError, LockedError, SheetError, StorageError
+from bulksync.errors import LockedError, SheetError, StorageError
 from bulksync.plan import describe
 from bulksync.private import DIR_MODE, private_dir, private_file
 from bulksync.sheets.csvfile import guard
@@ -138,7 +138,10 @@ def _make_dir(dot: Path, name: str, run_of: RunOf, now: dt.datetime | None) -> P
             json.dumps(identity, ensure_ascii=False, indent=2), encoding="utf-8"
         )
         return candidate
-    raise BulksyncError(f"Cannot make a run directory under {base}.")  # pragma: no cover
+    raise StorageError(  # pragma: no cover (a thousand imports of one sheet in one second)
+        f"Cannot make a run directory under {base}: 1000 names of this second are taken. "
+        "Move old run directories away, or wait a second and run the import again."
+    )
 
 
 def latest_run_dir(sheet: Path, *, run_of: RunOf | None = None) -> Path | None:
