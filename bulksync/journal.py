@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import StorageError
@@ -26,7 +26,11 @@ class Journal:
     """An append-only JSON-lines file; every line is on disk before ``record`` returns.
 
     A line that cannot be written (a full disk) raises ``StorageError``, and the journal
-    refuses every line after it: an intent that is not on disk is never sent.
+    refuses every line after it: an intent that is not on disk is never sent. Lines go
+    straight to the file, with no buffer: a line that failed halfway is not written
+    later by ``close``. A file whose last line was cut short (a crash, a full disk) gets
+    a line break before the first new line, so that line is not glued to the broken one
+    (``read_journal`` skips a line it cannot read).
     """
 
     def __init__(self, path: Path) -> None:
@@ -34,7 +38,8 @@ class Journal:
         self._lock = threading.Lock()
         self.broken: StorageError | None = None
         try:
-            self._handle: IO[str] = private_file(path).open("a", encoding="utf-8")
+            self._fd = os.open(private_file(path), os.O_RDWR | os.O_APPEND)
+            self._pending = b"\n" if _ends_mid_line(self._fd) else b""
         except OSError as exc:
             raise storage_error(path, exc) from None
 
@@ -45,18 +50,25 @@ class Journal:
         with self._lock:
             if self.broken is not None:
                 raise self.broken
+            data = memoryview(self._pending + (line + "\n").encode("utf-8"))
             try:
-                self._handle.write(line + "\n")
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
+                while data:
+                    data = data[os.write(self._fd, data) :]
+                os.fsync(self._fd)
             except OSError as exc:
                 self.broken = storage_error(self.path, exc)
                 raise self.broken from None
+            self._pending = b""
 
     def close(self) -> None:
-        # What could not be flushed was reported when it was recorded.
         with contextlib.suppress(OSError):
-            self._handle.close()
+            os.close(self._fd)
+
+
+def _ends_mid_line(fd: int) -> bool:
+    """Whether the file's last byte is not a line break (a line was cut short)."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def storage_error(path: Path, exc: OSError) -> StorageError:

@@ -121,10 +121,11 @@ def test_after_a_failed_record_the_journal_refuses_every_later_one(tmp_path, fil
         assert journal.broken is not None
     finally:
         journal.close()
-    # The refused line is nowhere. (The rest of the failed one is flushed on close once
-    # there is room: an intent not sent, which undo's three-way check treats as maybe.)
+    # The refused line is nowhere, and the failed one stays as cut short: nothing is
+    # buffered to be written on close, so the journal never holds an intent of a request
+    # that was not sent.
     assert "t2" not in path.read_text(encoding="utf-8")
-    assert read_journal(path)[0]["event"] == "start"
+    assert [e["event"] for e in read_journal(path)] == ["start"]
 
 
 # -- written_values --------------------------------------------------------------------------
@@ -259,3 +260,28 @@ def test_a_request_whose_answer_was_cut_short_by_a_crash_may_be_written(tmp_path
     cut = '{"at":"2026-11-28T10:00:01.000+00:00","event":"applied","run_id":"r1","ta'
     found = written_values(journal_dir(tmp_path, [START, intent(el_a="new")], cut))
     assert found == [w("el_a", "old", "new")]
+
+
+def test_a_resumed_journal_after_a_line_cut_short_loses_none_of_its_new_lines(tmp_path):
+    """A crash (or a full disk) in the middle of a line leaves it without its line break.
+    The next import of the run directory (--resume, or undo reading it) appends to the
+    same file: its first record must start a line of its own, or it would be glued to the
+    broken one and read as garbage, and a request it records would be forgotten."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    path = run_dir / "journal.jsonl"
+    path.write_text(
+        json.dumps(intent("t1", {"el_a": "old"}, el_a="new")) + "\n" + '{"at":"2026-', "utf-8"
+    )
+    journal = Journal(path)
+    journal.record("start", file="x.xlsx", host="h", patches=1)
+    journal.record(
+        "intent", run_id="r1", task_id="t2", body={"completed": True}, before={"completed": False}
+    )
+    journal.close()
+    events = [e["event"] for e in read_journal(path)]
+    assert events == ["intent", "start", "intent"]
+    assert written_values(run_dir) == [
+        Written("r1", "t1", "el_a", "old", "new"),
+        Written("r1", "t2", "completed", False, True),
+    ]
