@@ -61,7 +61,11 @@ class DateCodec(Codec):
             try:
                 return dt.date.fromisoformat(text).isoformat()
             except ValueError:
-                raise CellError("not_a_date", f"{text!r} is not a date in the calendar") from None
+                raise CellError(
+                    "not_a_date",
+                    f"{text!r} is not a date in the calendar (that month has fewer days, or "
+                    "there is no such month); check the day and the month, YYYY-MM-DD",
+                ) from None
         raise CellError(
             "not_a_date",
             f"{text!r} is not an ISO date; write it as YYYY-MM-DD (for example 2026-03-04)",
