@@ -100,3 +100,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite the golden files under tests/fixtures/ from what the code produces now",
     )
+
+
+# The session's LibreOffice (tests/apps.py), shared by every application test module.
+from tests.apps import libreoffice  # noqa: E402, F401
