@@ -267,5 +267,8 @@ def test_every_sample_export_prints_to_pdf(bulk, tmp_path, template, layout):
                   "--layout", layout)  # fmt: skip
     done = soffice_to_pdf(path, tmp_path / "pdf")
     pdf = tmp_path / "pdf" / f"{path.stem}.pdf"
-    assert done.returncode == 0 and pdf.exists(), f"LibreOffice crashed: {done.stderr[-2000:]}"
+    first = (done.stderr.strip().splitlines() or [""])[0]
+    assert done.returncode == 0 and pdf.exists(), (
+        f"LibreOffice (exit {done.returncode}) could not print {path.name}: {first}"
+    )
     assert pdf.read_bytes().startswith(b"%PDF")
