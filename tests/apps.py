@@ -33,6 +33,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+
+from bulksync.cli import cli
+
+ONB = "run_onb_011"  # an active onboarding run: Noah Müller
+
+
+@pytest.fixture
+def bulk(tmp_path, monkeypatch):
+    """The CLI against an in-process sandbox whose state lives in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEXTSTEP_API_KEY", raising=False)
+    monkeypatch.delenv("NEXTSTEP_BASE_URL", raising=False)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, ["--sandbox", *args], catch_exceptions=False)
+
+    return invoke
+
+
+def export(bulk, name: str, *args: str) -> Path:
+    result = bulk("export", *args, "-o", name)
+    assert result.exit_code == 0, result.output
+    return Path(name).resolve()
+
+
+def dry_run(bulk, path: Path) -> dict:
+    result = bulk("import", str(path), "--dry-run", "--json")
+    assert result.exit_code != 1, result.output  # never an internal error
+    report: dict = json.loads(result.stdout)
+    return report
+
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 DRIVER = Path(__file__).with_name("uno_driver.py")
@@ -215,7 +247,8 @@ def gnumeric_resave(source: Path, target: Path) -> None:
 def pandas_resave(source: Path, target: Path) -> None:
     """What a script does: read every sheet with pandas, write them all back."""
     require("pandas", importlib.util.find_spec("pandas") is not None)
-    import pandas  # noqa: PLC0415 - only the tests that re-save through pandas need it
+    import pandas  # only the tests that re-save through pandas need it
+
     sheets = pandas.read_excel(source, sheet_name=None)
     with pandas.ExcelWriter(target, engine="openpyxl") as writer:
         for name, frame in sheets.items():

@@ -102,5 +102,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# The session's LibreOffice (tests/apps.py), shared by every application test module.
-from tests.apps import libreoffice  # noqa: E402, F401
+# The application tests' fixtures (tests/apps.py): the session's LibreOffice, and the CLI
+# against a sandbox in tmp_path (a module's own ``bulk`` fixture takes precedence).
+from tests.apps import bulk, libreoffice  # noqa: E402, F401

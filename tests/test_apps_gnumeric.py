@@ -7,16 +7,16 @@ import openpyxl
 import pytest
 
 from bulksync.sheets import read_sheet
-from tests.apps import gnumeric_resave
-from tests.test_apps_libreoffice import bulk, dry_run, export  # noqa: F401 - bulk: fixture
+from tests.apps import dry_run, export, gnumeric_resave
 
 
 @pytest.mark.parametrize("layout", ["runs", "tasks"])
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
 def test_an_unedited_export_resaved_by_gnumeric_is_no_change(bulk, tmp_path, layout, suffix):
     """Gnumeric's CSV writes dates year first with slashes (2026/12/31): the same dates."""
-    path = export(bulk, f"onb{suffix}", "--template", "tpl_onboarding", "--status", "all",
-                  "--layout", layout)  # fmt: skip
+    path = export(
+        bulk, f"onb{suffix}", "--template", "tpl_onboarding", "--status", "all", "--layout", layout
+    )
     saved = tmp_path / "gnumeric" / path.name
     gnumeric_resave(path, saved)
     report = dry_run(bulk, saved)

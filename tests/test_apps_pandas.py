@@ -9,8 +9,7 @@ import pytest
 
 from bulksync.sandbox import DEFAULT_STATE, open_sandbox, sandbox_client
 from bulksync.sheets import read_sheet
-from tests.apps import pandas_resave
-from tests.test_apps_libreoffice import ONB, bulk, dry_run, export  # noqa: F401 - bulk: fixture
+from tests.apps import ONB, dry_run, export, pandas_resave
 
 FORMULA_LIKE = {
     ("tt_onb_details", "el_onb_pronouns"): "=they/them",
@@ -37,8 +36,9 @@ def set_live_texts(tmp_path) -> None:
 
 @pytest.mark.parametrize("layout", ["runs", "tasks"])
 def test_an_unedited_export_resaved_by_pandas_is_no_change(bulk, tmp_path, layout):
-    path = export(bulk, "onb.xlsx", "--template", "tpl_onboarding", "--status", "all",
-                  "--layout", layout)  # fmt: skip
+    path = export(
+        bulk, "onb.xlsx", "--template", "tpl_onboarding", "--status", "all", "--layout", layout
+    )
     saved = tmp_path / "pandas.xlsx"
     pandas_resave(path, saved)
     report = dry_run(bulk, saved)

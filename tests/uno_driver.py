@@ -178,7 +178,9 @@ def run(command: dict[str, object]) -> dict[str, object]:
             if "type" in step:
                 answers.append(calc.type(step["type"], step["text"]))
             elif "sort" in step:
-                answers.append(calc.sort(step["sort"], step["column"], step.get("descending", False)))
+                answers.append(
+                    calc.sort(step["sort"], step["column"], step.get("descending", False))
+                )
             elif "filter" in step:
                 answers.append(calc.filter(step["filter"], step["column"], step["equals"]))
             elif "read" in step:
