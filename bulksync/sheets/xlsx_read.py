@@ -274,12 +274,20 @@ def _runs(
     return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
 
 
+_PANDAS_BLANK: Final = re.compile(r"Unnamed: \d+(?:_level_\d+)?")
+"""What pandas writes for a blank header cell."""
+
+
 def _labels(groups: Sequence[Any], titles: Sequence[Any]) -> list[str]:
-    """``Task › Field`` per column; a task title merged over its columns is in the first."""
+    """``Task › Field`` per column; a task title merged over its columns is in the first.
+
+    pandas reads the first row as its header and writes a blank header cell back as
+    ``Unnamed: 5``: within a task title's merged span that is a blank, not a title.
+    """
     labels: list[str] = []
     group = ""
     for col, title in enumerate(titles):
         shown = str(groups[col]) if col < len(groups) and groups[col] != "" else ""
-        group = shown or group
+        group = ("" if _PANDAS_BLANK.fullmatch(shown) else shown) or group
         labels.append(f"{group} › {title}")
     return labels
