@@ -95,9 +95,13 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
         v.get(q("table:name")): v.get(q("table:condition")) or ""
         for v in root.iter(q("table:content-validation"))
     }
+    messages = {
+        v.get(q("table:name")): "".join(v.itertext())
+        for v in root.iter(q("table:content-validation"))
+    }
     tables = {t.get(q("table:name")): t for t in root.iter(q("table:table"))}
     runs = tables["Runs"]
-    assert runs.get(q("table:protected")) == "true"  # sheet protection on
+    assert runs.get(q("table:protected")) is None  # not protected: it can be sorted
     grid = cells(runs)
     keys = {c: text for (r, c), (text, *_) in grid.items() if r == 1}
     column = {key: c for c, key in keys.items()}
@@ -116,7 +120,9 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
         start = cell(row, "tt_onb_dept:el_onb_start")
         done = cell(row, "tt_onb_welcome:completed")
         if status == "completed":
-            assert dept[2] not in unlocked_styles and dept[3] is None
+            # read-only: grey, locked (for --protect), and an input message saying so
+            assert dept[2] not in unlocked_styles
+            assert "read-only" in messages[dept[3]]
             continue
         # editable values: unlocked, with their dropdown / TRUE-FALSE / date validation
         assert dept[2] in unlocked_styles
@@ -129,7 +135,7 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
         if start[0]:
             assert start[1] == "date" and len(start[0]) == 10 and start[0][4] == "-"
     # the dropdown's options are on the hidden list sheet
-    lists = cells(tables["_lists"])
+    lists = cells(tables["_lists (do not edit)"])
     assert "Recherche & Développement" in {v[0] for v in lists.values()}
     # highlighting: a conditional format per value column, comparing with the mirror
     conditions = [c.get(q("calcext:value")) or "" for c in runs.iter(q("calcext:condition"))]
