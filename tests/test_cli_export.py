@@ -133,3 +133,18 @@ def test_export_to_a_full_disk_is_a_clear_error(tmp_path, monkeypatch, name):
     assert process.returncode == ExitCode.STORAGE, process.stderr
     assert "Traceback" not in process.stderr and "bug" not in process.stderr
     assert name in process.stderr
+
+
+def test_export_protect_locks_the_data_sheet_and_is_off_by_default(run, tmp_path):
+    """Sorting needs an unprotected sheet; --protect is for teams who want the lock."""
+    import openpyxl
+
+    for args, protected in (((), False), (("--protect",), True)):
+        result = run("--sandbox", "export", "--template", "tpl_onboarding", *args, "-o", "onb.xlsx")
+        assert result.exit_code == 0, result.output
+        book = openpyxl.load_workbook(tmp_path / "onb.xlsx")
+        assert book["Runs"].protection.sheet is protected
+        assert unchanged(tmp_path / "onb.xlsx")
+    refused = run("--sandbox", "export", "--template", "tpl_onboarding", "--protect", "-o", "o.csv")
+    assert refused.exit_code == ExitCode.SHEET
+    assert "--protect is for .xlsx files" in refused.output

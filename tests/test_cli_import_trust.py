@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulksync.errors import ExitCode
+from bulksync.sheets.xlsx import BASE_SHEET
 from tests import test_cli_import
 from tests.test_cli_import import ONB_ACTIVE, dry_run, edit_runs, edit_tasks, store, task_id
 
@@ -108,7 +109,7 @@ def test_ids_edited_in_the_sheet_and_in_its_hidden_copy_are_an_error_not_a_crash
     book = openpyxl.load_workbook(path)
     header = [c.value for c in book["Fields"][1]]
     run_col, value_col = header.index("run_id") + 1, header.index("Value") + 1
-    for name in ("Fields", "_base"):
+    for name in ("Fields", BASE_SHEET):
         book[name].cell(5, run_col).value = "run_nope"
     book["Fields"].cell(5, value_col).value = "edited"
     book.save(path)
@@ -129,7 +130,7 @@ def test_ids_of_another_row_put_in_the_sheet_and_its_hidden_copy_are_an_error(bu
     header = [c.value for c in book["Fields"][1]]
     ids = [header.index(n) + 1 for n in ("run_id", "task_id", "field_id")]
     value_col = header.index("Value") + 1
-    for name in ("Fields", "_base"):
+    for name in ("Fields", BASE_SHEET):
         for col in ids:
             book[name].cell(5, col).value = book[name].cell(7, col).value
     assert book["Fields"].cell(7, ids[2]).value == "el_onb_phone"

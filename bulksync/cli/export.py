@@ -41,6 +41,12 @@ from bulksync.sheets import Layout, check_output, write_export
     default=None,
     help="Include assignee cells [default: yes in the tasks layout, no in runs].",
 )
+@click.option(
+    "--protect",
+    is_flag=True,
+    help="xlsx: protect the data sheet so read-only cells cannot be typed over "
+    "(LibreOffice and Excel then refuse to sort it).",
+)
 @shared_options
 @click.pass_context
 def export(
@@ -51,6 +57,7 @@ def export(
     output: Path,
     layout: str | None,
     assignees: bool | None,
+    protect: bool,
 ) -> None:
     """Export runs to a spreadsheet to edit.
 
@@ -59,13 +66,14 @@ def export(
       bulksync --sandbox export --template tpl_onboarding -o onboarding.xlsx
       bulksync export run_123 run_456 -o two-runs.xlsx
       bulksync export --template tpl_vendor --status all --layout tasks -o vendors.csv
+      bulksync export --template tpl_vendor --protect -o vendors-locked.xlsx
     """
     settings = _settings(ctx)
     settings.activate()
     if bool(run_ids) == bool(template_id):
         raise click.UsageError("Name runs by id, or give --template ID (not both).")
     chosen = Layout(layout) if layout else (Layout.RUNS if template_id else Layout.TASKS)
-    check_output(output)
+    check_output(output, protect=protect)
     with (
         settings.client() as client,
         progress_bar("Reading runs", quiet=settings.quiet) as progress,
@@ -78,7 +86,7 @@ def export(
             with_template=chosen is Layout.RUNS,
             progress=progress,
         )
-    result = write_export(snapshot, output, layout=chosen, assignees=assignees)
+    result = write_export(snapshot, output, layout=chosen, assignees=assignees, protect=protect)
     extra = f" and {result.sidecar}" if result.sidecar else ""
     say(
         f"Exported {result.runs} runs, {result.values:,} values to {result.path}{extra} "

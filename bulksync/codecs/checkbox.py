@@ -12,6 +12,9 @@ from bulksync.model import JSON
 COMPLETION: Final = "completed"
 """The field name of a task's completion (its kind too)."""
 
+BOOLEAN_FORMAT: Final = '"TRUE";"TRUE";"FALSE"'
+"""A number format that shows a boolean (or its number) as TRUE or FALSE."""
+
 _TRUE = frozenset({"true", "yes", "1", "y"})
 _FALSE = frozenset({"false", "no", "0", "n", ""})
 
@@ -23,6 +26,11 @@ class BooleanCodec(Codec):
     width: ClassVar[float] = 11
     hint_text: ClassVar[str] = "TRUE; FALSE"
     prompt: ClassVar[str] = "TRUE or FALSE."
+
+    def xlsx_format(self) -> dict[str, Any]:
+        """Shown as TRUE or FALSE whatever the app keeps: LibreOffice stores a boolean
+        as the number 1 or 0 and, in a column with no TRUE, shows 0 without this."""
+        return {"num_format": BOOLEAN_FORMAT}
 
     def xlsx_validation(self, options: tuple[str, ...], lists: ListSource) -> dict[str, Any]:
         return {"validate": "list", "source": ["TRUE", "FALSE"]}

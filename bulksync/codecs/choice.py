@@ -69,7 +69,7 @@ class MultichoiceCodec(TextCodec):
     prompt: ClassVar[str] = "Options from 'Allowed values', separated by ';'."
 
     def xlsx_format(self) -> dict[str, Any]:
-        return {"text_wrap": True}
+        return super().xlsx_format() | {"text_wrap": True}
 
     def empty(self) -> JSON:
         return []

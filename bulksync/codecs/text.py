@@ -14,6 +14,14 @@ class TextCodec(Codec):
 
     csv_text: ClassVar[bool] = True
 
+    def xlsx_format(self) -> dict[str, Any]:
+        """The Text number format (``@``): what a person types stays as typed.
+
+        In a General cell a spreadsheet app reads ``007`` as 7 and an 18-digit
+        reference as ``9.87654321012346E+17``; in a Text cell it keeps the characters.
+        """
+        return {"num_format": "@"}
+
 
 @dataclass(frozen=True)
 class LongTextCodec(TextCodec):
@@ -22,4 +30,4 @@ class LongTextCodec(TextCodec):
     width: ClassVar[float] = 36
 
     def xlsx_format(self) -> dict[str, Any]:
-        return {"text_wrap": True}
+        return super().xlsx_format() | {"text_wrap": True}

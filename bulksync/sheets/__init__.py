@@ -63,9 +63,10 @@ class ExportResult:
     sidecar: Path | None = None
 
 
-def check_output(path: Path) -> None:
+def check_output(path: Path, *, protect: bool = False) -> None:
     """Refuse a path export cannot write, before anything is read from NextStep."""
-    _suffix(path)
+    if _suffix(path) == ".csv" and protect:
+        raise SheetError("--protect is for .xlsx files; a CSV file has no sheet protection.")
     if path.exists() and path.is_dir():
         raise SheetError(f"{path} is a directory; name a file to write.")
 
@@ -80,7 +81,7 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def about_lines(snapshot: Snapshot, meta: ExportMeta) -> list[str]:
+def about_lines(snapshot: Snapshot, meta: ExportMeta, *, protect: bool = False) -> list[str]:
     what = (
         f"all runs of template {snapshot.template_id}"
         if snapshot.template_id and meta.layout == Layout.RUNS.value
@@ -94,13 +95,34 @@ def about_lines(snapshot: Snapshot, meta: ExportMeta) -> list[str]:
         f"When: {meta.exported_at} (UTC), from {meta.host}, by bulksync {meta.bulksync_version}.",
         "",
         "How to edit:",
-        "• Change values in the white cells only. Grey cells are context or locked: values "
-        "of completed runs and skipped tasks, and values a spreadsheet cell cannot hold.",
+        "• Change values in the white cells only. Grey cells are context or read-only: values "
+        "of completed runs and skipped tasks, and values a spreadsheet cell cannot hold"
+        + (
+            "; the sheet is protected, so they cannot be changed."
+            if protect
+            else "; import refuses a change of one and names the cell."
+        ),
         "• Edited cells turn yellow. Dropdown cells offer their options; multichoice cells "
         "take options separated by ';'. Completion and checkboxes are TRUE or FALSE; dates "
-        "are YYYY-MM-DD.",
-        "• Sort and filter as you like; deleting a row changes nothing. Do not edit the hidden "
-        "id columns or the hidden sheets: import uses them.",
+        "are YYYY-MM-DD. Text cells keep what you type as text (a leading zero, a long "
+        "reference number).",
+        (
+            "• Filter as you like. The sheet is protected (exported with --protect), so "
+            "LibreOffice and Excel refuse to sort it; export without --protect to sort."
+            if protect
+            else "• Sort and filter as you like: edited cells stay yellow after a sort. "
+            "Deleting a row changes nothing."
+        )
+        + " Do not edit the hidden columns (run_id, task_id, field_id, bulksync row): "
+        "import reads the ids, and the highlighting finds each row's exported copy by its "
+        "bulksync row.",
+        "",
+        "The hidden sheets (a spreadsheet app may show them; do not edit them):",
+        "• _bulksync (do not edit): the export's metadata and every exported value, what "
+        "import compares your edits with;",
+        "• _base (do not edit): a copy of the exported rows, for the yellow marks and a fast "
+        "import;",
+        "• _lists (do not edit): the options of the dropdown cells.",
         "",
         "How to import:",
         "• bulksync import THIS_FILE --dry-run   shows what would change, every cell that "
@@ -119,8 +141,15 @@ def write_export(
     assignees: bool | None = None,
     now: dt.datetime | None = None,
     max_rows: int = MAX_ROWS,
+    protect: bool = False,
 ) -> ExportResult:
-    """Write the snapshot to ``path`` (.xlsx or .csv) in a layout."""
+    """Write the snapshot to ``path`` (.xlsx or .csv) in a layout.
+
+    An xlsx data sheet is not protected, so that it can be sorted; ``protect`` locks
+    its read-only cells (LibreOffice and Excel then refuse to sort it). A CSV has no
+    protection: ``protect`` is refused for one.
+    """
+    check_output(path, protect=protect)
     suffix = _suffix(path)
     layout = layout or (Layout.RUNS if snapshot.template_tasks else Layout.TASKS)
     grid = build_grid(snapshot, layout, assignees=assignees)
@@ -146,7 +175,8 @@ def write_export(
             if suffix == ".csv":
                 values = write_csv(grid, meta, path)
                 return ExportResult(path, layout, meta.runs, values, sidecar(path))
-            values = write_xlsx(grid, meta, path, about_lines(snapshot, meta), max_rows=max_rows)
+            about = about_lines(snapshot, meta, protect=protect)
+            values = write_xlsx(grid, meta, path, about, max_rows=max_rows, protect=protect)
         return ExportResult(path, layout, meta.runs, values)
     except OSError as exc:
         failure = StorageError(

@@ -101,6 +101,10 @@ TASK_COLUMNS = (
     Column("field_id", "field_id", width=16, hidden=True),
 )
 TASK_ID_COLUMNS = ("run_id", "task_id", "field_id")
+ROW_KEY = Column("bulksync_row", "bulksync row", width=8, hidden=True)
+"""The xlsx data sheet's last, hidden column: each row's number at export, which moves
+with the row when the rows are sorted; the edit highlighting finds the row's exported
+copy by it. Not in a CSV, and not read by import."""
 RUN_CONTEXT_COLUMNS = (
     Column("run", "Run", width=34),
     Column("status", "Status", width=10),

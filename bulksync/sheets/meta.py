@@ -21,10 +21,12 @@ from bulksync.errors import SheetError
 from bulksync.sheets.layout import Context
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
 
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4
 """2: the base snapshot per run, with shared specs; the mirror holds every cell.
 3: an export id and a checksum of the exported rows tie a CSV to its sidecar; the runs
-layout's columns (key, task, label) are recorded to check the hidden key row against."""
+layout's columns (key, task, label) are recorded to check the hidden key row against.
+4: the hidden sheets are named "… (do not edit)"; the data sheet has a hidden row key
+column, by which the highlighting finds a row's exported copy after a sort."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
 """Writing an export to xlsx (xlsxwriter) and reading it back (python-calamine).
 
 The workbook: a visible "About" sheet first; the data sheet ("Fields" or "Runs"); and
-hidden sheets: ``_lists`` (dropdown options, so lists longer than Excel's 255-character
-inline limit work), ``_base`` (the exported values at the same addresses, for the
-conditional formatting that marks edited cells) and ``_bulksync`` (metadata and the
-base snapshot). Written in xlsxwriter's constant-memory mode, row by row.
+hidden, protected sheets, named so that a person who sees them (Gnumeric shows hidden
+sheets) leaves them alone: ``_lists (do not edit)`` (dropdown options, so lists longer
+than Excel's 255-character inline limit work), ``_base (do not edit)`` (the exported
+rows at the same addresses, for the conditional formatting that marks edited cells)
+and ``_bulksync (do not edit)`` (metadata and the base snapshot). Written in
+xlsxwriter's constant-memory mode, row by row.
+
+The data sheet is not protected unless asked (``protect``): LibreOffice and Excel
+refuse to sort a protected sheet whose range holds locked cells. Read-only cells are
+grey and say so when selected; import refuses a change of one, naming the cell.
 """
 
 from __future__ import annotations
@@ -21,27 +27,44 @@ from typing import Any, Final
 import xlsxwriter
 import xlsxwriter.exceptions
 from xlsxwriter.format import Format
-from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.sheets.layout import Cell, Grid, Layout
-from bulksync.sheets.meta import BaseWriter, ExportMeta, chunks, locked_as_unholdable
+from bulksync.sheets.layout import ROW_KEY, Cell, Grid, Layout
+from bulksync.sheets.meta import (
+    UNHOLDABLE,
+    BaseWriter,
+    ExportMeta,
+    chunks,
+    locked_as_unholdable,
+)
+from bulksync.sheets.xlsx_rules import BASE_SHEET as BASE_SHEET
+from bulksync.sheets.xlsx_rules import (
+    EDITED,
+    Spans,
+    Validations,
+    add_read_only,
+    add_span,
+    add_validations,
+    highlight_edits,
+)
+from bulksync.sheets.xlsx_rules import LISTS_SHEET as LISTS_SHEET
+from bulksync.sheets.xlsx_rules import MAX_ROWS as MAX_ROWS
 from bulksync.snapshot import FieldValue
 
-MAX_ROWS: Final = 1_048_576
-META_SHEET: Final = "_bulksync"
-LISTS_SHEET: Final = "_lists"
-BASE_SHEET: Final = "_base"
+META_SHEET: Final = "_bulksync (do not edit)"
+OLD_META_SHEET: Final = "_bulksync"
+"""The metadata sheet's name up to sheet format 3: found, so that such a file is refused
+with "export again" rather than called no bulksync export."""
 _ILLEGAL_SHOWN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _FORMULA_LEAD = ("=", "+", "-", "@")
 
 GREY: Final = "#EDEDED"
-EDITED: Final = "#FFE699"
 
-Validations = dict[tuple[str, tuple[str, ...], bool], dict[int, list[list[int]]]]
-"""Value cells to validate alike, by (kind, options, required), then column: row spans."""
+MAX_LINES: Final = 8
+"""A row grows to show this many lines of its tallest multi-line value at most."""
+LINE_HEIGHT: Final = 15
 
 
 def header_rows(layout: Layout) -> int:
@@ -53,7 +76,7 @@ class _Formats:
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.book = book
         self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
-        self._values: dict[tuple[str | None, bool, bool, bool], Format] = {}
+        self._values: dict[tuple[str | None, bool, bool, bool, bool], Format] = {}
 
     def get(self, **props: Any) -> Format:
         key = tuple(sorted(props.items()))
@@ -71,16 +94,19 @@ class _Formats:
     def value(self, kind: str | None, value: CellValue, *, locked: bool) -> Format:
         is_date = isinstance(value, dt.date)
         formula_lead = isinstance(value, str) and value.startswith(_FORMULA_LEAD)
-        key = (kind, is_date, formula_lead, locked)
+        lines = isinstance(value, str) and "\n" in value
+        key = (kind, is_date, formula_lead, lines, locked)
         found = self._values.get(key)
         if found is None:
-            found = self._values[key] = self._value(kind, is_date, formula_lead, locked=locked)
+            found = self._values[key] = self._value(*key)
         return found
 
     def _value(
-        self, kind: str | None, is_date: bool, formula_lead: bool, *, locked: bool
+        self, kind: str | None, is_date: bool, formula_lead: bool, lines: bool, locked: bool
     ) -> Format:
         props: dict[str, Any] = {"locked": locked, "valign": "top"}
+        if lines:
+            props["text_wrap"] = True  # every line shows, not the first only
         if locked:
             props["bg_color"] = GREY
             props["font_color"] = "#595959"
@@ -124,9 +150,18 @@ def _write_both(
 
 
 def write_xlsx(
-    grid: Grid, meta: ExportMeta, path: Path, about: Sequence[str], *, max_rows: int = MAX_ROWS
+    grid: Grid,
+    meta: ExportMeta,
+    path: Path,
+    about: Sequence[str],
+    *,
+    max_rows: int = MAX_ROWS,
+    protect: bool = False,
 ) -> int:
-    """Write the grid; return the number of values written."""
+    """Write the grid; return the number of values written.
+
+    ``protect`` locks the data sheet's read-only cells (sorting is then refused).
+    """
     first_data_row = header_rows(grid.layout)
     if grid.row_count + first_data_row > max_rows:
         raise SheetError(
@@ -150,10 +185,13 @@ def write_xlsx(
     meta_sheet = _MetaSheet(book.add_worksheet(META_SHEET), meta)
     for hidden in (lists, mirror, meta_sheet.sheet):
         hidden.hide()
+        hidden.protect()  # nobody sorts these; a person who unhides one cannot change it
     about_sheet.activate()
     _write_about(about_sheet, formats, about)
 
-    for col, column in enumerate(grid.columns):
+    columns = (*grid.columns, ROW_KEY)
+    key_col = len(grid.columns)
+    for col, column in enumerate(columns):
         data.set_column(col, col, column.width, None, {"hidden": column.hidden})
     _write_headers(grid, data, formats)
 
@@ -162,21 +200,31 @@ def write_xlsx(
     for row_cells in grid.rows:
         rows.write(row_cells)
     if rows.last >= first_data_row:
-        data.autofilter(first_data_row - 1, 0, rows.last, len(grid.columns) - 1)
-        _add_validations(data, lists, rows.validations)
-        _highlight_edits(data, formats, sorted(rows.value_cols), first_data_row, rows.last)
-    data.freeze_panes(first_data_row, 1 if grid.layout is Layout.RUNS else 0)
-    data.protect(
-        "",
-        {
-            "autofilter": True,
-            "sort": True,
-            "format_columns": True,
-            "format_rows": True,
-            "select_locked_cells": True,
-            "select_unlocked_cells": True,
-        },
-    )
+        # The filter range holds the hidden id and key columns: a sort moves them along.
+        data.autofilter(first_data_row - 1, 0, rows.last, key_col)
+        add_validations(data, lists, rows.validations)
+        add_read_only(data, rows.read_only, grid, first_data_row, rows.last)
+        highlight_edits(
+            data,
+            formats.get(bg_color=EDITED, bold=True),
+            sorted(rows.value_cols),
+            key_col,
+            first_data_row,
+            rows.last,
+        )
+    data.freeze_panes(first_data_row, _frozen_columns(grid.layout))
+    if protect:
+        data.protect(
+            "",
+            {
+                "autofilter": True,
+                "sort": True,
+                "format_columns": True,
+                "format_rows": True,
+                "select_locked_cells": True,
+                "select_unlocked_cells": True,
+            },
+        )
     meta_sheet.finish(base.shared_json())  # finishes the last run's document first
     try:
         book.close()
@@ -225,11 +273,21 @@ class _Rows:
         self.last = first_data_row - 1
         """The last row written."""
         self.validations: Validations = defaultdict(lambda: defaultdict(list))
+        self.read_only: dict[str, Spans] = defaultdict(lambda: defaultdict(list))
+        """Read-only value cells by why they are (their input message)."""
         self.value_cols: set[int] = set()
 
     def write(self, cells: Sequence[Cell]) -> None:
         self.last += 1
         row = self.last
+        lines = max((c.value.count("\n") + 1 for c in cells if isinstance(c.value, str)), default=1)
+        if lines > 1:  # set before the row is written (constant-memory mode)
+            self.data.set_row(row, min(lines, MAX_LINES) * LINE_HEIGHT)
+        # The row's number, which stays with it when the rows are sorted: where the
+        # highlighting finds its exported copy on the _base sheet.
+        key = len(cells)
+        self.data.write_number(row, key, row + 1, self.formats.context)
+        self.mirror.write_number(row, key, row + 1)
         for col, cell in enumerate(cells):
             if cell.field is None:
                 # The mirror holds context and id cells too: import compares whole rows
@@ -239,46 +297,43 @@ class _Rows:
             self.value_cols.add(col)
             field = _write_value(self.data, self.mirror, row, col, cell, self.formats)
             self.base.add(field)
-            if field.spec.locked is None:
-                spec = field.spec
-                spans = self.validations[(spec.kind, spec.options, spec.required)][col]
-                if spans and spans[-1][1] == row - 1:
-                    spans[-1][1] = row
-                else:
-                    spans.append([row, row])
+            spec = field.spec
+            if spec.locked is None:
+                add_span(self.validations[(spec.kind, spec.options, spec.required)], col, row)
+            elif not spec.locked.startswith(UNHOLDABLE):  # those have a comment, and stay
+                add_span(self.read_only[spec.locked], col, row)
 
 
-def _highlight_edits(
-    data: Worksheet, formats: _Formats, value_cols: Sequence[int], first_row: int, last_row: int
-) -> None:
-    """Value cells that differ from the hidden copy of the exported ones turn yellow."""
-    for col in value_cols:
-        top = xl_rowcol_to_cell(first_row, col)
-        data.conditional_format(
-            first_row,
-            col,
-            last_row,
-            col,
-            {
-                "type": "formula",
-                "criteria": f"=NOT(EXACT({top},'{BASE_SHEET}'!{top}))",
-                "format": formats.get(bg_color=EDITED, bold=True),
-            },
-        )
+def _frozen_columns(layout: Layout) -> int:
+    """Columns that stay in view: the run (runs); run, section, task and field (tasks)."""
+    return 1 if layout is Layout.RUNS else 4
+
+
+ABOUT_WIDTH: Final = 110
+"""The About sheet's column, in characters."""
 
 
 def _write_about(sheet: Worksheet, formats: _Formats, lines: Sequence[str]) -> None:
-    sheet.set_column(0, 0, 110)
+    sheet.set_column(0, 0, ABOUT_WIDTH)
     title = formats.get(bold=True, font_size=14)
     body = formats.get(text_wrap=True, valign="top")
     for row, line in enumerate(lines):
-        sheet.write_string(row, 0, line, title if row == 0 else body)
+        if row == 0:
+            sheet.write_string(row, 0, line, title)
+            continue
+        # Rows are as tall as their wrapped lines: an app that does not fit the height
+        # to wrapped text on opening (LibreOffice) would cut the line at the edge.
+        wrapped = -(-len(line) // int(ABOUT_WIDTH * 0.9)) or 1
+        if wrapped > 1:
+            sheet.set_row(row, wrapped * LINE_HEIGHT)
+        sheet.write_string(row, 0, line, body)
 
 
 def _write_headers(grid: Grid, data: Worksheet, formats: _Formats) -> None:
     header = formats.header()
+    key_col = len(grid.columns)
     if grid.layout is Layout.TASKS:
-        for col, column in enumerate(grid.columns):
+        for col, column in enumerate((*grid.columns, ROW_KEY)):
             data.write_string(0, col, column.title, header)
         return
     # Runs: task titles over their columns, hidden column keys, then field labels.
@@ -298,11 +353,12 @@ def _write_headers(grid: Grid, data: Worksheet, formats: _Formats) -> None:
         else:
             data.merge_range(0, first, 0, last, title, group_fmt)
     data.set_row(1, None, None, {"hidden": True})
-    for col, column in enumerate(grid.columns):
+    for col, column in enumerate((*grid.columns, ROW_KEY)):
         data.write_string(1, col, column.key, formats.context)
     data.set_row(2, 30)
     for col, column in enumerate(grid.columns):
         data.write_string(2, col, column.title, header)
+    data.write_string(2, key_col, ROW_KEY.title, header)
 
 
 def _write_context(
@@ -350,43 +406,3 @@ def _write_value(
         formats.value(kind, value, locked=True),
     )
     return field
-
-
-def _ranges(spans: list[list[int]], col: int) -> list[str]:
-    """Spans of consecutive rows of one column as A1 ranges."""
-    out: list[str] = []
-    for start, end in spans:
-        a, b = xl_rowcol_to_cell(start, col), xl_rowcol_to_cell(end, col)
-        out.append(a if a == b else f"{a}:{b}")
-    return out
-
-
-def _add_validations(data: Worksheet, lists: Worksheet, groups: Validations) -> None:
-    """One data validation per group of cells alike, its rule as their codec says."""
-    list_ranges: dict[tuple[str, ...], str] = {}
-
-    def listed(options: tuple[str, ...]) -> str:
-        """The options, once, in a column of the hidden lists sheet; their range."""
-        if options not in list_ranges:
-            list_col = len(list_ranges)
-            for i, option in enumerate(options):
-                lists.write_string(i, list_col, option)
-            letter = xl_col_to_name(list_col)
-            list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
-        return list_ranges[options]
-
-    for (kind, options, required), by_col in groups.items():
-        ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
-        codec = codec_for(kind)
-        rule: dict[str, Any] = {
-            "input_title": f"{kind}{' · required' if required else ''}"[:32],
-            "input_message": codec.prompt[:255],
-            "error_type": "warning",
-        }
-        rule |= codec.xlsx_validation(options, listed)
-        # Excel stores one sqref per rule; keep each under its size limit.
-        for i in range(0, len(ranges), 2000):
-            part = ranges[i : i + 2000]
-            first = part[0].split(":")[0]
-            row, col = xl_cell_to_rowcol(first)
-            data.data_validation(row, col, row, col, rule | {"multi_range": " ".join(part)})

@@ -33,7 +33,7 @@ from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import RowProblem, Sheet, Special, col_name
 from bulksync.sheets.runs_read import check_column_keys, run_cells
 from bulksync.sheets.tasks_read import task_cells
-from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, header_rows
+from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, OLD_META_SHEET, header_rows
 
 
 def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
@@ -49,12 +49,14 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     except (python_calamine.CalamineError, OSError, ValueError) as exc:
         raise SheetError(f"{where} cannot be read as an xlsx workbook: {exc}") from None
     names = book.sheet_names
-    if META_SHEET not in names:
+    # A file of sheet format 3 or older names it _bulksync: read, its version is refused.
+    meta_name = next((n for n in (META_SHEET, OLD_META_SHEET) if n in names), None)
+    if meta_name is None:
         raise SheetError(
-            f"{where} is not a bulksync export (it has no hidden {META_SHEET} sheet). "
+            f"{where} is not a bulksync export (it has no hidden {META_SHEET!r} sheet). "
             "Export the runs with `bulksync export` and edit that file."
         )
-    meta_rows = book.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False)
+    meta_rows = book.get_sheet_by_name(meta_name).to_python(skip_empty_area=False)
     meta_raw = next((r[1] for r in meta_rows if r and r[0] == "meta"), None)
     try:
         meta = ExportMeta.from_dict(json.loads(str(meta_raw)), where)
@@ -62,7 +64,10 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
         raise SheetError(f"{where} has damaged bulksync metadata; export again.") from None
     base = _base(meta_rows, where)
     if meta.sheet not in names:
-        raise SheetError(f"{where} has no sheet named {meta.sheet!r}; was it renamed?")
+        raise SheetError(
+            f"{where} has no sheet named {meta.sheet!r}; was it renamed? Rename it back to "
+            f"{meta.sheet!r} (right-click its tab, Rename) and import again."
+        )
     # The scan for formula and error cells inflates the sheet's XML again; zlib lets
     # other threads run meanwhile, so it runs beside calamine's reading of the sheets.
     with ThreadPoolExecutor(1, thread_name_prefix="bulksync-scan") as pool:

@@ -7,10 +7,14 @@ sees it, not as bulksync wrote it.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
+import openpyxl
 import pytest
 from defusedxml import ElementTree
 
@@ -95,9 +99,13 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
         v.get(q("table:name")): v.get(q("table:condition")) or ""
         for v in root.iter(q("table:content-validation"))
     }
+    messages = {
+        v.get(q("table:name")): "".join(v.itertext())
+        for v in root.iter(q("table:content-validation"))
+    }
     tables = {t.get(q("table:name")): t for t in root.iter(q("table:table"))}
     runs = tables["Runs"]
-    assert runs.get(q("table:protected")) == "true"  # sheet protection on
+    assert runs.get(q("table:protected")) is None  # not protected: it can be sorted
     grid = cells(runs)
     keys = {c: text for (r, c), (text, *_) in grid.items() if r == 1}
     column = {key: c for c, key in keys.items()}
@@ -116,7 +124,9 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
         start = cell(row, "tt_onb_dept:el_onb_start")
         done = cell(row, "tt_onb_welcome:completed")
         if status == "completed":
-            assert dept[2] not in unlocked_styles and dept[3] is None
+            # read-only: grey, locked (for --protect), and an input message saying so
+            assert dept[2] not in unlocked_styles
+            assert "read-only" in messages[dept[3]]
             continue
         # editable values: unlocked, with their dropdown / TRUE-FALSE / date validation
         assert dept[2] in unlocked_styles
@@ -129,8 +139,87 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
         if start[0]:
             assert start[1] == "date" and len(start[0]) == 10 and start[0][4] == "-"
     # the dropdown's options are on the hidden list sheet
-    lists = cells(tables["_lists"])
+    lists = cells(tables["_lists (do not edit)"])
     assert "Recherche & Développement" in {v[0] for v in lists.values()}
     # highlighting: a conditional format per value column, comparing with the mirror
     conditions = [c.get(q("calcext:value")) or "" for c in runs.iter(q("calcext:condition"))]
     assert conditions and all("EXACT" in c and "_base" in c for c in conditions)
+
+
+def pdf_of(path: Path, tmp_path: Path) -> bytes:
+    """The PDF LibreOffice prints of a workbook, its page streams inflated."""
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path / "pdf"),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    data = (tmp_path / "pdf" / f"{path.stem}.pdf").read_bytes()
+    pages = b""
+    for stream in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        with contextlib.suppress(zlib.error):
+            pages += zlib.decompress(stream[1])
+    return pages
+
+
+EDITED_FILL = b"1 0.9019607843 0.6 rg"
+"""The edited cells' fill (#FFE699) as LibreOffice's PDF sets it."""
+
+
+def test_edits_are_marked_by_row_id_after_a_sort_as_libreoffice_prints_them(tmp_path):
+    """Two rows swapped (a sort moves whole rows, hidden columns too) and one value
+    edited: LibreOffice marks that one cell, not the swapped rows' values."""
+    sandbox = open_sandbox(tmp_path / "s.db")
+    with sandbox_client(sandbox) as client:
+        snapshot = fetch_snapshot(client, run_ids=["run_onb_001"])
+    sandbox.store.close()
+    path = tmp_path / "one.xlsx"
+    write_export(snapshot, path, layout=Layout.TASKS)
+    assert pdf_of(path, tmp_path).count(EDITED_FILL) == 0
+    book = openpyxl.load_workbook(path)
+    sheet = book["Fields"]
+    header = [c.value for c in sheet[1]]
+    value = header.index("Value") + 1
+    rows = {sheet.cell(r, 4).value: r for r in range(2, 20)}
+    a, b = rows["Legal name"], rows["Department"]
+    assert sheet.cell(a, value).value != sheet.cell(b, value).value
+    for col in range(1, len(header) + 1):
+        above, below = sheet.cell(a, col), sheet.cell(b, col)
+        above.value, below.value = below.value, above.value
+    sheet.cell(rows["Pronouns"], value).value = "they/them"
+    sorted_path = tmp_path / "sorted.xlsx"
+    book.save(sorted_path)
+    assert pdf_of(sorted_path, tmp_path).count(EDITED_FILL) == 1
+
+
+@pytest.mark.parametrize("template", ["tpl_onboarding", "tpl_vendor", "tpl_implementation"])
+def test_true_and_false_show_as_such_in_libreoffice_also_in_an_all_false_column(tmp_path, template):
+    """LibreOffice keeps a boolean as a number: without a TRUE/FALSE number format a
+    Completed column with no TRUE showed 0."""
+    sandbox = open_sandbox(tmp_path / "s.db")
+    with sandbox_client(sandbox) as client:
+        snapshot = fetch_snapshot(client, template_id=template, status=None, with_template=True)
+    sandbox.store.close()
+    path = tmp_path / "runs.xlsx"
+    write_export(snapshot, path, layout=Layout.RUNS)
+    root = as_libreoffice_sees_it(path, tmp_path)
+    runs = next(t for t in root.iter(q("table:table")) if t.get(q("table:name")) == "Runs")
+    grid = cells(runs)
+    completed = [c for (r, c), (text, *_) in grid.items() if r == 1 and text.endswith(":completed")]
+    assert completed
+    shown = {
+        grid[(r, c)][0]
+        for c in completed
+        for r in range(3, 3 + len(snapshot.runs))
+        if grid[(r, c)][0] != "n/a"
+    }
+    assert shown <= {"TRUE", "FALSE"}, shown

@@ -22,6 +22,7 @@ from bulksync.model import JSON, Element, Run, Task, TemplateTask
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.csvfile import sniff_delimiter
+from bulksync.sheets.xlsx import BASE_SHEET
 from bulksync.snapshot import Snapshot
 from tests.sheets.reads import decoded
 
@@ -484,7 +485,7 @@ def test_the_mirror_behind_the_highlighting_matches_every_value_cell(snapshots, 
     write_export(snapshot, path, layout=Layout.RUNS, assignees=True)
     book = python_calamine.CalamineWorkbook.from_path(str(path))
     data = book.get_sheet_by_name("Runs").to_python(skip_empty_area=False)
-    mirror = book.get_sheet_by_name("_base").to_python(skip_empty_area=False)
+    mirror = book.get_sheet_by_name(BASE_SHEET).to_python(skip_empty_area=False)
     keys = data[1]
     value_cols = [c for c, key in enumerate(keys) if ":" in str(key)]
     assert any(row[c] == "n/a" for row in data[3:] for c in value_cols)

@@ -1,0 +1,151 @@
+"""The rules of an xlsx data sheet: data validation, read-only input messages, and the
+conditional formats that mark edited cells.
+
+Each is written once for many cells: xlsxwriter keeps every rule in memory until the
+file is closed, so cells alike share one rule over a list of ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.worksheet import Worksheet
+
+from bulksync.codecs import codec_for
+from bulksync.sheets.layout import Grid
+
+MAX_ROWS: Final = 1_048_576
+LISTS_SHEET: Final = "_lists (do not edit)"
+BASE_SHEET: Final = "_base (do not edit)"
+
+Spans = dict[int, list[list[int]]]
+"""Cells by column: spans of consecutive rows."""
+Validations = dict[tuple[str, tuple[str, ...], bool], Spans]
+"""Value cells to validate alike, by (kind, options, required), then column: row spans."""
+
+READ_ONLY: Final = "bulksync refuses a change here at import, naming the cell."
+EDITED: Final = "#FFE699"
+"""The fill of an edited cell."""
+
+
+def add_span(spans: Spans, col: int, row: int) -> None:
+    """Add a cell to its column's spans (rows come in order)."""
+    found = spans[col]
+    if found and found[-1][1] == row - 1:
+        found[-1][1] = row
+    else:
+        found.append([row, row])
+
+
+def highlight_edits(
+    data: Worksheet,
+    edited: Format,
+    value_cols: Sequence[int],
+    key_col: int,
+    first_row: int,
+    last_row: int,
+) -> None:
+    """Value cells that differ from their exported copy on the hidden _base sheet turn yellow.
+
+    The copy is found by the row's hidden key (its row number at export), not by the
+    cell's address, so the marks stay right after a sort: ``INDEX`` of one column at
+    one row, constant time in LibreOffice and Excel alike, where a ``MATCH`` of the ids
+    would search the ids of every row for every cell shown. Both sides are compared as
+    text (``&""``): LibreOffice 7.4's print renderer aborts on a condition that
+    compares two boolean cells (``A100<>B100`` over two FALSE cells), so no rule
+    compares cells as they are. A row without a key (one a person added) is not marked.
+    """
+    key = xl_rowcol_to_cell(first_row, key_col, col_abs=True)
+    for col in value_cols:
+        top = xl_rowcol_to_cell(first_row, col)
+        letter = xl_col_to_name(col)
+        exported = f"INDEX('{BASE_SHEET}'!${letter}$1:${letter}${MAX_ROWS},{key})"
+        data.conditional_format(
+            first_row,
+            col,
+            last_row,
+            col,
+            {
+                "type": "formula",
+                "criteria": f'=AND(ISNUMBER({key}),NOT(EXACT({top}&"",{exported}&"")))',
+                "format": edited,
+            },
+        )
+
+
+def _ranges(spans: list[list[int]], col: int) -> list[str]:
+    """Spans of consecutive rows of one column as A1 ranges."""
+    out: list[str] = []
+    for start, end in spans:
+        a, b = xl_rowcol_to_cell(start, col), xl_rowcol_to_cell(end, col)
+        out.append(a if a == b else f"{a}:{b}")
+    return out
+
+
+def add_read_only(
+    data: Worksheet, read_only: dict[str, Spans], grid: Grid, first_row: int, last_row: int
+) -> None:
+    """An input message on each read-only cell: grey says little, and an unprotected
+    sheet lets a person type there (import then refuses the change, naming the cell)."""
+    context = [
+        col
+        for col, column in enumerate(grid.columns)
+        if column.kind is None and not column.hidden and column.key not in ("value",)
+    ]
+    groups: list[tuple[str, list[str]]] = [
+        (
+            "context: what the export showed",
+            [
+                f"{xl_rowcol_to_cell(first_row, c)}:{xl_rowcol_to_cell(last_row, c)}"
+                for c in context
+            ],
+        )
+    ]
+    for why, by_col in read_only.items():
+        groups.append(
+            (why, [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)])
+        )
+    for why, ranges in groups:
+        rule: dict[str, Any] = {
+            "validate": "any",
+            "input_title": "read-only",
+            "input_message": f"read-only: {why}; {READ_ONLY}"[:255],
+        }
+        _validate(data, ranges, rule)
+
+
+def _validate(data: Worksheet, ranges: list[str], rule: dict[str, Any]) -> None:
+    """One rule over many ranges; Excel stores one sqref per rule, kept under its limit."""
+    for i in range(0, len(ranges), 2000):
+        part = ranges[i : i + 2000]
+        row, col = xl_cell_to_rowcol(part[0].split(":")[0])
+        data.data_validation(row, col, row, col, rule | {"multi_range": " ".join(part)})
+
+
+def add_validations(data: Worksheet, lists: Worksheet, groups: Validations) -> None:
+    """One data validation per group of cells alike, its rule as their codec says."""
+    list_ranges: dict[tuple[str, ...], str] = {}
+
+    def listed(options: tuple[str, ...]) -> str:
+        """The options, once, in a column of the hidden lists sheet; their range."""
+        if options not in list_ranges:
+            list_col = len(list_ranges)
+            for i, option in enumerate(options):
+                lists.write_string(i, list_col, option)
+            letter = xl_col_to_name(list_col)
+            list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
+        return list_ranges[options]
+
+    for (kind, options, required), by_col in groups.items():
+        ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
+        codec = codec_for(kind)
+        rule: dict[str, Any] = {
+            "input_title": f"{kind}{' · required' if required else ''}"[:32],
+            "input_message": codec.prompt[:255],
+            "error_type": "warning",
+        }
+        rule |= codec.xlsx_validation(options, listed)
+        _validate(data, ranges, rule)
