@@ -249,7 +249,7 @@ def pandas_resave(source: Path, target: Path) -> None:
     require("pandas", importlib.util.find_spec("pandas") is not None)
     import pandas  # only the tests that re-save through pandas need it
 
-    sheets = pandas.read_excel(source, sheet_name=None)
+    sheets = pandas.read_excel(source, sheet_name=None, engine="openpyxl")
     with pandas.ExcelWriter(target, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)
