@@ -15,7 +15,7 @@ from bulksync.codecs import CellError, CellValue, Codec, codec_for, text_of
 from bulksync.model import JSON, Task
 from bulksync.plan import LOCKED_AT_EXPORT, UNMATCHED, ImportOptions, Issue, IssueCode, Severity
 from bulksync.sheets.meta import UNHOLDABLE
-from bulksync.sheets.reading import Sheet, SheetCell
+from bulksync.sheets.reading import Sheet, SheetCell, Special
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
 
 
@@ -97,6 +97,8 @@ def decode(
     raw = cell.raw
     codec = codec_for(spec.kind)
     if sheet.special:
+        if _formula_as_exported(sheet.special.get(cell.ref), cell.raw, codec, spec, compare_to):
+            return Decoded(Read.SAME, compare_to, [])
         problem, raw = _special_issue(cell, sheet, options)
         if problem is not None:
             if _as_exported(problem.value, codec, spec, compare_to):
@@ -127,6 +129,31 @@ def decode(
             Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
         )
     return Decoded(Read.EDITED, value, issues)
+
+
+def _formula_as_exported(
+    special: Special | None, cached: CellValue, codec: Codec, spec: FieldSpec, value: JSON
+) -> bool:
+    """Whether a formula (or the error a formula computed) is the exported ``value``
+    that a program wrote as a formula: pandas writes every text that starts with ``=``
+    as one, and LibreOffice then computes it (``#NAME?``) and re-cases its names.
+
+    It is when its source is the exported text (with or without the apostrophe that
+    guards it in a CSV; in any case), or its saved result is the exported value. Such a
+    cell is no edit, with or without --accept-formulas: nobody typed a formula there.
+    """
+    if special is None or not special.formula:
+        return False
+    exported = codec.to_text(value, spec.options)
+    source = special.formula.removeprefix("'")
+    if exported and source.casefold() == exported.casefold():
+        return True
+    if special.code != "formula" or not special.cached:
+        return False
+    try:
+        return codec.equal(codec.from_cell(cached, spec.options), value)
+    except CellError:
+        return False
 
 
 def _as_exported(shown: str | None, codec: Codec, spec: FieldSpec, value: JSON) -> bool:

@@ -56,6 +56,10 @@ class Special:
     number's digits as saved."""
     cached: bool = False
     """A formula whose last computed value was saved with the file."""
+    formula: str = ""
+    """The formula's source (``=Unassigned``), also of an error cell a formula computed:
+    a text that starts with ``=`` and that a script wrote as a formula (pandas) shows
+    the exported value there, whatever it computes to."""
 
 
 @dataclass(frozen=True)

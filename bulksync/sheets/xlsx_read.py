@@ -132,10 +132,11 @@ def _special(cell: Element) -> Special | None:
     formula = cell.find(_F_TAG)
     cached = cell.find(_V_TAG)
     cached_text = cached.text if cached is not None else None
+    source = f"={formula.text or ''}" if formula is not None else ""
     if cell.get("t") == "e":
-        return Special("error_value", cached_text or "#VALUE!")
+        return Special("error_value", cached_text or "#VALUE!", formula=source)
     if formula is not None and (formula.text or "").upper() not in _PLAIN_BOOLEANS:
-        return Special("formula", f"={formula.text or ''}", cached_text is not None)
+        return Special("formula", source, cached_text is not None, formula=source)
     if cell.get("t", "n") == "n" and cached_text and _rounded(cached_text):
         return Special("inexact_number", cached_text.strip())
     return None
