@@ -54,6 +54,8 @@ class IssueCode(StrEnum):
     NOT_A_URL = "not_a_url"
     NOT_AN_OPTION = "not_an_option"
     NOT_AN_ASSIGNEE = "not_an_assignee"
+    DIGITS_CONVERTED = "digits_converted"
+    MOJIBAKE = "mojibake"
     # An edit against the export and live state
     LOCKED = "locked"
     RUN_NOT_FOUND = "run_not_found"

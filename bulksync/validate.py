@@ -96,6 +96,8 @@ def decode(
     """The cell decoded, compared with ``compare_to`` and (if edited) checked."""
     raw = cell.raw
     codec = codec_for(spec.kind)
+    # A number an app saved: an xlsx number cell (also one read as its digits), any CSV cell.
+    number_cell = isinstance(raw, int | float) and not isinstance(raw, bool)
     if sheet.special:
         if _formula_as_exported(sheet.special.get(cell.ref), cell.raw, codec, spec, compare_to):
             return Decoded(Read.SAME, compare_to, [])
@@ -108,6 +110,11 @@ def decode(
         value = codec.from_cell(raw, spec.options)
         if codec.equal(value, compare_to):
             return Decoded(Read.SAME, value, [])
+        converted = (number_cell or sheet.text_cells) and codec.converted(
+            raw, compare_to, number_cell=number_cell
+        )
+        if converted:
+            raise CellError(IssueCode.DIGITS_CONVERTED, converted)
         value, note = codec.check(value, spec.options)
     except CellError as exc:
         if _as_exported(text_of(raw), codec, spec, compare_to):

@@ -164,6 +164,12 @@ class Codec:
         text = text_of(raw)
         return text if text else None
 
+    def converted(self, raw: CellValue, base: JSON, *, number_cell: bool) -> str | None:
+        """Why an edited cell (an xlsx number cell, ``number_cell``, or a CSV cell as an
+        app saved it) holds what an app made of what was typed, not what was typed; or
+        None. Text-like types say when digits became a number (``0296`` → 296)."""
+        return None
+
     def read_note(self, raw: CellValue) -> str | None:
         """A warning about how an edited cell was read (digits of another script), or None."""
         return None

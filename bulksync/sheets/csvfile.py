@@ -189,7 +189,9 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
         )
     else:
         cells, problems = _run_cells(where, name, header, rows, meta, base, checked=has_base)
-    return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
+    return Sheet(
+        where, meta, base, tuple(cells), tuple(problems), special, has_base, text_cells=True
+    )
 
 
 def _read_sidecar(

@@ -75,6 +75,9 @@ class Sheet:
     special: Mapping[str, Special] = field(default_factory=dict)
     """Formula and error cells by ref."""
     has_base: bool = True
+    text_cells: bool = False
+    """Every cell is text as a program saved it (a CSV): a number there is spelled as
+    that program wrote it (``296``, ``9.87654321012346E+17``)."""
 
     def raw(self, cell: SheetCell) -> CellValue:
         """What the cell holds: its value as read, but a number cell saved with digits no
