@@ -117,6 +117,16 @@ LOCKED_AT_EXPORT: Final = (
 """``locked`` for a value the export already showed locked (``MESSAGES`` has the one
 locked since the export)."""
 
+MOJIBAKE_FILE: Final = (
+    "This file was opened with the wrong character set and saved again: {count} cells "
+    "show their exported text garbled (UTF-8 read as Latin-1 or Windows-1252: Müller as "
+    "MÃ¼ller), and importing them would write the garbled text ({cells}). Open the CSV "
+    "bulksync exported again, choosing UTF-8 as its character set (LibreOffice asks when "
+    "it opens a CSV; in Excel use Data ▸ From Text/CSV, File origin: Unicode (UTF-8)), "
+    "redo the edits, and save it as CSV in UTF-8."
+)
+"""The one error of a file whose cells are ``mojibake``."""
+
 UNMATCHED: Final[Mapping[IssueCode, str]] = {
     IssueCode.RUN_NOT_FOUND: "Run {run_id} does not exist " + _GONE_FIX,
     IssueCode.TASK_GONE: "Run {run_id} has no such task " + _GONE_FIX,

@@ -11,11 +11,19 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from bulksync.codecs import CellError, CellValue, Codec, codec_for, text_of
+from bulksync.codecs import CellError, CellValue, Codec, codec_for, garbled, text_of
 from bulksync.model import JSON, Task
-from bulksync.plan import LOCKED_AT_EXPORT, UNMATCHED, ImportOptions, Issue, IssueCode, Severity
+from bulksync.plan import (
+    LOCKED_AT_EXPORT,
+    MOJIBAKE_FILE,
+    UNMATCHED,
+    ImportOptions,
+    Issue,
+    IssueCode,
+    Severity,
+)
 from bulksync.sheets.meta import UNHOLDABLE
-from bulksync.sheets.reading import Sheet, SheetCell, Special
+from bulksync.sheets.reading import Sheet, SheetCell, Special, garbled_message
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
 
 
@@ -31,6 +39,23 @@ class Edits(NamedTuple):
     edits: list[Edit]
     issues: list[Issue]
     unchanged: int
+
+
+def file_issues(issues: Sequence[Issue]) -> list[Issue]:
+    """What the cells' issues say of the whole file: a CSV decoded with the wrong
+    character set (cells garbled: ``mojibake``) gets one error that says what to do."""
+    garbled_cells = [i.cell for i in issues if i.code is IssueCode.MOJIBAKE and i.cell]
+    if not garbled_cells:
+        return []
+    more = f" and {len(garbled_cells) - 3:,} more" if len(garbled_cells) > 3 else ""
+    return [
+        Issue.of(
+            IssueCode.MOJIBAKE,
+            template=MOJIBAKE_FILE,
+            count=len(garbled_cells),
+            cells=", ".join(garbled_cells[:3]) + more,
+        )
+    ]
 
 
 def row_issues(sheet: Sheet) -> list[Issue]:
@@ -110,6 +135,9 @@ def decode(
         value = codec.from_cell(raw, spec.options)
         if codec.equal(value, compare_to):
             return Decoded(Read.SAME, value, [])
+        exported = codec.to_text(compare_to, spec.options)
+        if garbled(text_of(raw), exported):
+            raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
         converted = (number_cell or sheet.text_cells) and codec.converted(
             raw, compare_to, number_cell=number_cell
         )

@@ -17,13 +17,10 @@ from pathlib import Path
 import pytest
 
 from bulksync.errors import ExitCode
-from tests.test_cli_import import (  # noqa: F401 (bulk is a fixture)
-    ONB_ACTIVE,
-    bulk,
-    dry_run,
-    edit_runs,
-    edit_tasks,
-)
+from tests import test_cli_import
+from tests.test_cli_import import ONB_ACTIVE, dry_run, edit_runs, edit_tasks
+
+bulk = test_cli_import.bulk  # the fixture: the CLI on this test's sandbox
 
 EMPNO, PAYREF = "tt_onb_details:el_onb_empno", "tt_onb_details:el_onb_payref"
 NAME, PRONOUNS = "tt_onb_details:el_onb_name", "tt_onb_details:el_onb_pronouns"
@@ -238,8 +235,27 @@ def test_a_csv_read_as_latin1_and_saved_again_is_refused_naming_the_cells(bulk, 
     assert report["changes"] == []
     codes = {e["code"] for e in report["errors"]}
     assert codes == {"mojibake"}
-    name = next(e for e in report["errors"] if e["field"] == "el_onb_name")
+    rows = csv_rows(path)
+    name_row = next(n for n, r in enumerate(rows, start=1) if "el_onb_name" in r)
+    by_cell = {e["cell"]: e for e in report["errors"]}
+    name = by_cell[f"t.csv!H{name_row}"]  # the value cell, and its run's title cell
     assert name["value"] == "Noah MÃ¼ller"
     assert "UTF-8" in name["message"] and "Noah Müller" in name["message"]
+    assert by_cell[f"t.csv!A{name_row}"]["value"] == "Onboarding â€“ Noah MÃ¼ller"
+    whole = report["errors"][0]  # first, one error for the whole file says what to do
+    assert whole["cell"] is None and "choosing UTF-8" in whole["message"]
     result = bulk("import", "t.csv", "--dry-run")
-    assert "UTF-8" in result.stdout
+    assert "choosing UTF-8" in result.stdout
+
+
+def test_a_runs_layout_csv_read_as_cp1252_is_refused_without_column_key_errors(bulk, tmp_path):
+    assert bulk("export", ONB_ACTIVE, "--layout", "runs", "-o", "r.csv").exit_code == 0
+    path = tmp_path / "r.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    path.write_text(text.encode("utf-8").decode("cp1252", "replace"), encoding="utf-8-sig")
+    code, report = dry_run(bulk, "r.csv")
+    assert code == ExitCode.INVALID and report["changes"] == []
+    assert {e["code"] for e in report["errors"]} == {"mojibake"}
+    # The header's labels (Task › Field) are garbled too: said once, at its first cell.
+    assert [e["cell"] for e in report["errors"] if (e["cell"] or "").endswith("1")] == ["r.csv!D1"]
+    assert "Noah MÃ¼ller" in {e["value"] for e in report["errors"]}

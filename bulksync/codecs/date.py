@@ -11,7 +11,6 @@ from typing import Any, ClassVar, Final
 from bulksync.codecs.base import CellError, CellValue, Codec, ListSource, text_of
 from bulksync.model import JSON
 
-
 _YEAR_FIRST: Final = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})")
 """A date with the year first: ISO (``2026-12-31``), or as Gnumeric writes a CSV
 (``2026/12/31``), or with dots (``2026.1.5``). Year first, it cannot be read two ways;

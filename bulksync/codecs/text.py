@@ -71,14 +71,9 @@ def converted_digits(shown: str, base: JSON, *, number_cell: bool) -> str | None
     if len(digits) > 15 and (number_cell or not digits[15:].strip("0")):
         return (
             f"{what}: it has {len(digits)} digits, and a spreadsheet keeps 15 of a number's "
-            "digits (the rest become 0); "
-            + _TYPE_AS_TEXT.format(example=f"'{whole}")
+            "digits (the rest become 0); " + _TYPE_AS_TEXT.format(example=f"'{whole}")
         )
-    if (
-        re.fullmatch(r"0\d+", base_text)
-        and not whole.startswith("0")
-        and fraction is None
-    ):
+    if re.fullmatch(r"0\d+", base_text) and not whole.startswith("0") and fraction is None:
         return (
             f"{what} ({shown.strip()}), dropping its leading zero ({base_text!r} was "
             "exported); " + _TYPE_AS_TEXT.format(example="'" + whole.zfill(len(base_text)))

@@ -332,7 +332,9 @@ def _special(rows: list[list[str]], name: str) -> dict[str, Special]:
     for number, row in enumerate(rows[1:], start=2):
         for col, text in enumerate(row):
             if text.startswith("="):
-                found[f"{name}!{col_name(col)}{number}"] = Special("formula_text", text, formula=text)
+                found[f"{name}!{col_name(col)}{number}"] = Special(
+                    "formula_text", text, formula=text
+                )
             elif text.strip() in ERROR_VALUES:
                 found[f"{name}!{col_name(col)}{number}"] = Special("error_value", text.strip())
     return found

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from bulksync.codecs import CellValue, nfc, text_of
+from bulksync.codecs import CellValue, garbled, nfc, text_of
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta
 from bulksync.snapshot import FieldKey
 
@@ -111,10 +111,22 @@ def as_shown(raw: CellValue) -> str:
     return nfc(text_of(raw).strip())
 
 
+def garbled_message(exported: str) -> str:
+    """The error of a cell whose exported text a wrong character set garbled."""
+    return (
+        f"This is {exported!r} garbled: the file was opened as Latin-1 or Windows-1252 "
+        "instead of UTF-8 and saved again. Open the exported CSV again choosing UTF-8, "
+        "redo the edits, and save it as UTF-8."
+    )
+
+
 def context_problem(
     ref: str, name: str, expected: str, shown: str, key: FieldKey | None, *, ids: bool = False
 ) -> RowProblem:
-    """A context cell that differs from the export; ``ids``: or the row's ids were edited."""
+    """A context cell that differs from the export; ``ids``: or the row's ids were edited;
+    or its text garbled by a wrong character set (``mojibake``)."""
+    if garbled(shown, as_shown(expected)):
+        return RowProblem(ref, "mojibake", garbled_message(expected), key, shown)
     if ids:
         message = f"This {name} cell was {expected!r} at export for this row's ids. {_IDS_FIX}"
     else:

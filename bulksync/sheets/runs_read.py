@@ -8,9 +8,10 @@ compared with the export, then its value cells read one by one.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bulksync.codecs import CellValue
+from bulksync.codecs import CellValue, garbled
 from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS
 from bulksync.sheets.meta import BaseSnapshot, RunBase
 from bulksync.sheets.reading import (
@@ -21,6 +22,7 @@ from bulksync.sheets.reading import (
     col_name,
     context_problem,
     duplicate_problem,
+    garbled_message,
 )
 from bulksync.snapshot import FieldKey
 
@@ -241,6 +243,13 @@ def check_column_keys(
             if right
             else f"Put back the key the export wrote{fix}"
         )
+        if key not in first and key in label_of and garbled(label, label_of[key]):
+            # The right key, its label garbled by a wrong character set: said once.
+            first[key] = col
+            if not any(p.code == "mojibake" for p in problems):
+                problem = RowProblem(ref_of(col), "mojibake", garbled_message(label_of[key]))
+                problems.append(replace(problem, value=label))
+            continue
         if key in first:
             message = (
                 f"The column key {key!r} is also the key of column {col_name(first[key])}. "

@@ -199,10 +199,10 @@ class _TaskRows:
             shown = as_shown(self.cell_at(row, col))
             if shown != as_shown(expected[name]):
                 ref = f"{self.prefix}!{col_name(col)}{number}"
-                self.problems.append(
-                    context_problem(ref, name, expected[name], shown, spec.key, ids=True)
-                )
-                fine = False
+                problem = context_problem(ref, name, expected[name], shown, spec.key, ids=True)
+                self.problems.append(problem)
+                # Garbled by a wrong character set, it still shows the ids' context.
+                fine = fine and problem.code == "mojibake"
         return fine
 
     def also_in_place(
