@@ -70,10 +70,19 @@ class IssueCode(StrEnum):
     NORMALISED = "normalised"
     REQUIRED_CLEARED = "required_cleared"
     NO_BASE = "no_base"
+    ROWS_MISSING = "rows_missing"
+    COLUMN_IGNORED = "column_ignored"
 
 
 WARNINGS: Final = frozenset(
-    {IssueCode.OPTIONS_CHANGED, IssueCode.NORMALISED, IssueCode.REQUIRED_CLEARED, IssueCode.NO_BASE}
+    {
+        IssueCode.OPTIONS_CHANGED,
+        IssueCode.NORMALISED,
+        IssueCode.REQUIRED_CLEARED,
+        IssueCode.NO_BASE,
+        IssueCode.ROWS_MISSING,
+        IssueCode.COLUMN_IGNORED,
+    }
 )
 
 _GONE_FIX: Final = "in NextStep (or this API key cannot see it); check the ids of this row."

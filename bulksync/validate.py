@@ -17,6 +17,7 @@ from bulksync.plan import (
     LOCKED_AT_EXPORT,
     MOJIBAKE_FILE,
     UNMATCHED,
+    WARNINGS,
     ImportOptions,
     Issue,
     IssueCode,
@@ -59,11 +60,14 @@ def file_issues(issues: Sequence[Issue]) -> list[Issue]:
 
 
 def row_issues(sheet: Sheet) -> list[Issue]:
-    """The sheet's row problems (ids edited, missing, unknown, twice) as errors."""
-    return [
-        Issue(Severity.ERROR, IssueCode(p.code), p.message, p.ref, p.key, p.value)
-        for p in sheet.row_problems
-    ]
+    """The sheet's row problems (ids edited, missing, unknown, twice) as errors; what
+    the sheet left out or added (rows deleted, a column of one's own) as warnings."""
+    issues = []
+    for p in sheet.row_problems:
+        code = IssueCode(p.code)
+        severity = Severity.WARNING if code in WARNINGS else Severity.ERROR
+        issues.append(Issue(severity, code, p.message, p.ref or None, p.key, p.value))
+    return issues
 
 
 _FORMULA_FIX: Final = {

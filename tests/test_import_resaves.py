@@ -259,3 +259,51 @@ def test_a_runs_layout_csv_read_as_cp1252_is_refused_without_column_key_errors(b
     # The header's labels (Task › Field) are garbled too: said once, at its first cell.
     assert [e["cell"] for e in report["errors"] if (e["cell"] or "").endswith("1")] == ["r.csv!D1"]
     assert "Noah MÃ¼ller" in {e["value"] for e in report["errors"]}
+
+
+# -- what the sheet left out, and what it added -----------------------------------------
+
+
+def test_deleted_runs_and_a_column_of_ones_own_notes_are_said_in_the_xlsx(bulk, tmp_path):
+    import openpyxl
+
+    assert bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx").exit_code == 0
+    book = openpyxl.load_workbook(tmp_path / "onb.xlsx")
+    sheet = book["Runs"]
+    sheet.delete_rows(6, 2)  # two runs
+    sheet.cell(3, sheet.max_column + 1, "My notes")
+    sheet.cell(4, sheet.max_column, "call her back")
+    book.save(tmp_path / "onb.xlsx")
+    code, report = dry_run(bulk, "onb.xlsx")
+    assert code == 0 and report["changes"] == [] and report["errors"] == []
+    said = {w["code"]: w for w in report["warnings"]}
+    assert set(said) == {"rows_missing", "column_ignored"}
+    assert said["rows_missing"]["message"].startswith("2 runs of the export are not in")
+    assert "left alone" in said["rows_missing"]["message"]
+    assert "'My notes'" in said["column_ignored"]["message"]
+    assert "ignored" in said["column_ignored"]["message"]
+    text = bulk("import", "onb.xlsx", "--dry-run").stdout
+    assert "2 runs of the export are not in the sheet" in text
+
+
+def test_deleted_rows_and_a_notes_column_are_said_in_a_tasks_csv(bulk, tmp_path):
+    assert bulk("export", ONB_ACTIVE, "--layout", "tasks", "-o", "t.csv").exit_code == 0
+    path = tmp_path / "t.csv"
+    rows = csv_rows(path)
+    del rows[5:8]
+    rows[0].insert(3, "Notes")
+    for row in rows[1:]:
+        row.insert(3, "")
+    write_rows(path, rows)
+    code, report = dry_run(bulk, "t.csv")
+    assert code == 0, report["errors"]
+    said = {w["code"]: w["message"] for w in report["warnings"]}
+    assert said["rows_missing"].startswith("3 values of the export")
+    assert "'Notes'" in said["column_ignored"] and "column D" in said["column_ignored"]
+
+
+def test_an_unedited_export_says_nothing_was_left_out(bulk, tmp_path):
+    for layout, name in (("runs", "r.csv"), ("tasks", "t.xlsx")):
+        assert bulk("export", ONB_ACTIVE, "--layout", layout, "-o", name).exit_code == 0
+        code, report = dry_run(bulk, name)
+        assert (code, report["warnings"]) == (0, [])

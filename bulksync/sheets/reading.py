@@ -134,6 +134,29 @@ def context_problem(
     return RowProblem(ref, "context_edited", message, key, shown)
 
 
+def ignored_column(ref: str, col: int, title: str) -> RowProblem:
+    """A column bulksync did not write (a person's notes): said, and not read."""
+    return RowProblem(
+        ref,
+        "column_ignored",
+        f"The column {col_name(col)}, {title!r}, is not one bulksync wrote, and is "
+        "ignored: nothing in it is imported.",
+        value=title,
+    )
+
+
+def missing_problem(count: int, noun: str) -> RowProblem:
+    """Rows of the export that the sheet no longer has (deleted): said, left alone."""
+    plural = noun if count == 1 else f"{noun}s"
+    return RowProblem(
+        "",
+        "rows_missing",
+        f"{count:,} {plural} of the export are not in the sheet and are left alone (their "
+        "rows were deleted): nothing is sent for them.",
+        value=str(count),
+    )
+
+
 def duplicate_problem(ref: str, where: str, key: FieldKey | None, value: CellValue) -> RowProblem:
     return RowProblem(
         ref, "duplicate_ids", f"{where}; keep one of the two rows.", key, as_shown(value)
