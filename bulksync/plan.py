@@ -357,6 +357,8 @@ class Plan:
                     "method": "PATCH",
                     "run_id": p.run_id,
                     "task_id": p.task_id,
+                    "run_title": p.changes[0].run_title if p.changes else "",
+                    "task_title": p.changes[0].task_title if p.changes else "",
                     "body": p.body(),
                     "completes_run": p.completes_run,
                 }

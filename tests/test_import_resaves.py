@@ -307,3 +307,40 @@ def test_an_unedited_export_says_nothing_was_left_out(bulk, tmp_path):
         assert bulk("export", ONB_ACTIVE, "--layout", layout, "-o", name).exit_code == 0
         code, report = dry_run(bulk, name)
         assert (code, report["warnings"]) == (0, [])
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def test_the_report_says_what_would_be_sent_once_errors_are_fixed(bulk, tmp_path):
+    assert bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx").exit_code == 0
+    edit_runs(
+        tmp_path / "onb.xlsx",
+        {
+            (ONB_ACTIVE, PRONOUNS): "she/her",
+            (ONB_ACTIVE, "tt_onb_details:el_onb_email"): "noah at example",
+        },
+    )
+    text = bulk("import", "onb.xlsx", "--dry-run").stdout
+    assert "Once the errors are fixed, the import would send 1 PATCH request" in text
+    assert "The import sends" not in text
+    text = bulk("import", "onb.xlsx", "--dry-run", "--skip-invalid").stdout
+    assert "With --skip-invalid, the import sends 1 PATCH request" in text
+    assert "1 cell with an error is not written" in text
+
+
+def test_spaces_at_the_ends_of_a_value_are_marked_and_requests_named(bulk, tmp_path):
+    assert bulk("export", "--template", "tpl_onboarding", "-o", "onb.xlsx").exit_code == 0
+    edit_runs(tmp_path / "onb.xlsx", {(ONB_ACTIVE, NAME): "Noah Müller "})
+    result = bulk("import", "onb.xlsx", "--dry-run", "--report", "r.html", "--report", "r.json")
+    assert "→ Noah Müller⎵" in result.stdout
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Noah Müller⎵" in page
+    requests = page[page.index('id="requests"') :]
+    assert "Onboarding – Noah Müller" in requests and "Collect personal details" in requests
+    assert ONB_ACTIVE not in requests.split("</table>")[0].replace(f'title="{ONB_ACTIVE}"', "")
+    import json
+
+    request = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["requests"][0]
+    assert request["run_title"] == "Onboarding – Noah Müller"
+    assert request["task_title"] == "Collect personal details"
