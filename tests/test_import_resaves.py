@@ -134,7 +134,7 @@ def test_a_number_typed_over_text_that_is_no_number_is_an_edit_in_a_csv(bulk, tm
 def pandas_resave(source: Path, target: Path) -> None:
     """What a pandas script does: every sheet read, every sheet written back."""
     pd = pytest.importorskip("pandas")
-    sheets = pd.read_excel(source, sheet_name=None, header=None)
+    sheets = pd.read_excel(source, sheet_name=None, header=None, engine="openpyxl")
     with pd.ExcelWriter(target) as writer:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, header=False, index=False)
