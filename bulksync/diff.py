@@ -45,7 +45,7 @@ from bulksync.plan import (
 from bulksync.sheets.meta import BaseSnapshot
 from bulksync.sheets.reading import Sheet
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
-from bulksync.validate import Edit, Edits, edits, edits_without_base, row_issues
+from bulksync.validate import Edit, Edits, edits, edits_without_base, file_issues, row_issues
 
 
 def classify(codec: Codec, base: JSON, sheet: JSON, live: JSON) -> Outcome:
@@ -117,6 +117,7 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
         issues.append(Issue.of(IssueCode.NO_BASE))
     found, runs, live = _read(sheet, read_live, options)
     issues.extend(found.issues)
+    issues[:0] = file_issues(issues)
     titles = _Titles(sheet.base)
     by_run = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
     outcomes: dict[Outcome, list[Change]] = {o: [] for o in Outcome}

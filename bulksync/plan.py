@@ -54,6 +54,8 @@ class IssueCode(StrEnum):
     NOT_A_URL = "not_a_url"
     NOT_AN_OPTION = "not_an_option"
     NOT_AN_ASSIGNEE = "not_an_assignee"
+    DIGITS_CONVERTED = "digits_converted"
+    MOJIBAKE = "mojibake"
     # An edit against the export and live state
     LOCKED = "locked"
     RUN_NOT_FOUND = "run_not_found"
@@ -68,10 +70,19 @@ class IssueCode(StrEnum):
     NORMALISED = "normalised"
     REQUIRED_CLEARED = "required_cleared"
     NO_BASE = "no_base"
+    ROWS_MISSING = "rows_missing"
+    COLUMN_IGNORED = "column_ignored"
 
 
 WARNINGS: Final = frozenset(
-    {IssueCode.OPTIONS_CHANGED, IssueCode.NORMALISED, IssueCode.REQUIRED_CLEARED, IssueCode.NO_BASE}
+    {
+        IssueCode.OPTIONS_CHANGED,
+        IssueCode.NORMALISED,
+        IssueCode.REQUIRED_CLEARED,
+        IssueCode.NO_BASE,
+        IssueCode.ROWS_MISSING,
+        IssueCode.COLUMN_IGNORED,
+    }
 )
 
 _GONE_FIX: Final = "in NextStep (or this API key cannot see it); check the ids of this row."
@@ -114,6 +125,16 @@ LOCKED_AT_EXPORT: Final = (
 )
 """``locked`` for a value the export already showed locked (``MESSAGES`` has the one
 locked since the export)."""
+
+MOJIBAKE_FILE: Final = (
+    "This file was opened with the wrong character set and saved again: {count} cells "
+    "show their exported text garbled (UTF-8 read as Latin-1 or Windows-1252: Müller as "
+    "MÃ¼ller), and importing them would write the garbled text ({cells}). Open the CSV "
+    "bulksync exported again, choosing UTF-8 as its character set (LibreOffice asks when "
+    "it opens a CSV; in Excel use Data ▸ From Text/CSV, File origin: Unicode (UTF-8)), "
+    "redo the edits, and save it as CSV in UTF-8."
+)
+"""The one error of a file whose cells are ``mojibake``."""
 
 UNMATCHED: Final[Mapping[IssueCode, str]] = {
     IssueCode.RUN_NOT_FOUND: "Run {run_id} does not exist " + _GONE_FIX,
@@ -336,6 +357,8 @@ class Plan:
                     "method": "PATCH",
                     "run_id": p.run_id,
                     "task_id": p.task_id,
+                    "run_title": p.changes[0].run_title if p.changes else "",
+                    "task_title": p.changes[0].task_title if p.changes else "",
                     "body": p.body(),
                     "completes_run": p.completes_run,
                 }

@@ -11,11 +11,20 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from bulksync.codecs import CellError, CellValue, Codec, codec_for, text_of
+from bulksync.codecs import CellError, CellValue, Codec, codec_for, garbled, text_of
 from bulksync.model import JSON, Task
-from bulksync.plan import LOCKED_AT_EXPORT, UNMATCHED, ImportOptions, Issue, IssueCode, Severity
+from bulksync.plan import (
+    LOCKED_AT_EXPORT,
+    MOJIBAKE_FILE,
+    UNMATCHED,
+    WARNINGS,
+    ImportOptions,
+    Issue,
+    IssueCode,
+    Severity,
+)
 from bulksync.sheets.meta import UNHOLDABLE
-from bulksync.sheets.reading import Sheet, SheetCell
+from bulksync.sheets.reading import Sheet, SheetCell, Special, garbled_message
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
 
 
@@ -33,12 +42,32 @@ class Edits(NamedTuple):
     unchanged: int
 
 
-def row_issues(sheet: Sheet) -> list[Issue]:
-    """The sheet's row problems (ids edited, missing, unknown, twice) as errors."""
+def file_issues(issues: Sequence[Issue]) -> list[Issue]:
+    """What the cells' issues say of the whole file: a CSV decoded with the wrong
+    character set (cells garbled: ``mojibake``) gets one error that says what to do."""
+    garbled_cells = [i.cell for i in issues if i.code is IssueCode.MOJIBAKE and i.cell]
+    if not garbled_cells:
+        return []
+    more = f" and {len(garbled_cells) - 3:,} more" if len(garbled_cells) > 3 else ""
     return [
-        Issue(Severity.ERROR, IssueCode(p.code), p.message, p.ref, p.key, p.value)
-        for p in sheet.row_problems
+        Issue.of(
+            IssueCode.MOJIBAKE,
+            template=MOJIBAKE_FILE,
+            count=len(garbled_cells),
+            cells=", ".join(garbled_cells[:3]) + more,
+        )
     ]
+
+
+def row_issues(sheet: Sheet) -> list[Issue]:
+    """The sheet's row problems (ids edited, missing, unknown, twice) as errors; what
+    the sheet left out or added (rows deleted, a column of one's own) as warnings."""
+    issues = []
+    for p in sheet.row_problems:
+        code = IssueCode(p.code)
+        severity = Severity.WARNING if code in WARNINGS else Severity.ERROR
+        issues.append(Issue(severity, code, p.message, p.ref or None, p.key, p.value))
+    return issues
 
 
 _FORMULA_FIX: Final = {
@@ -96,7 +125,11 @@ def decode(
     """The cell decoded, compared with ``compare_to`` and (if edited) checked."""
     raw = cell.raw
     codec = codec_for(spec.kind)
+    # A number an app saved: an xlsx number cell (also one read as its digits), any CSV cell.
+    number_cell = isinstance(raw, int | float) and not isinstance(raw, bool)
     if sheet.special:
+        if _formula_as_exported(sheet.special.get(cell.ref), cell.raw, codec, spec, compare_to):
+            return Decoded(Read.SAME, compare_to, [])
         problem, raw = _special_issue(cell, sheet, options)
         if problem is not None:
             if _as_exported(problem.value, codec, spec, compare_to):
@@ -106,6 +139,14 @@ def decode(
         value = codec.from_cell(raw, spec.options)
         if codec.equal(value, compare_to):
             return Decoded(Read.SAME, value, [])
+        exported = codec.to_text(compare_to, spec.options)
+        if garbled(text_of(raw), exported):
+            raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
+        converted = (number_cell or sheet.text_cells) and codec.converted(
+            raw, compare_to, number_cell=number_cell
+        )
+        if converted:
+            raise CellError(IssueCode.DIGITS_CONVERTED, converted)
         value, note = codec.check(value, spec.options)
     except CellError as exc:
         if _as_exported(text_of(raw), codec, spec, compare_to):
@@ -127,6 +168,31 @@ def decode(
             Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
         )
     return Decoded(Read.EDITED, value, issues)
+
+
+def _formula_as_exported(
+    special: Special | None, cached: CellValue, codec: Codec, spec: FieldSpec, value: JSON
+) -> bool:
+    """Whether a formula (or the error a formula computed) is the exported ``value``
+    that a program wrote as a formula: pandas writes every text that starts with ``=``
+    as one, and LibreOffice then computes it (``#NAME?``) and re-cases its names.
+
+    It is when its source is the exported text (with or without the apostrophe that
+    guards it in a CSV; in any case), or its saved result is the exported value. Such a
+    cell is no edit, with or without --accept-formulas: nobody typed a formula there.
+    """
+    if special is None or not special.formula:
+        return False
+    exported = codec.to_text(value, spec.options)
+    source = special.formula.removeprefix("'")
+    if exported and source.casefold() == exported.casefold():
+        return True
+    if special.code != "formula" or not special.cached:
+        return False
+    try:
+        return codec.equal(codec.from_cell(cached, spec.options), value)
+    except CellError:
+        return False
 
 
 def _as_exported(shown: str | None, codec: Codec, spec: FieldSpec, value: JSON) -> bool:

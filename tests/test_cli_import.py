@@ -372,7 +372,7 @@ def test_lenient_spellings_are_accepted_and_normalised(bulk, tmp_path):
             (ONB_ACTIVE, "tt_onb_tour", "el_onb_badge"): "yes",
             (ONB_ACTIVE, "tt_onb_dept", "el_onb_start"): dt.datetime(2026, 3, 4),
             (ONB_ACTIVE, "tt_onb_buddy", "assignee"): "chen.wei@acme.example",
-            (ONB_ACTIVE, "tt_onb_details", "el_onb_empno"): 297,
+            (ONB_ACTIVE, "tt_onb_details", "el_onb_pronouns"): 42,
         },
     )
     code, report = dry_run(bulk, "one.xlsx")
@@ -383,7 +383,7 @@ def test_lenient_spellings_are_accepted_and_normalised(bulk, tmp_path):
     assert after["el_onb_badge"] is True
     assert after["el_onb_start"] == "2026-03-04"
     assert after["assignee"] == "chen.wei@acme.example"
-    assert after["el_onb_empno"] == "297"  # a number typed into a text cell: what you see
+    assert after["el_onb_pronouns"] == "42"  # a number typed into a text cell: what you see
     assert {w["code"] for w in report["warnings"]} == {"normalised"}
     assert {w["field"] for w in report["warnings"]} == {"el_onb_dept", "el_onb_accessories"}
 

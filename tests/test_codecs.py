@@ -48,6 +48,9 @@ def test_not_numbers(raw):
         (dt.date(2026, 12, 31), "2026-12-31"),
         (dt.datetime(2024, 2, 29), "2024-02-29"),
         ("2026-01-31", "2026-01-31"),
+        ("2026/12/31", "2026-12-31"),  # Gnumeric's CSV
+        ("2026.1.5", "2026-01-05"),
+        (" 2026/1/05 ", "2026-01-05"),
     ],
 )
 def test_dates(raw, value):
@@ -55,7 +58,16 @@ def test_dates(raw, value):
 
 
 @pytest.mark.parametrize(
-    "raw", ["03/04/2026", "2026-02-30", "31.12.2026", dt.datetime(2026, 1, 1, 9, 30)]
+    "raw",
+    [
+        "03/04/2026",
+        "2026-02-30",
+        "31.12.2026",
+        "2026/02/30",
+        "2026/12-31",
+        "26/12/31",
+        dt.datetime(2026, 1, 1, 9, 30),
+    ],
 )
 def test_ambiguous_or_impossible_dates_are_errors(raw):
     with pytest.raises(CellError, match="date"):

@@ -82,7 +82,15 @@ def conclude(
     canary: int | None = None,
 ) -> None:
     """Report the plan (terminal, files, JSON); then exit for a dry run, or apply it."""
-    _show_plan(settings, client, plan, reports, dry_run=dry_run, as_json=as_json)
+    _show_plan(
+        settings,
+        client,
+        plan,
+        reports,
+        dry_run=dry_run,
+        as_json=as_json,
+        skip_invalid=skip_invalid,
+    )
     if dry_run:
         code = plan.exit_code(detailed=detailed)
         if code:
@@ -124,6 +132,7 @@ def _show_plan(
     *,
     dry_run: bool,
     as_json: bool,
+    skip_invalid: bool = False,
 ) -> None:
     """The plan on the terminal (or as JSON, for a dry run) and in the report files."""
     limit, window = client.limiter.limit, client.limiter.window
@@ -134,7 +143,14 @@ def _show_plan(
     # Applying with --json: the plan for people on stderr, the JSON (with the
     # results) on stdout once done.
     most = None if settings.verbose else 50
-    text = plan_text(plan, rate_limit=limit, window=window, dry_run=dry_run, most=most)
+    text = plan_text(
+        plan,
+        rate_limit=limit,
+        window=window,
+        dry_run=dry_run,
+        most=most,
+        skip_invalid=skip_invalid,
+    )
     say(text, err=as_json)
     for report in reports:
         say(f"Report written to {report}.", err=as_json)

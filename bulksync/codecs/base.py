@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+import ftfy
+
 from bulksync.model import JSON
 
 CellValue = str | int | float | bool | dt.date | None
@@ -50,6 +52,19 @@ def unholdable(value: CellValue, *, xml: bool) -> str | None:
     ):
         return "more than the 15 significant digits a spreadsheet keeps"
     return None
+
+
+def garbled(shown: str, exported: str) -> bool:
+    """Whether ``shown`` is ``exported`` after a program read its UTF-8 as another
+    character set (Latin-1, Windows-1252 …) and saved it again: ``Müller`` as
+    ``MÃ¼ller``. ``ftfy`` knows the garblings; bytes that Windows-1252 has no
+    character for (``Á`` is C3 81) become U+FFFD, which it cannot undo, so that one is
+    also made and compared."""
+    if shown == exported or exported.isascii() or shown.isascii():
+        return False
+    if nfc(ftfy.fix_encoding(shown)) == nfc(exported):
+        return True
+    return shown == exported.encode("utf-8").decode("cp1252", "replace")
 
 
 def nfc(text: str) -> str:
@@ -163,6 +178,12 @@ class Codec:
         """The API value of a cell; ``CellError`` if it is not one."""
         text = text_of(raw)
         return text if text else None
+
+    def converted(self, raw: CellValue, base: JSON, *, number_cell: bool) -> str | None:
+        """Why an edited cell (an xlsx number cell, ``number_cell``, or a CSV cell as an
+        app saved it) holds what an app made of what was typed, not what was typed; or
+        None. Text-like types say when digits became a number (``0296`` → 296)."""
+        return None
 
     def read_note(self, raw: CellValue) -> str | None:
         """A warning about how an edited cell was read (digits of another script), or None."""

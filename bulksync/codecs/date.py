@@ -6,10 +6,15 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from bulksync.codecs.base import CellError, CellValue, Codec, ListSource, text_of
 from bulksync.model import JSON
+
+_YEAR_FIRST: Final = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})")
+"""A date with the year first: ISO (``2026-12-31``), or as Gnumeric writes a CSV
+(``2026/12/31``), or with dots (``2026.1.5``). Year first, it cannot be read two ways;
+``03/04/2026`` can (March or April), and stays an error."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class DateCodec(Codec):
     def to_text(self, value: JSON, options: Sequence[str] = ()) -> str:
         return "" if value is None else str(value)[:10]
 
+    def read_note(self, raw: CellValue) -> str | None:
+        text = raw.strip() if isinstance(raw, str) else ""
+        if _YEAR_FIRST.fullmatch(text) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return f"{text!r} was read as the date {self.from_cell(text)}"
+        return None
+
     def from_cell(self, raw: CellValue, options: Sequence[str] = ()) -> JSON:
         if raw is None or raw == "":
             return None
@@ -57,9 +68,10 @@ class DateCodec(Codec):
         if isinstance(raw, dt.date):
             return raw.isoformat()
         text = text_of(raw).strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        year_first = _YEAR_FIRST.fullmatch(text)
+        if year_first:
             try:
-                return dt.date.fromisoformat(text).isoformat()
+                return dt.date(*map(int, year_first.group(1, 3, 4))).isoformat()
             except ValueError:
                 raise CellError(
                     "not_a_date",

@@ -10,8 +10,9 @@ from importlib import resources
 
 import jinja2
 
-from bulksync.plan import ApplyResult, Plan, describe
+from bulksync.plan import ApplyResult, Plan
 from bulksync.report.terminal import pace_note
+from bulksync.report.text import marked
 from bulksync.results import result_dicts
 from bulksync.version import __version__
 
@@ -32,7 +33,7 @@ def plan_html(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["describe"] = describe
+    env.filters["describe"] = marked
     page = env.get_template("import_report.html.j2")
     return page.render(
         plan=plan,

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
+from bulksync.model import JSON
 from bulksync.plan import Change, Issue, Plan, describe
 from bulksync.report.terminal import pace_note, printable, render_table
+
+EDGE_SPACE: Final = "⎵"
+"""A space at either end of a value, as the reports show it: ``Noah⎵``. A trailing
+space is an edit, and would be invisible."""
+
+
+def marked(value: JSON) -> str:
+    """A value as a report shows it (``describe``), each space at its ends as ``⎵``."""
+    text = describe(value)
+    body = text.strip(" ")
+    if body == text:
+        return text
+    if not body:
+        return EDGE_SPACE * len(text)
+    start = text.index(body)
+    return EDGE_SPACE * start + body + EDGE_SPACE * (len(text) - start - len(body))
 
 
 def _count(n: int, noun: str) -> str:
@@ -19,16 +37,18 @@ def plan_text(
     window: float,
     dry_run: bool = True,
     most: int | None = 50,
+    skip_invalid: bool = False,
 ) -> str:
     """The dry-run report for a terminal: each section's first ``most`` rows (None: all);
-    the HTML and JSON reports always hold every row."""
+    the HTML and JSON reports always hold every row. ``skip_invalid``: the valid values
+    are sent despite errors, and the report says so."""
     out = _heading(plan, dry_run=dry_run)
-    for title, headers, rows in _sections(plan):
+    for title, headers, rows in _sections(plan, skip_invalid=skip_invalid):
         if rows:
             out.append(f"\n{title}:")
             out.append(_table(headers, rows, most))
     out.append("")
-    out.extend(_sending(plan, rate_limit, window))
+    out.extend(_sending(plan, rate_limit, window, skip_invalid=skip_invalid))
     return printable("\n".join(out))
 
 
@@ -54,8 +74,14 @@ def _heading(plan: Plan, *, dry_run: bool) -> list[str]:
     return out
 
 
-def _sections(plan: Plan) -> list[tuple[str, Sequence[str], list[tuple[str, ...]]]]:
+def _sections(
+    plan: Plan, *, skip_invalid: bool
+) -> list[tuple[str, Sequence[str], list[tuple[str, ...]]]]:
     """Each table of the report: its title, its headers and its rows (maybe none)."""
+    if skip_invalid:
+        errors = "Errors (not written: --skip-invalid sends the valid values only)"
+    else:
+        errors = "Errors (nothing is sent while any error stands)"
     if plan.on_conflict.value == "mine":
         note = "written anyway: --on-conflict mine"
     else:
@@ -73,7 +99,7 @@ def _sections(plan: Plan) -> list[tuple[str, Sequence[str], list[tuple[str, ...]
             _change_rows(plan.already_done),
         ),
         (
-            "Errors (nothing is sent while any error stands)",
+            errors,
             PROBLEM_HEADERS,
             [_problem_row(p) for p in plan.errors],
         ),
@@ -92,15 +118,27 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], most: int |
     return text
 
 
-def _sending(plan: Plan, rate_limit: int, window: float) -> list[str]:
-    """What the import sends, how long the rate limit makes it take, and what it locks."""
+def _sending(plan: Plan, rate_limit: int, window: float, *, skip_invalid: bool) -> list[str]:
+    """What the import sends (or would, once its errors are fixed), how long the rate
+    limit makes it take, and what it locks."""
+    if plan.errors and skip_invalid:
+        verb = "is" if len(plan.errors) == 1 else "are"
+        head = "With --skip-invalid, the import sends"
+        tail = f" {_count(len(plan.errors), 'cell')} with an error {verb} not written."
+    elif plan.errors:
+        head, tail = "Once the errors are fixed, the import would send", ""
+    else:
+        head, tail = "The import sends", ""
     if plan.requests:
         out = [
-            f"The import sends {_count(plan.requests, 'PATCH request')}, after reading the "
+            f"{head} {_count(plan.requests, 'PATCH request')}, after reading the "
             f"live state of {_count(plan.runs_read, 'run')}; "
             + pace_note(plan.requests + plan.runs_read, rate_limit, window)
             + "."
+            + tail
         ]
+    elif plan.errors:
+        out = [f"{head} no request: no valid value differs from NextStep.{tail}"]
     else:
         out = ["The import sends no request: there is nothing to write."]
     for run_id, title in plan.completes_runs:
@@ -123,9 +161,9 @@ def _conflict_row(c: Change) -> tuple[str, ...]:
         c.run_title or c.key.run_id,
         c.task_title,
         c.label,
-        describe(c.base),
-        describe(c.live),
-        describe(c.sheet),
+        marked(c.base),
+        marked(c.live),
+        marked(c.sheet),
     )
 
 
@@ -135,8 +173,8 @@ def _change_row(change: Change) -> tuple[str, ...]:
         change.run_title or change.key.run_id,
         change.task_title,
         change.label,
-        describe(change.live),
-        "→ " + describe(change.sheet),
+        marked(change.live),
+        "→ " + marked(change.sheet),
     )
 
 

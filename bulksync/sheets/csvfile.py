@@ -186,10 +186,13 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             cell_at=_at,
             base=base,
             checked=has_base,
+            rows_exported=meta.values,
         )
     else:
         cells, problems = _run_cells(where, name, header, rows, meta, base, checked=has_base)
-    return Sheet(where, meta, base, tuple(cells), tuple(problems), special, has_base)
+    return Sheet(
+        where, meta, base, tuple(cells), tuple(problems), special, has_base, text_cells=True
+    )
 
 
 def _read_sidecar(
@@ -239,6 +242,7 @@ def _run_cells(
             lambda col: f"{name}!{col_name(col)}1",
             fix=" in brackets at the end of this header cell",
         )
+    refused_refs = {p.ref for p in key_problems}
     cells, problems = run_cells(
         rows[1:],
         keys=keys,
@@ -247,6 +251,9 @@ def _run_cells(
         prefix=name,
         cell_at=_at,
         checked=checked,
+        titles=labels,
+        title_ref=lambda col: f"{name}!{col_name(col)}1",
+        refused={col for col in range(len(keys)) if f"{name}!{col_name(col)}1" in refused_refs},
     )
     return cells, [*key_problems, *problems]
 
@@ -330,7 +337,9 @@ def _special(rows: list[list[str]], name: str) -> dict[str, Special]:
     for number, row in enumerate(rows[1:], start=2):
         for col, text in enumerate(row):
             if text.startswith("="):
-                found[f"{name}!{col_name(col)}{number}"] = Special("formula_text", text)
+                found[f"{name}!{col_name(col)}{number}"] = Special(
+                    "formula_text", text, formula=text
+                )
             elif text.strip() in ERROR_VALUES:
                 found[f"{name}!{col_name(col)}{number}"] = Special("error_value", text.strip())
     return found

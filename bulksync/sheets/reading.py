@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from bulksync.codecs import CellValue, nfc, text_of
+from bulksync.codecs import CellValue, garbled, nfc, text_of
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta
 from bulksync.snapshot import FieldKey
 
@@ -56,6 +56,10 @@ class Special:
     number's digits as saved."""
     cached: bool = False
     """A formula whose last computed value was saved with the file."""
+    formula: str = ""
+    """The formula's source (``=Unassigned``), also of an error cell a formula computed:
+    a text that starts with ``=`` and that a script wrote as a formula (pandas) shows
+    the exported value there, whatever it computes to."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class Sheet:
     special: Mapping[str, Special] = field(default_factory=dict)
     """Formula and error cells by ref."""
     has_base: bool = True
+    text_cells: bool = False
+    """Every cell is text as a program saved it (a CSV): a number there is spelled as
+    that program wrote it (``296``, ``9.87654321012346E+17``)."""
 
     def raw(self, cell: SheetCell) -> CellValue:
         """What the cell holds: its value as read, but a number cell saved with digits no
@@ -104,15 +111,50 @@ def as_shown(raw: CellValue) -> str:
     return nfc(text_of(raw).strip())
 
 
+def garbled_message(exported: str) -> str:
+    """The error of a cell whose exported text a wrong character set garbled."""
+    return (
+        f"This is {exported!r} garbled: the file was opened as Latin-1 or Windows-1252 "
+        "instead of UTF-8 and saved again. Open the exported CSV again choosing UTF-8, "
+        "redo the edits, and save it as UTF-8."
+    )
+
+
 def context_problem(
     ref: str, name: str, expected: str, shown: str, key: FieldKey | None, *, ids: bool = False
 ) -> RowProblem:
-    """A context cell that differs from the export; ``ids``: or the row's ids were edited."""
+    """A context cell that differs from the export; ``ids``: or the row's ids were edited;
+    or its text garbled by a wrong character set (``mojibake``)."""
+    if garbled(shown, as_shown(expected)):
+        return RowProblem(ref, "mojibake", garbled_message(expected), key, shown)
     if ids:
         message = f"This {name} cell was {expected!r} at export for this row's ids. {_IDS_FIX}"
     else:
         message = f"This {name} cell was {expected!r} at export. {_CONTEXT_FIX}"
     return RowProblem(ref, "context_edited", message, key, shown)
+
+
+def ignored_column(ref: str, col: int, title: str) -> RowProblem:
+    """A column bulksync did not write (a person's notes): said, and not read."""
+    return RowProblem(
+        ref,
+        "column_ignored",
+        f"The column {col_name(col)}, {title!r}, is not one bulksync wrote, and is "
+        "ignored: nothing in it is imported.",
+        value=title,
+    )
+
+
+def missing_problem(count: int, noun: str) -> RowProblem:
+    """Rows of the export that the sheet no longer has (deleted): said, left alone."""
+    plural = noun if count == 1 else f"{noun}s"
+    return RowProblem(
+        "",
+        "rows_missing",
+        f"{count:,} {plural} of the export are not in the sheet and are left alone (their "
+        "rows were deleted): nothing is sent for them.",
+        value=str(count),
+    )
 
 
 def duplicate_problem(ref: str, where: str, key: FieldKey | None, value: CellValue) -> RowProblem:

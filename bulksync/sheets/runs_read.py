@@ -8,9 +8,10 @@ compared with the export, then its value cells read one by one.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bulksync.codecs import CellValue
+from bulksync.codecs import CellValue, garbled
 from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS
 from bulksync.sheets.meta import BaseSnapshot, RunBase
 from bulksync.sheets.reading import (
@@ -21,6 +22,9 @@ from bulksync.sheets.reading import (
     col_name,
     context_problem,
     duplicate_problem,
+    garbled_message,
+    ignored_column,
+    missing_problem,
 )
 from bulksync.snapshot import FieldKey
 
@@ -39,6 +43,9 @@ def run_cells(
     checked: bool = True,
     mirror: Sequence[Sequence[Any]] | None = None,
     special_rows: Container[int] = (),
+    titles: Sequence[str] | None = None,
+    title_ref: Callable[[int], str] | None = None,
+    refused: Container[int] = (),
 ) -> tuple[list[SheetCell], list[RowProblem]]:
     """Value cells of the runs layout: each row a run, each ``TASK:FIELD`` column a field.
 
@@ -46,8 +53,15 @@ def run_cells(
     same run as its exported row yields only the cells that differ from it. Without a
     base snapshot (``checked=False``) each cell names its template task, and the task
     id is found later, from live state.
+
+    The runs of the export that no row holds (deleted) are said, as a warning; so is,
+    with ``titles`` (each column's title as shown, at ``title_ref(col)``), a column
+    bulksync did not write; a column whose key was refused (in ``refused``) is not
+    one of those.
     """
     reader = _RunRows(keys, prefix, cell_at, base, checked=checked)
+    if titles is not None and title_ref is not None:
+        reader.problems.extend(foreign_columns(keys, titles, title_ref, refused))
     for index, row in enumerate(rows):
         exported = mirror[index] if mirror is not None and index < len(mirror) else None
         number = first_row + index
@@ -87,6 +101,10 @@ class _RunRows:
         self.twice: set[str] = set()
 
     def result(self) -> tuple[list[SheetCell], list[RowProblem]]:
+        if self.checked:
+            missing = sum(1 for run_id in self.base.run_ids() if run_id not in self.seen)
+            if missing:
+                self.problems.append(missing_problem(missing, "run"))
         cells = self.cells
         if self.twice:
             cells = [c for c in cells if c.key.run_id not in self.twice]
@@ -210,6 +228,27 @@ class _RunRows:
             )
 
 
+_CONTEXT_NAMES = frozenset(n for c in RUN_CONTEXT_COLUMNS for n in (c.key, c.title))
+
+
+def foreign_columns(
+    keys: Sequence[str],
+    titles: Sequence[str],
+    ref_of: Callable[[int], str],
+    refused: Container[int],
+) -> list[RowProblem]:
+    """Columns with a title or key that bulksync did not write (a person's notes)."""
+    found = []
+    for col, key in enumerate(keys):
+        title = as_shown(titles[col]) if col < len(titles) else ""
+        name = as_shown(key)
+        if not (name or title) or ":" in name or name in _CONTEXT_NAMES:
+            continue
+        if col not in refused:
+            found.append(ignored_column(ref_of(col), col, title or name))
+    return found
+
+
 def check_column_keys(
     keys: Sequence[str],
     labels: Sequence[str],
@@ -241,6 +280,13 @@ def check_column_keys(
             if right
             else f"Put back the key the export wrote{fix}"
         )
+        if key not in first and key in label_of and garbled(label, label_of[key]):
+            # The right key, its label garbled by a wrong character set: said once.
+            first[key] = col
+            if not any(p.code == "mojibake" for p in problems):
+                problem = RowProblem(ref_of(col), "mojibake", garbled_message(label_of[key]))
+                problems.append(replace(problem, value=label))
+            continue
         if key in first:
             message = (
                 f"The column key {key!r} is also the key of column {col_name(first[key])}. "

@@ -22,6 +22,8 @@ from bulksync.sheets.reading import (
     col_name,
     context_problem,
     duplicate_problem,
+    ignored_column,
+    missing_problem,
 )
 from bulksync.snapshot import FieldKey, FieldValue
 
@@ -37,8 +39,13 @@ def task_cells(
     checked: bool = True,
     mirror: Sequence[Sequence[Any]] | None = None,
     special_rows: Container[int] = (),
+    rows_exported: int | None = None,
 ) -> tuple[list[SheetCell], list[RowProblem]]:
     """Value cells of the tasks layout, one per row, keyed by the row's id columns.
+
+    ``rows_exported``, the number of rows the export wrote: how many the sheet no longer
+    has is said (a warning: deleted rows are left alone), as is a column of the
+    header that bulksync did not write.
 
     With ``mirror`` (the exported rows, from the hidden ``_base`` sheet), a row equal
     to the exported row at its place is skipped whole: it holds no edit. A row with the
@@ -53,6 +60,10 @@ def task_cells(
         reader.row(row, number, exported, look_all=number in special_rows)
     if reader.moved and mirror is not None:
         reader.also_in_place(rows, mirror, first_row)
+    if rows_exported is not None and checked:
+        missing = rows_exported - len(reader.present - reader.unknown)
+        if missing > 0:
+            reader.problems.append(missing_problem(missing, "value"))
     return reader.result()
 
 
@@ -81,9 +92,17 @@ class _TaskRows:
             (names.index(c.title), c.key) for c in TASK_COLUMNS[:7] if c.title in names
         ]
         self.value_letter = col_name(self.value_col)
+        ours = {c.title for c in TASK_COLUMNS}
+        self.problems: list[RowProblem] = [
+            ignored_column(f"{prefix}!{col_name(col)}1", col, name.strip())
+            for col, name in enumerate(names)
+            if name and name.strip() and name not in ours
+        ]
+        self.present: set[FieldKey] = set()
+        """The ids of every row: the values of the export the sheet still has."""
+        self.unknown: set[FieldKey] = set()
         self.prefix, self.cell_at, self.base, self.checked = prefix, cell_at, base, checked
         self.cells: list[SheetCell] = []
-        self.problems: list[RowProblem] = []
         self.moved: dict[FieldKey, str] = {}
         self.read_at: dict[FieldKey, str] = {}
         """Where each cell read so far is: a key read twice is a duplicate."""
@@ -101,9 +120,11 @@ class _TaskRows:
     def row(
         self, row: Sequence[Any], number: int, exported: Sequence[Any] | None, *, look_all: bool
     ) -> None:
+        ids = self.ids(row)
+        if all(ids):
+            self.present.add(FieldKey(*ids))
         if exported is not None and row == exported and not look_all:
             return  # as exported
-        ids = self.ids(row)
         value = self.cell_at(row, self.value_col)
         if not all(ids):
             if any(ids) or value is not None:
@@ -154,6 +175,7 @@ class _TaskRows:
         ref = f"{self.prefix}!{self.value_letter}{number}"
         what = f"The value of run {key.run_id}, task {key.task_id}"
         if self.checked and key not in self.base:
+            self.unknown.add(key)
             self.problems.append(
                 RowProblem(
                     ref,
@@ -199,10 +221,10 @@ class _TaskRows:
             shown = as_shown(self.cell_at(row, col))
             if shown != as_shown(expected[name]):
                 ref = f"{self.prefix}!{col_name(col)}{number}"
-                self.problems.append(
-                    context_problem(ref, name, expected[name], shown, spec.key, ids=True)
-                )
-                fine = False
+                problem = context_problem(ref, name, expected[name], shown, spec.key, ids=True)
+                self.problems.append(problem)
+                # Garbled by a wrong character set, it still shows the ids' context.
+                fine = fine and problem.code == "mojibake"
         return fine
 
     def also_in_place(

@@ -137,10 +137,11 @@ def _special(cell: Element) -> Special | None:
     formula = cell.find(_F_TAG)
     cached = cell.find(_V_TAG)
     cached_text = cached.text if cached is not None else None
+    source = f"={formula.text or ''}" if formula is not None else ""
     if cell.get("t") == "e":
-        return Special("error_value", cached_text or "#VALUE!")
+        return Special("error_value", cached_text or "#VALUE!", formula=source)
     if formula is not None and (formula.text or "").upper() not in _PLAIN_BOOLEANS:
-        return Special("formula", f"={formula.text or ''}", cached_text is not None)
+        return Special("formula", source, cached_text is not None, formula=source)
     if cell.get("t", "n") == "n" and cached_text and _rounded(cached_text):
         return Special("inexact_number", cached_text.strip())
     return None
@@ -239,6 +240,7 @@ def _tasks(
         base=base,
         mirror=mirror,
         special_rows=special_rows,
+        rows_exported=meta.values,
     )
     return Sheet(where, meta, base, tuple(cells), tuple(problems))
 
@@ -258,14 +260,19 @@ def _runs(
     if "run_id" not in keys:
         raise SheetError(f"{where}: the {meta.sheet} sheet lost its run_id column.")
     key_problems: list[RowProblem] = []
+
+    def key_ref(col: int) -> str:
+        return f"{meta.sheet}!{col_name(col)}2"
+
     if meta.columns:
         keys, key_problems = check_column_keys(
             keys,
             _labels(rows[0], rows[2]),
             meta.columns,
-            lambda col: f"{meta.sheet}!{col_name(col)}2",
+            key_ref,
             fix=" in the hidden row 2 (unhide it, or undo the edit)",
         )
+    refused_refs = {p.ref for p in key_problems}
     cells, problems = run_cells(
         rows[first:],
         keys=keys,
@@ -275,6 +282,9 @@ def _runs(
         cell_at=_at,
         mirror=mirror,
         special_rows=special_rows,
+        titles=[str(t) for t in rows[2]],
+        title_ref=lambda col: f"{meta.sheet}!{col_name(col)}3",
+        refused={col for col in range(len(keys)) if key_ref(col) in refused_refs},
     )
     return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
 
