@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from bulksync.codecs import CellValue, garbled
-from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS
+from bulksync.sheets.layout import ROW_KEY, RUN_CONTEXT_COLUMNS
 from bulksync.sheets.meta import BaseSnapshot, RunBase
 from bulksync.sheets.reading import (
     CellAt,
@@ -228,7 +228,8 @@ class _RunRows:
             )
 
 
-_CONTEXT_NAMES = frozenset(n for c in RUN_CONTEXT_COLUMNS for n in (c.key, c.title))
+# The hidden row key (the highlighting's way to a row's exported copy) is bulksync's too.
+_CONTEXT_NAMES = frozenset(n for c in (*RUN_CONTEXT_COLUMNS, ROW_KEY) for n in (c.key, c.title))
 
 
 def foreign_columns(

@@ -12,7 +12,13 @@ from typing import Any
 
 from bulksync.codecs import CellValue
 from bulksync.errors import SheetError
-from bulksync.sheets.layout import TASK_COLUMNS, TASK_ID_COLUMNS, allowed_values, type_label
+from bulksync.sheets.layout import (
+    ROW_KEY,
+    TASK_COLUMNS,
+    TASK_ID_COLUMNS,
+    allowed_values,
+    type_label,
+)
 from bulksync.sheets.meta import BaseSnapshot
 from bulksync.sheets.reading import (
     CellAt,
@@ -92,7 +98,7 @@ class _TaskRows:
             (names.index(c.title), c.key) for c in TASK_COLUMNS[:7] if c.title in names
         ]
         self.value_letter = col_name(self.value_col)
-        ours = {c.title for c in TASK_COLUMNS}
+        ours = {c.title for c in (*TASK_COLUMNS, ROW_KEY)}
         self.problems: list[RowProblem] = [
             ignored_column(f"{prefix}!{col_name(col)}1", col, name.strip())
             for col, name in enumerate(names)
