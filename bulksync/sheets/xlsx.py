@@ -213,6 +213,7 @@ def write_xlsx(
             rows.last,
         )
     data.freeze_panes(first_data_row, _frozen_columns(grid.layout))
+    _print_setup(data, grid.layout, first_data_row)
     if protect:
         data.protect(
             "",
@@ -313,8 +314,21 @@ ABOUT_WIDTH: Final = 110
 """The About sheet's column, in characters."""
 
 
+def _print_setup(data: Worksheet, layout: Layout, first_data_row: int) -> None:
+    """A printed data sheet: landscape, its header rows on every page, and what a row is
+    about kept in view (the tasks layout fits its few columns to the page's width; the
+    runs layout, wide by nature, repeats the run's title column on each page)."""
+    data.set_landscape()
+    data.repeat_rows(0, first_data_row - 1)
+    if layout is Layout.TASKS:
+        data.fit_to_pages(1, 0)
+    else:
+        data.repeat_columns(0, 0)
+
+
 def _write_about(sheet: Worksheet, formats: _Formats, lines: Sequence[str]) -> None:
     sheet.set_column(0, 0, ABOUT_WIDTH)
+    sheet.fit_to_pages(1, 0)  # printed, a line is not cut at the page's edge
     title = formats.get(bold=True, font_size=14)
     body = formats.get(text_wrap=True, valign="top")
     for row, line in enumerate(lines):

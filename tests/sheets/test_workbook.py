@@ -210,3 +210,23 @@ def test_about_lines_are_not_cut_at_the_column_edge(exported):
             assert cell.alignment.wrap_text
             lines = (sheet.row_dimensions[cell.row].height or 15) / 15
             assert lines * width * 0.9 >= len(text), (cell.row, text)
+
+
+def test_a_printed_export_keeps_its_headers_and_fits_its_about_page(exported):
+    """Printing (issue 11): the About sheet fits the page's width, and every page of the
+    data sheet repeats the header rows (and, in the wide runs layout, the run's title)."""
+    layout, path = exported
+    book = openpyxl.load_workbook(path)
+    about = book["About"]
+    assert about.sheet_properties.pageSetUpPr.fitToPage
+    # fitToWidth 1 is the file format's default, so a writer may leave it out (None)
+    assert (about.page_setup.fitToWidth or 1, about.page_setup.fitToHeight) == (1, 0)
+    data = book["Fields" if layout is Layout.TASKS else "Runs"]
+    assert data.page_setup.orientation == "landscape"
+    if layout is Layout.TASKS:
+        assert data.print_title_rows == "$1:$1"
+        assert data.sheet_properties.pageSetUpPr.fitToPage
+        assert (data.page_setup.fitToWidth or 1, data.page_setup.fitToHeight) == (1, 0)
+    else:
+        assert data.print_title_rows == "$1:$3"
+        assert data.print_title_cols == "$A:$A"
