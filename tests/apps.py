@@ -244,12 +244,13 @@ def gnumeric_resave(source: Path, target: Path) -> None:
         shutil.copy(sidecar, target.with_name(target.name + ".base.json"))
 
 
-def pandas_resave(source: Path, target: Path) -> None:
-    """What a script does: read every sheet with pandas, write them all back."""
+def pandas_resave(source: Path, target: Path, *, index: bool = False) -> None:
+    """What a script does: read every sheet with pandas, write them all back (``index``:
+    as ``to_excel`` does by default, with the frame's row numbers as a first column)."""
     require("pandas", importlib.util.find_spec("pandas") is not None)
     import pandas  # only the tests that re-save through pandas need it
 
     sheets = pandas.read_excel(source, sheet_name=None, engine="openpyxl")
     with pandas.ExcelWriter(target, engine="openpyxl") as writer:
         for name, frame in sheets.items():
-            frame.to_excel(writer, sheet_name=name, index=False)
+            frame.to_excel(writer, sheet_name=name, index=index)

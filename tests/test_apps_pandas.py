@@ -85,3 +85,17 @@ def test_a_pandas_copy_saved_again_in_libreoffice_is_no_change(bulk, libreoffice
     libreoffice.edit(tmp_path / "pandas.xlsx", [], {tmp_path / "lo" / "onb.xlsx": "xlsx"})
     report = dry_run(bulk, tmp_path / "lo" / "onb.xlsx")
     assert (report["changes"], report["errors"]) == ([], [])
+
+
+@pytest.mark.parametrize("layout", ["runs", "tasks"])
+def test_a_resave_with_pandas_index_column_says_how_to_save_it(bulk, tmp_path, layout):
+    """``to_excel`` writes the frame's row numbers as a first column unless told
+    ``index=False``: every column moves one to the right. The import cannot trust such a
+    file, and says what happened and how to save it, instead of "damaged metadata"."""
+    path = export(bulk, "onb.xlsx", ONB, "--layout", layout)
+    saved = tmp_path / "pandas.xlsx"
+    pandas_resave(path, saved, index=True)
+    result = bulk("import", str(saved), "--dry-run")
+    assert result.exit_code == 7, result.output
+    assert "index=False" in result.output
+    assert "row numbers" in result.output

@@ -57,6 +57,13 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
             "Export the runs with `bulksync export` and edit that file."
         )
     meta_rows = book.get_sheet_by_name(meta_name).to_python(skip_empty_area=False)
+    if _has_pandas_index(meta_rows):
+        raise SheetError(
+            f"{where} was saved with an extra first column of row numbers (0, 1, 2, …) in "
+            "its sheets, so every column moved one to the right: pandas' to_excel writes "
+            "a frame's index there unless told not to. Save the sheets again with "
+            "to_excel(writer, sheet_name=name, index=False), or export again."
+        )
     meta_raw = next((r[1] for r in meta_rows if r and r[0] == "meta"), None)
     try:
         meta = ExportMeta.from_dict(json.loads(str(meta_raw)), where)
@@ -287,6 +294,19 @@ def _runs(
         refused={col for col in range(len(keys)) if key_ref(col) in refused_refs},
     )
     return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
+
+
+def _has_pandas_index(rows: Sequence[Sequence[Any]]) -> bool:
+    """Whether pandas' ``to_excel`` put its index before the sheet: an empty top-left
+    cell, then 0, 1, 2, … down the first column (the hidden metadata sheet has no such
+    column of its own)."""
+    if len(rows) < 2 or not rows[0] or rows[0][0] not in (None, ""):
+        return False
+    column = [row[0] if row else None for row in rows[1:]]
+    return all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v == n
+        for n, v in enumerate(column)
+    )
 
 
 _PANDAS_BLANK: Final = re.compile(r"Unnamed: \d+(?:_level_\d+)?")
