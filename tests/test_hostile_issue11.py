@@ -63,7 +63,9 @@ def with_sidecar(source: Path, target: Path) -> None:
 
 @pytest.mark.parametrize("layout", ["runs", "tasks"])
 def test_pandas_csv_round_trip_does_not_clear_texts_pandas_reads_as_missing(
-    bulk, tmp_path, layout  # noqa: F811
+    bulk,
+    tmp_path,
+    layout,  # noqa: F811
 ):
     """`pd.read_csv(f).to_csv(g, index=False)`, nothing edited: 'N/A', 'None', 'NA'
     come back as empty cells, and the dry run plans to clear them, with no word."""
@@ -74,7 +76,7 @@ def test_pandas_csv_round_trip_does_not_clear_texts_pandas_reads_as_missing(
     out = path.with_name("script.csv")
     pandas.read_csv(path).to_csv(out, index=False)
     with_sidecar(path, out)
-    code, output, report = dry(bulk, out)
+    _code, output, report = dry(bulk, out)
     assert report is not None, output
     cleared = [c for c in report["changes"] if c["after"] in (None, "")]
     assert cleared == [], (
@@ -87,7 +89,8 @@ def test_pandas_csv_round_trip_does_not_clear_texts_pandas_reads_as_missing(
 
 
 def test_cp1252_csv_with_characters_it_cannot_hold_is_not_planned_as_question_marks(
-    bulk, tmp_path  # noqa: F811
+    bulk,
+    tmp_path,  # noqa: F811
 ):
     """LibreOffice saving as Windows-1252 writes '?' for what cp1252 cannot hold
     ('渡辺 直美'); bulksync says to give --encoding cp1252, and then plans
@@ -100,7 +103,7 @@ def test_cp1252_csv_with_characters_it_cannot_hold_is_not_planned_as_question_ma
     with_sidecar(path, out)
     code, output, _ = dry(bulk, out)
     assert "--encoding" in output  # its advice, followed next
-    code, output, report = dry(bulk, out, "--encoding", "cp1252")
+    _code, output, report = dry(bulk, out, "--encoding", "cp1252")
     assert report is not None, output
     lost = [c for c in report["changes"] if "?" in str(c["after"])]
     assert lost == [], (
@@ -131,12 +134,11 @@ def test_mojibake_of_a_capital_a_acute_is_not_planned_as_a_change(bulk, tmp_path
     out = path.with_name("western.csv")
     out.write_text(lo_windows_1252(path.read_bytes()), encoding="utf-8")
     with_sidecar(path, out)
-    code, output, report = dry(bulk, out)
+    _code, output, report = dry(bulk, out)
     assert report is not None, output
     garbled = [c for c in report["changes"] if "Ã" in str(c["after"])]
-    assert garbled == [], (
-        "a garbled untouched value is planned as a change: "
-        + json.dumps(garbled, ensure_ascii=False)
+    assert garbled == [], "a garbled untouched value is planned as a change: " + json.dumps(
+        garbled, ensure_ascii=False
     )
     named = {e.get("cell") for e in report["errors"] if e.get("code") == "mojibake"}
     assert "western.csv!F2" in named, report["errors"]
@@ -153,7 +155,7 @@ def test_utf16_csv_is_read_or_refused_with_the_right_advice(bulk, tmp_path):  # 
     out = path.with_name("utf16.csv")
     out.write_bytes(path.read_text(encoding="utf-8-sig").encode("utf-16"))
     with_sidecar(path, out)
-    code, output, report = dry(bulk, out)
+    _code, output, report = dry(bulk, out)
     if report is not None:  # read as what it is: an unedited file, no change
         assert report["summary"]["changes"] == 0 and report["summary"]["errors"] == 0
     else:
@@ -190,7 +192,8 @@ def test_a_bulksync_csv_resaved_as_xlsx_is_refused_saying_what_to_do(bulk, tmp_p
 
 
 def test_an_xlsx_export_saved_as_csv_is_not_told_to_put_back_a_sidecar_it_never_had(
-    bulk, tmp_path  # noqa: F811
+    bulk,
+    tmp_path,  # noqa: F811
 ):
     """bulksync says 'has no base snapshot beside it (x.csv.base.json) … Put the file
     back beside it' — there never was one: the base is inside the xlsx. Say so (import
@@ -225,7 +228,7 @@ def test_pandas_dtype_str_resave_does_not_fault_one_untouched_date(bulk, tmp_pat
     with pandas.ExcelWriter(out, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)
-    code, output, report = dry(bulk, out)
+    _code, output, report = dry(bulk, out)
     assert report is not None, output
     assert report["errors"] == [] and report["changes"] == [], json.dumps(
         report["errors"], ensure_ascii=False
