@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 
 from bulksync.sandbox import DEFAULT_STATE, open_sandbox, sandbox_client
-from tests.apps import ONB, bulk, export  # noqa: F401  (bulk is a fixture)
+from tests.apps import ONB, export
 
 # Texts a person may well write, which pandas' read_csv / read_excel take as missing
 # (its default na_values) and to_csv writes back as an empty cell.
@@ -43,7 +43,7 @@ def set_live(tmp_path: Path, texts: dict[tuple[str, str], object], run: str = ON
         sandbox.store.close()
 
 
-def dry(bulk, path: Path, *extra: str) -> tuple[int, str, dict | None]:  # noqa: F811
+def dry(bulk, path: Path, *extra: str) -> tuple[int, str, dict | None]:
     result = bulk("import", str(path), "--dry-run", "--json", *extra)
     try:
         report = json.loads(result.stdout)
@@ -65,7 +65,7 @@ def with_sidecar(source: Path, target: Path) -> None:
 def test_pandas_csv_round_trip_does_not_clear_texts_pandas_reads_as_missing(
     bulk,
     tmp_path,
-    layout,  # noqa: F811
+    layout,
 ):
     """`pd.read_csv(f).to_csv(g, index=False)`, nothing edited: 'N/A', 'None', 'NA'
     come back as empty cells, and the dry run plans to clear them, with no word."""
@@ -90,7 +90,7 @@ def test_pandas_csv_round_trip_does_not_clear_texts_pandas_reads_as_missing(
 
 def test_cp1252_csv_with_characters_it_cannot_hold_is_not_planned_as_question_marks(
     bulk,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     """LibreOffice saving as Windows-1252 writes '?' for what cp1252 cannot hold
     ('渡辺 直美'); bulksync says to give --encoding cp1252, and then plans
@@ -101,7 +101,7 @@ def test_cp1252_csv_with_characters_it_cannot_hold_is_not_planned_as_question_ma
     out = path.with_name("western.csv")
     out.write_bytes(text.encode("cp1252", errors="replace"))  # what LibreOffice writes
     with_sidecar(path, out)
-    code, output, _ = dry(bulk, out)
+    _code, output, _ = dry(bulk, out)
     assert "--encoding" in output  # its advice, followed next
     _code, output, report = dry(bulk, out, "--encoding", "cp1252")
     assert report is not None, output
@@ -125,7 +125,7 @@ def lo_windows_1252(data: bytes) -> str:
     )
 
 
-def test_mojibake_of_a_capital_a_acute_is_not_planned_as_a_change(bulk, tmp_path):  # noqa: F811
+def test_mojibake_of_a_capital_a_acute_is_not_planned_as_a_change(bulk, tmp_path):
     """'José Álvarez-Núñez' read as Windows-1252 in LibreOffice and saved as UTF-8 becomes
     'JosÃ© Ã\\uf181lvarez-NÃºÃ±ez' (observed: LibreOffice maps the undefined byte 0x81
     to U+F181). Other garbled cells are refused as mojibake, but this one is listed as an
@@ -147,7 +147,7 @@ def test_mojibake_of_a_capital_a_acute_is_not_planned_as_a_change(bulk, tmp_path
 # 4. A CSV saved as UTF-16 (LibreOffice: "Unicode (UTF-16)") ----------------------------
 
 
-def test_utf16_csv_is_read_or_refused_with_the_right_advice(bulk, tmp_path):  # noqa: F811
+def test_utf16_csv_is_read_or_refused_with_the_right_advice(bulk, tmp_path):
     """A UTF-16 file starts with its byte-order mark; bulksync says 'is not UTF-8 (byte
     0 cannot be read) … give it with --encoding, for example --encoding cp1252', advice
     that reads it as garbage. Read it (the BOM says what it is) or say --encoding utf-16."""
@@ -165,7 +165,7 @@ def test_utf16_csv_is_read_or_refused_with_the_right_advice(bulk, tmp_path):  # 
 # 5. A bulksync CSV re-saved as xlsx (Gnumeric `ssconvert x.csv x.xlsx`, Save As) ---------
 
 
-def test_a_bulksync_csv_resaved_as_xlsx_is_refused_saying_what_to_do(bulk, tmp_path):  # noqa: F811
+def test_a_bulksync_csv_resaved_as_xlsx_is_refused_saying_what_to_do(bulk, tmp_path):
     """bulksync says 'is not a bulksync export … Export the runs with `bulksync export`
     and edit that file': the person's edits are lost by that advice. It is a bulksync
     CSV (its header carries the export's marker): say to save it as CSV again, beside
@@ -193,7 +193,7 @@ def test_a_bulksync_csv_resaved_as_xlsx_is_refused_saying_what_to_do(bulk, tmp_p
 
 def test_an_xlsx_export_saved_as_csv_is_not_told_to_put_back_a_sidecar_it_never_had(
     bulk,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     """bulksync says 'has no base snapshot beside it (x.csv.base.json) … Put the file
     back beside it' — there never was one: the base is inside the xlsx. Say so (import
@@ -216,7 +216,7 @@ def test_an_xlsx_export_saved_as_csv_is_not_told_to_put_back_a_sidecar_it_never_
 # 7. pandas read_excel(dtype=str) — the usual way to keep leading zeros -----------------
 
 
-def test_pandas_dtype_str_resave_does_not_fault_one_untouched_date(bulk, tmp_path):  # noqa: F811
+def test_pandas_dtype_str_resave_does_not_fault_one_untouched_date(bulk, tmp_path):
     """`read_excel(sheet_name=None, dtype=str)` then `to_excel(index=False)`, nothing
     edited: every date becomes the text 'YYYY-MM-DD 00:00:00'. Eleven such cells pass as
     unchanged, but Runs!N8 (the run whose title starts with '=') is an error 'is not an
