@@ -359,9 +359,13 @@ def _bare_meta(header: list[str], name: str) -> ExportMeta:
 
 
 def decode(data: bytes, encoding: str | None, where: str) -> str:
+    """The file's text: UTF-8 (with or without its byte-order mark), UTF-16 when it
+    starts with that byte-order mark (an app's "Unicode" CSV), else ``encoding``."""
     try:
         if encoding:
             return data.decode(encoding)
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16")
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SheetError(
