@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Final
 from bulksync.codecs.base import CellError, CellValue, Codec, ListSource, text_of
 from bulksync.model import JSON
 
+_MIDNIGHT: Final = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})[ T]00:00(?::00(?:\.0+)?)?$")
 _YEAR_FIRST: Final = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})")
 """A date with the year first: ISO (``2026-12-31``), or as Gnumeric writes a CSV
 (``2026/12/31``), or with dots (``2026.1.5``). Year first, it cannot be read two ways;
@@ -67,7 +68,9 @@ class DateCodec(Codec):
             return raw.date().isoformat()
         if isinstance(raw, dt.date):
             return raw.isoformat()
-        text = text_of(raw).strip()
+        # A date written out as text at midnight (pandas' read_excel(dtype=str) writes
+        # ``2026-12-31 00:00:00``): the same date, with no time to lose.
+        text = _MIDNIGHT.sub(r"\1", text_of(raw).strip())
         year_first = _YEAR_FIRST.fullmatch(text)
         if year_first:
             try:
