@@ -58,13 +58,31 @@ def garbled(shown: str, exported: str) -> bool:
     """Whether ``shown`` is ``exported`` after a program read its UTF-8 as another
     character set (Latin-1, Windows-1252 …) and saved it again: ``Müller`` as
     ``MÃ¼ller``. ``ftfy`` knows the garblings; bytes that Windows-1252 has no
-    character for (``Á`` is C3 81) become U+FFFD, which it cannot undo, so that one is
-    also made and compared."""
+    character for (``Á`` is C3 81) it cannot undo, so the ways programs read those are
+    also made and compared (``_misread``)."""
     if shown == exported or exported.isascii() or shown.isascii():
         return False
     if nfc(ftfy.fix_encoding(shown)) == nfc(exported):
         return True
-    return shown == exported.encode("utf-8").decode("cp1252", "replace")
+    return nfc(shown) in _misread(exported.encode("utf-8"))
+
+
+def _misread(data: bytes) -> set[str]:
+    """``data`` as programs that take UTF-8 for Windows-1252 read it: bytes that
+    character set has no character for become U+FFFD, stay C1 controls (Latin-1), or,
+    in LibreOffice, private-use characters U+F181 … U+F19D."""
+
+    def one(byte: int) -> str:
+        try:
+            return bytes([byte]).decode("cp1252")
+        except UnicodeDecodeError:
+            return chr(0xF100 + byte)
+
+    return {
+        data.decode("cp1252", "replace"),
+        data.decode("latin-1"),
+        "".join(one(b) for b in data),
+    }
 
 
 def nfc(text: str) -> str:
