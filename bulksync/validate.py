@@ -11,7 +11,15 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from bulksync.codecs import CellError, CellValue, Codec, codec_for, garbled, text_of
+from bulksync.codecs import (
+    CellError,
+    CellValue,
+    Codec,
+    codec_for,
+    garbled,
+    lost_characters,
+    text_of,
+)
 from bulksync.model import JSON, Task
 from bulksync.plan import (
     LOCKED_AT_EXPORT,
@@ -24,7 +32,7 @@ from bulksync.plan import (
     Severity,
 )
 from bulksync.sheets.meta import UNHOLDABLE
-from bulksync.sheets.reading import Sheet, SheetCell, Special, garbled_message
+from bulksync.sheets.reading import Sheet, SheetCell, Special, garbled_message, lost_message
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field
 
 
@@ -142,6 +150,8 @@ def decode(
         exported = codec.to_text(compare_to, spec.options)
         if garbled(text_of(raw), exported):
             raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
+        if lost_characters(text_of(raw), exported):
+            raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
         converted = (number_cell or sheet.text_cells) and codec.converted(
             raw, compare_to, number_cell=number_cell
         )

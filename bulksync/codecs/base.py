@@ -67,6 +67,17 @@ def garbled(shown: str, exported: str) -> bool:
     return nfc(shown) in _misread(exported.encode("utf-8"))
 
 
+def lost_characters(shown: str, exported: str) -> bool:
+    """Whether ``shown`` is ``exported`` saved in a legacy character set that cannot hold
+    some of its characters, each written as ``?`` (``渡辺 直美`` as ``?? ??``)."""
+    if "?" not in shown or shown == exported or exported.isascii():
+        return False
+    return any(
+        shown == exported.encode(charset, "replace").decode(charset)
+        for charset in ("cp1252", "latin-1", "ascii")
+    )
+
+
 def _misread(data: bytes) -> set[str]:
     """``data`` as programs that take UTF-8 for Windows-1252 read it: bytes that
     character set has no character for become U+FFFD, stay C1 controls (Latin-1), or,

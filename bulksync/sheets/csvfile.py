@@ -370,8 +370,9 @@ def decode(data: bytes, encoding: str | None, where: str) -> str:
     except UnicodeDecodeError as exc:
         raise SheetError(
             f"{where} is not {encoding or 'UTF-8'} (byte {exc.start:,} cannot be read). If a "
-            "spreadsheet app saved it in a legacy encoding, give it with --encoding, for "
-            "example --encoding cp1252."
+            "spreadsheet app saved it in a legacy encoding, save it again as UTF-8 (a legacy "
+            "encoding cannot hold every character, and writes '?' for the others), or give "
+            "the encoding with --encoding, for example --encoding cp1252."
         ) from None
     except LookupError:
         raise SheetError(f"Unknown encoding {encoding!r}; try utf-8 or cp1252.") from None

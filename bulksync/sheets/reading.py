@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from bulksync.codecs import CellValue, garbled, nfc, text_of
+from bulksync.codecs import CellValue, garbled, lost_characters, nfc, text_of
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta
 from bulksync.snapshot import FieldKey
 
@@ -120,6 +120,16 @@ def garbled_message(exported: str) -> str:
     )
 
 
+def lost_message(exported: str) -> str:
+    """The error of a cell whose characters a legacy character set could not hold."""
+    return (
+        f"This is {exported!r} with the characters the file's character set cannot hold "
+        "written as '?': the CSV was saved as Windows-1252 or another legacy character "
+        "set. Save it again as UTF-8 (in LibreOffice: Save As, Edit filter settings, "
+        "Character set: Unicode (UTF-8)) from the exported file, and redo the edits."
+    )
+
+
 def context_problem(
     ref: str, name: str, expected: str, shown: str, key: FieldKey | None, *, ids: bool = False
 ) -> RowProblem:
@@ -127,6 +137,8 @@ def context_problem(
     or its text garbled by a wrong character set (``mojibake``)."""
     if garbled(shown, as_shown(expected)):
         return RowProblem(ref, "mojibake", garbled_message(expected), key, shown)
+    if lost_characters(shown, as_shown(expected)):
+        return RowProblem(ref, "mojibake", lost_message(expected), key, shown)
     if ids:
         message = f"This {name} cell was {expected!r} at export for this row's ids. {_IDS_FIX}"
     else:
