@@ -169,6 +169,14 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
         meta, base = _read_sidecar(path, tie[1] if tie else None, rows[0])
     elif no_base:
         meta, base = _bare_meta(header, name), BaseSnapshot()
+    elif tie is None:
+        raise SheetError(
+            f"{where} has no bulksync export id in its header and no base snapshot beside "
+            "it: it looks like a sheet of an .xlsx export saved as CSV (an xlsx export keeps "
+            "its base inside the workbook, and a CSV has no room for it). Import the .xlsx "
+            "(make your edits there, or save this sheet back into it), or import this CSV "
+            "with --no-base (changes made by others since the export are then overwritten)."
+        )
     else:
         raise SheetError(
             f"{where} has no base snapshot beside it ({sidecar(path).name}); bulksync needs "

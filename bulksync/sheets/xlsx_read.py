@@ -28,6 +28,7 @@ from defusedxml import ElementTree as DefusedET
 
 from bulksync.codecs import CellValue
 from bulksync.errors import SheetError
+from bulksync.sheets.csvfile import TIE
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import RowProblem, Sheet, Special, col_name
@@ -51,6 +52,13 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     names = book.sheet_names
     # A file of sheet format 3 or older names it _bulksync: read, its version is refused.
     meta_name = next((n for n in (META_SHEET, OLD_META_SHEET) if n in names), None)
+    if meta_name is None and names and _csv_export_header(book, names[0]):
+        raise SheetError(
+            f"{where} is a bulksync CSV export saved as an xlsx workbook (its first row "
+            "carries the CSV's export id), so its base snapshot is not inside it. Save it "
+            "as CSV again (UTF-8, comma separated) beside its .csv.base.json and import the "
+            ".csv, or make the edits in the exported .csv itself."
+        )
     if meta_name is None:
         raise SheetError(
             f"{where} is not a bulksync export (it has no hidden {META_SHEET!r} sheet). "
@@ -294,6 +302,12 @@ def _runs(
         refused={col for col in range(len(keys)) if key_ref(col) in refused_refs},
     )
     return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
+
+
+def _csv_export_header(book: python_calamine.CalamineWorkbook, name: str) -> bool:
+    """Whether the sheet's first row holds a CSV export's id cell (``TIE``)."""
+    rows = book.get_sheet_by_name(name).to_python(nrows=1)
+    return any(TIE.fullmatch(str(cell).strip().lstrip("'")) for cell in (rows[0] if rows else ()))
 
 
 def _has_pandas_index(rows: Sequence[Sequence[Any]]) -> bool:
