@@ -56,6 +56,7 @@ class IssueCode(StrEnum):
     NOT_AN_ASSIGNEE = "not_an_assignee"
     DIGITS_CONVERTED = "digits_converted"
     MOJIBAKE = "mojibake"
+    READ_AS_MISSING = "read_as_missing"
     # An edit against the export and live state
     LOCKED = "locked"
     RUN_NOT_FOUND = "run_not_found"

@@ -121,6 +121,23 @@ class Read(StrEnum):
     INVALID = "invalid"
 
 
+READ_AS_MISSING: Final = frozenset(
+    {"N/A", "n/a", "NA", "<NA>", "#NA", "#N/A", "#N/A N/A", "NULL", "null", "NaN", "nan"}
+    | {"-NaN", "-nan", "None", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN"}
+)
+"""Texts pandas' read_csv takes for a missing value (its default ``na_values``) and
+to_csv writes back as an empty cell."""
+
+
+def _missing_message(exported: str) -> str:
+    return (
+        f"This cell was {exported!r} at export and is empty now: a pandas script's "
+        f"read_csv reads {exported!r} as a missing value and writes it back empty "
+        "(read_csv(..., keep_default_na=False) keeps it). Put it back; to clear the value, "
+        "clear it in NextStep."
+    )
+
+
 class Decoded(NamedTuple):
     read: Read
     value: JSON
@@ -152,6 +169,8 @@ def decode(
             raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
         if lost_characters(text_of(raw), exported):
             raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
+        if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
+            raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
         converted = (number_cell or sheet.text_cells) and codec.converted(
             raw, compare_to, number_cell=number_cell
         )
