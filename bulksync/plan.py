@@ -128,9 +128,10 @@ LOCKED_AT_EXPORT: Final = (
 locked since the export)."""
 
 MOJIBAKE_FILE: Final = (
-    "This file was opened with the wrong character set and saved again: {count} cells "
-    "show their exported text garbled (UTF-8 read as Latin-1 or Windows-1252: Müller as "
-    "MÃ¼ller), and importing them would write the garbled text ({cells}). Open the CSV "
+    "This file was opened or saved with the wrong character set: {count} show their "
+    "exported text garbled (UTF-8 read as Latin-1 or Windows-1252: Müller as MÃ¼ller) or "
+    "with '?' for characters the set cannot hold, and importing them would write that "
+    "text ({cells}). Open the CSV "
     "bulksync exported again, choosing UTF-8 as its character set (LibreOffice asks when "
     "it opens a CSV; in Excel use Data ▸ From Text/CSV, File origin: Unicode (UTF-8)), "
     "redo the edits, and save it as CSV in UTF-8."

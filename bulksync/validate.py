@@ -61,7 +61,7 @@ def file_issues(issues: Sequence[Issue]) -> list[Issue]:
         Issue.of(
             IssueCode.MOJIBAKE,
             template=MOJIBAKE_FILE,
-            count=len(garbled_cells),
+            count=f"{len(garbled_cells):,} cell" + ("" if len(garbled_cells) == 1 else "s"),
             cells=", ".join(garbled_cells[:3]) + more,
         )
     ]
