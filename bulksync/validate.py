@@ -164,18 +164,7 @@ def decode(
         value = codec.from_cell(raw, spec.options)
         if codec.equal(value, compare_to):
             return Decoded(Read.SAME, value, [])
-        exported = codec.to_text(compare_to, spec.options)
-        if garbled(text_of(raw), exported):
-            raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
-        if lost_characters(text_of(raw), exported):
-            raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
-        if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
-            raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
-        converted = (number_cell or sheet.text_cells) and codec.converted(
-            raw, compare_to, number_cell=number_cell
-        )
-        if converted:
-            raise CellError(IssueCode.DIGITS_CONVERTED, converted)
+        _check_not_damaged(raw, codec, spec, compare_to, sheet, number_cell=number_cell)
         value, note = codec.check(value, spec.options)
     except CellError as exc:
         if _as_exported(text_of(raw), codec, spec, compare_to):
@@ -197,6 +186,33 @@ def decode(
             Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
         )
     return Decoded(Read.EDITED, value, issues)
+
+
+def _check_not_damaged(
+    raw: CellValue,
+    codec: Codec,
+    spec: FieldSpec,
+    compare_to: JSON,
+    sheet: Sheet,
+    *,
+    number_cell: bool,
+) -> None:
+    """Raise the ``CellError`` of an edited cell that shows what a program did to its
+    exported value rather than what a person typed: text garbled or lost by a character
+    set, a text pandas read as missing, digits an app turned into a number."""
+    exported = codec.to_text(compare_to, spec.options)
+    shown = text_of(raw)
+    if garbled(shown, exported):
+        raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
+    if lost_characters(shown, exported):
+        raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
+    if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
+        raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
+    converted = (number_cell or sheet.text_cells) and codec.converted(
+        raw, compare_to, number_cell=number_cell
+    )
+    if converted:
+        raise CellError(IssueCode.DIGITS_CONVERTED, converted)
 
 
 def _formula_as_exported(
