@@ -99,3 +99,17 @@ def test_a_resave_with_pandas_index_column_says_how_to_save_it(bulk, tmp_path, l
     assert result.exit_code == 7, result.output
     assert "index=False" in result.output
     assert "row numbers" in result.output
+
+
+def test_a_script_that_writes_back_only_the_data_sheet_is_told_to_write_every_sheet(bulk, tmp_path):
+    """A script that reads and writes one frame drops the hidden sheets (the base): the
+    import says so and how to write the workbook back, not "export again"."""
+    pandas = pytest.importorskip("pandas")
+    path = export(bulk, "onb.xlsx", ONB, "--layout", "runs")
+    saved = tmp_path / "runs-only.xlsx"
+    frame = pandas.read_excel(path, sheet_name="Runs", engine="openpyxl")
+    frame.to_excel(saved, sheet_name="Runs", index=False)
+    result = bulk("import", str(saved), "--dry-run")
+    assert result.exit_code == 7, result.output
+    assert "'Runs'" in result.output and "sheet_name=None" in result.output
+    assert "Export the runs" not in result.output

@@ -52,18 +52,8 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     names = book.sheet_names
     # A file of sheet format 3 or older names it _bulksync: read, its version is refused.
     meta_name = next((n for n in (META_SHEET, OLD_META_SHEET) if n in names), None)
-    if meta_name is None and names and _csv_export_header(book, names[0]):
-        raise SheetError(
-            f"{where} is a bulksync CSV export saved as an xlsx workbook (its first row "
-            "carries the CSV's export id), so its base snapshot is not inside it. Save it "
-            "as CSV again (UTF-8, comma separated) beside its .csv.base.json and import the "
-            ".csv, or make the edits in the exported .csv itself."
-        )
     if meta_name is None:
-        raise SheetError(
-            f"{where} is not a bulksync export (it has no hidden {META_SHEET!r} sheet). "
-            "Export the runs with `bulksync export` and edit that file."
-        )
+        raise _no_metadata(book, names, where)
     meta_rows = book.get_sheet_by_name(meta_name).to_python(skip_empty_area=False)
     if _has_pandas_index(meta_rows):
         raise SheetError(
@@ -302,6 +292,39 @@ def _runs(
         refused={col for col in range(len(keys)) if key_ref(col) in refused_refs},
     )
     return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
+
+
+DATA_SHEETS: Final = ("Runs", "Fields")
+"""The data sheet's name in each layout."""
+
+
+def _no_metadata(
+    book: python_calamine.CalamineWorkbook, names: Sequence[str], where: str
+) -> SheetError:
+    """Why a workbook without bulksync's hidden metadata sheet cannot be imported, as
+    precisely as its sheets tell: a CSV export saved as xlsx, a script that wrote only
+    the data sheet back, or no export at all."""
+    if names and _csv_export_header(book, names[0]):
+        return SheetError(
+            f"{where} is a bulksync CSV export saved as an xlsx workbook (its first row "
+            "carries the CSV's export id), so its base snapshot is not inside it. Save it "
+            "as CSV again (UTF-8, comma separated) beside its .csv.base.json and import the "
+            ".csv, or make the edits in the exported .csv itself."
+        )
+    data = next((name for name in names if name in DATA_SHEETS), None)
+    if data is not None:
+        return SheetError(
+            f"{where} has the data sheet of a bulksync export ({data!r}) but not its hidden "
+            "sheets, which hold the export's base snapshot: a program wrote back only some "
+            "of the workbook's sheets (a pandas script writing one frame?). Write every "
+            "sheet back (pandas: read_excel(path, sheet_name=None), then each frame "
+            "to_excel into one ExcelWriter with index=False), or copy your edits into the "
+            "exported file."
+        )
+    return SheetError(
+        f"{where} is not a bulksync export (it has no hidden {META_SHEET!r} sheet). "
+        "Export the runs with `bulksync export` and edit that file."
+    )
 
 
 def _csv_export_header(book: python_calamine.CalamineWorkbook, name: str) -> bool:
