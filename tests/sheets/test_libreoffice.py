@@ -21,6 +21,7 @@ from defusedxml import ElementTree
 from bulksync.fetch import fetch_snapshot
 from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import Layout, write_export
+from tests.apps import soffice_to_pdf
 
 pytestmark = pytest.mark.skipif(
     shutil.which("soffice") is None, reason="LibreOffice is not installed (CI installs it)"
@@ -148,21 +149,7 @@ def test_libreoffice_sees_dropdowns_locks_dates_and_highlighting(tmp_path):
 
 def pdf_of(path: Path, tmp_path: Path) -> bytes:
     """The PDF LibreOffice prints of a workbook, its page streams inflated."""
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation=file://{tmp_path}/lo",
-            "--headless",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path / "pdf"),
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    soffice_to_pdf(path, tmp_path / "pdf").check_returncode()
     data = (tmp_path / "pdf" / f"{path.stem}.pdf").read_bytes()
     pages = b""
     for stream in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
