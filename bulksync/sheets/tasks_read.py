@@ -67,7 +67,7 @@ def task_cells(
     if reader.moved and mirror is not None:
         reader.also_in_place(rows, mirror, first_row)
     if rows_exported is not None and checked:
-        missing = rows_exported - len(reader.present - reader.unknown)
+        missing = rows_exported - reader.as_exported - len(reader.present - reader.unknown)
         if missing > 0:
             reader.problems.append(missing_problem(missing, "value"))
     return reader.result()
@@ -105,6 +105,9 @@ class _TaskRows:
             if name and name.strip() and name not in ours
         ]
         self.present: set[FieldKey] = set()
+        """Ids of the rows read that are not as exported at their place."""
+        self.as_exported = 0
+        """Rows as exported at their place (skipped unread, as an unedited row costs)."""
         """The ids of every row: the values of the export the sheet still has."""
         self.unknown: set[FieldKey] = set()
         self.prefix, self.cell_at, self.base, self.checked = prefix, cell_at, base, checked
@@ -126,11 +129,12 @@ class _TaskRows:
     def row(
         self, row: Sequence[Any], number: int, exported: Sequence[Any] | None, *, look_all: bool
     ) -> None:
+        if exported is not None and row == exported and not look_all:
+            self.as_exported += 1  # its ids are those of the exported row at its place
+            return
         ids = self.ids(row)
         if all(ids):
             self.present.add(FieldKey(*ids))
-        if exported is not None and row == exported and not look_all:
-            return  # as exported
         value = self.cell_at(row, self.value_col)
         if not all(ids):
             if any(ids) or value is not None:
