@@ -43,6 +43,7 @@ from bulksync.errors import (
     TransportError,
 )
 from bulksync.fetch import LiveState, Reading, fetch_snapshot
+from bulksync.issues import Issue, IssueCode, Severity
 from bulksync.journal import Written, written_values
 from bulksync.model import UNSET, Element, Run, Section, Task, Template, TemplateTask
 from bulksync.pacing import RateLimiter
@@ -51,15 +52,12 @@ from bulksync.plan import (
     CanaryReport,
     Change,
     ImportOptions,
-    Issue,
-    IssueCode,
     LiveReader,
     OnConflict,
     Outcome,
     Patch,
     Plan,
     Result,
-    Severity,
     ValueResult,
     describe,
 )

@@ -28,20 +28,10 @@ from dataclasses import dataclass, replace
 from bulksync.baseurl import same_host
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for, text_of
 from bulksync.errors import SheetError
+from bulksync.issues import Issue, IssueCode, Severity
 from bulksync.model import JSON, Task
 from bulksync.perf import cycle_collector_paused
-from bulksync.plan import (
-    Change,
-    ImportOptions,
-    Issue,
-    IssueCode,
-    LiveReader,
-    OnConflict,
-    Outcome,
-    Patch,
-    Plan,
-    Severity,
-)
+from bulksync.plan import Change, ImportOptions, LiveReader, OnConflict, Outcome, Patch, Plan
 from bulksync.sheets.meta import BaseSnapshot
 from bulksync.sheets.reading import Sheet
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field

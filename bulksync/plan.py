@@ -1,8 +1,9 @@
-"""The values passed between the stages of an import: issues, changes, patches, plans,
-and what applying a plan came to.
+"""The values passed between the stages of an import: changes, patches, plans, and what
+applying a plan came to.
 
-validate → ``Issue`` records; diff → a frozen ``Plan`` of ``Change`` values grouped into
-``Patch`` requests; apply → an ``ApplyResult`` of a ``ValueResult`` per value.
+validate → ``Issue`` records (``bulksync.issues``); diff → a frozen ``Plan`` of
+``Change`` values grouped into ``Patch`` requests, and of runs to start
+(``bulksync.launch``); apply → an ``ApplyResult`` of a ``ValueResult`` per value.
 ``Plan.exit_code`` and ``ApplyResult.exit_code`` are the only mapping from these
 outcomes to exit codes.
 """
@@ -13,189 +14,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import ExitCode
+from bulksync.issues import Issue
+from bulksync.launch import Start, StartOutcome, StartResult, StartResultKind
 from bulksync.model import JSON, UNSET, Task, task_patch_body
 from bulksync.snapshot import FieldKey, FieldSpec
 
 LiveReader = Callable[[Sequence[str]], Mapping[str, Sequence[Task] | None]]
 """Reads the live tasks of runs: run id → its tasks, or None for a run that is gone."""
-
-
-# -- issues --------------------------------------------------------------------------------
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    """Blocks the import (nothing is sent while one stands, unless --skip-invalid)."""
-    WARNING = "warning"
-
-
-class IssueCode(StrEnum):
-    """What is wrong; the ``code`` of the reports (documented in docs/import.md)."""
-
-    # A row of the sheet (sheets.reading)
-    NO_IDS = "no_ids"
-    UNKNOWN_IDS = "unknown_ids"
-    DUPLICATE_IDS = "duplicate_ids"
-    CONTEXT_EDITED = "context_edited"
-    NOT_APPLICABLE = "not_applicable"
-    COLUMN_KEY = "column_key"
-    # A cell's content (the codecs' CellError codes, and what only a spreadsheet holds)
-    FORMULA = "formula"
-    ERROR_VALUE = "error_value"
-    NOT_A_NUMBER = "not_a_number"
-    INEXACT_NUMBER = "inexact_number"
-    NOT_A_DATE = "not_a_date"
-    NOT_A_BOOLEAN = "not_a_boolean"
-    NOT_AN_EMAIL = "not_an_email"
-    NOT_A_URL = "not_a_url"
-    NOT_AN_OPTION = "not_an_option"
-    NOT_AN_ASSIGNEE = "not_an_assignee"
-    DIGITS_CONVERTED = "digits_converted"
-    MOJIBAKE = "mojibake"
-    READ_AS_MISSING = "read_as_missing"
-    # An edit against the export and live state
-    LOCKED = "locked"
-    RUN_NOT_FOUND = "run_not_found"
-    TASK_GONE = "task_gone"
-    FIELD_GONE = "field_gone"
-    RUN_COMPLETED = "run_completed"
-    TYPE_CHANGED = "type_changed"
-    LIVE_INVALID = "live_invalid"
-    OPTION_REMOVED = "option_removed"
-    # Warnings
-    OPTIONS_CHANGED = "options_changed"
-    NORMALISED = "normalised"
-    REQUIRED_CLEARED = "required_cleared"
-    NO_BASE = "no_base"
-    ROWS_MISSING = "rows_missing"
-    COLUMN_IGNORED = "column_ignored"
-
-
-WARNINGS: Final = frozenset(
-    {
-        IssueCode.OPTIONS_CHANGED,
-        IssueCode.NORMALISED,
-        IssueCode.REQUIRED_CLEARED,
-        IssueCode.NO_BASE,
-        IssueCode.ROWS_MISSING,
-        IssueCode.COLUMN_IGNORED,
-    }
-)
-
-_GONE_FIX: Final = "in NextStep (or this API key cannot see it); check the ids of this row."
-
-MESSAGES: Final[Mapping[IssueCode, str]] = {
-    # The checks of an edit against live state (bulksync.diff), in str.format form.
-    IssueCode.RUN_NOT_FOUND: "Run {run_id} no longer exists in NextStep (or this API key "
-    "cannot see it); this value cannot be imported.",
-    IssueCode.TASK_GONE: "Task {task_id} is no longer in run {run_id}: the run's tasks "
-    "changed since the export. Export again and redo this edit.",
-    IssueCode.RUN_COMPLETED: "Run {run_id} was completed in NextStep since the export, and "
-    "NextStep locks a completed run; this value cannot be imported.",
-    IssueCode.FIELD_GONE: "Task {title!r} no longer has the field {label!r} (the template "
-    "was synced into the run since the export). Export again and redo this edit.",
-    IssueCode.LOCKED: "This value cannot change: {locked} in NextStep since the export.",
-    IssueCode.TYPE_CHANGED: "The field {label!r} was a {was} field at export and is a {now} "
-    "field now. Export again and redo this edit.",
-    IssueCode.LIVE_INVALID: "NextStep holds {held!r} in the {kind} field {label!r}, which "
-    "is not a valid {kind} value, so this edit cannot be checked against it. Correct the "
-    "value in NextStep, then import again.",
-    IssueCode.OPTION_REMOVED: "The options of {label!r} changed since the export: {reason}.",
-    IssueCode.OPTIONS_CHANGED: "The options of {label!r} changed since the export; the "
-    "value is still one of them.",
-    # Reading a cell (bulksync.validate)
-    IssueCode.ERROR_VALUE: "The cell shows the spreadsheet error {text}; type the value "
-    "instead (or leave the cell as it was exported).",
-    IssueCode.FORMULA: "The cell holds the formula {text}; {fix}",
-    IssueCode.NORMALISED: "{said}.",
-    IssueCode.REQUIRED_CLEARED: "{label!r} is required: NextStep accepts it empty, but a "
-    "person completing the task in the app will be asked to fill it in.",
-    IssueCode.NO_BASE: "This sheet has no base snapshot: it is compared with live state "
-    "only, so every value that differs from NextStep is written, and changes made by "
-    "others since the export will be overwritten.",
-}
-"""Each issue's message, by code, for the codes whose text is one fixed sentence."""
-
-LOCKED_AT_EXPORT: Final = (
-    "This value cannot change: {locked} at export, and NextStep does not accept edits "
-    "there. Put back {exported!r}."
-)
-"""``locked`` for a value the export already showed locked (``MESSAGES`` has the one
-locked since the export)."""
-
-MOJIBAKE_FILE: Final = (
-    "This file was opened or saved with the wrong character set: {count} show their "
-    "exported text garbled (UTF-8 read as Latin-1 or Windows-1252: Müller as MÃ¼ller) or "
-    "with '?' for characters the set cannot hold, and importing them would write that "
-    "text ({cells}). Open the CSV "
-    "bulksync exported again, choosing UTF-8 as its character set (LibreOffice asks when "
-    "it opens a CSV; in Excel use Data ▸ From Text/CSV, File origin: Unicode (UTF-8)), "
-    "redo the edits, and save it as CSV in UTF-8."
-)
-"""The one error of a file whose cells are ``mojibake``."""
-
-UNMATCHED: Final[Mapping[IssueCode, str]] = {
-    IssueCode.RUN_NOT_FOUND: "Run {run_id} does not exist " + _GONE_FIX,
-    IssueCode.TASK_GONE: "Run {run_id} has no such task " + _GONE_FIX,
-    IssueCode.FIELD_GONE: "Task {title!r} has no such field " + _GONE_FIX,
-}
-"""Without a base snapshot: a row whose ids match nothing live."""
-
-UNDO_GONE: Final[Mapping[IssueCode, str]] = {
-    IssueCode.TASK_GONE: "Task {task_id} of run {run_id} no longer exists in NextStep; "
-    "nothing to undo there.",
-    IssueCode.FIELD_GONE: "Task {title!r} no longer has the field {field}; nothing to undo there.",
-}
-"""Undo: a value the import wrote whose task or field is gone."""
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """An error or warning about one cell (or the whole sheet when ``cell`` is None)."""
-
-    severity: Severity
-    code: IssueCode
-    message: str
-    cell: str | None = None
-    key: FieldKey | None = None
-    value: str | None = None
-    """The offending value as the cell shows it."""
-    run_title: str = ""
-    task_title: str = ""
-    label: str = ""
-
-    @classmethod
-    def of(
-        cls,
-        code: IssueCode,
-        cell: str | None = None,
-        key: FieldKey | None = None,
-        value: str | None = None,
-        *,
-        template: str | None = None,
-        **params: Any,
-    ) -> Issue:
-        """The issue of ``code``, its message from ``MESSAGES`` (or ``template``)."""
-        text = (MESSAGES[code] if template is None else template).format(**params)
-        severity = Severity.WARNING if code in WARNINGS else Severity.ERROR
-        return cls(severity, code, text, cell, key, value)
-
-    def as_dict(self) -> dict[str, Any]:
-        key = self.key
-        return {
-            "cell": self.cell,
-            "run_id": key.run_id if key else None,
-            "task_id": key.task_id if key else None,
-            "field": key.field if key else None,
-            "label": self.label or None,
-            "code": self.code.value,
-            "message": self.message,
-            "value": self.value,
-        }
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -299,13 +128,30 @@ class Plan:
     runs_read: int = 0
     completes_runs: tuple[tuple[str, str], ...] = ()
     """(run id, title) of each run this import completes."""
+    creates: tuple[Start, ...] = ()
+    """The sheet's new rows: runs to start, started already, or conflicts."""
+    template_id: str | None = None
+    """The template the sheet's new rows start runs of."""
+
+    @property
+    def starts(self) -> tuple[Start, ...]:
+        """The runs this import starts (``creates`` that are sent)."""
+        return tuple(s for s in self.creates if s.written)
 
     @property
     def requests(self) -> int:
-        return len(self.patches)
+        """Requests the apply sends when all goes well: PATCHes, and per run to start
+        its POST (and the read and PATCHes of its ticks and assignees)."""
+        return len(self.patches) + sum(s.requests for s in self.starts)
+
+    @property
+    def has_work(self) -> bool:
+        """Something to send: a PATCH or a run to start."""
+        return bool(self.patches or self.starts)
 
     def summary(self) -> dict[str, int]:
         return {
+            "creates": len(self.starts),
             "changes": len(self.changes),
             "conflicts": len(self.conflicts),
             "errors": len(self.errors),
@@ -320,9 +166,10 @@ class Plan:
         """0 when clean; errors before conflicts; with ``detailed``, pending changes."""
         if self.errors:
             return ExitCode.INVALID
-        if self.conflicts and self.on_conflict is OnConflict.SKIP:
+        skipped = [s for s in self.creates if s.outcome is StartOutcome.CONFLICT]
+        if (self.conflicts or skipped) and self.on_conflict is OnConflict.SKIP:
             return ExitCode.CONFLICTS
-        if detailed and self.patches:
+        if detailed and self.has_work:
             return ExitCode.CHANGES
         return ExitCode.OK
 
@@ -365,8 +212,14 @@ class Plan:
                     "completes_run": p.completes_run,
                 }
                 for p in self.patches
+            ]
+            + [
+                {"method": "POST", "row": c.row, "title": c.title, "body": c.body()}
+                for c in self.starts
             ],
             "completes_runs": [run_id for run_id, _ in self.completes_runs],
+            "template_id": self.template_id,
+            "creates": [c.as_dict() for c in self.creates],
         }
 
 
@@ -428,7 +281,9 @@ class ApplyResult:
     unwritten: tuple[ValueResult, ...] = ()
     """The plan's conflicts that were not written (someone else's edits)."""
     requests: int = 0
-    """PATCH requests sent."""
+    """Requests sent (PATCHes, and the POSTs of runs started)."""
+    starts: tuple[StartResult, ...] = ()
+    """What came of each run to start."""
 
     @property
     def results(self) -> tuple[ValueResult, ...]:
@@ -440,16 +295,29 @@ class ApplyResult:
 
     @property
     def failed(self) -> int:
-        return self.count(Result.FAILED) + self.count(Result.NOT_SENT)
+        return self.count(Result.FAILED) + self.count(Result.NOT_SENT) + self.starts_failed
+
+    def started(self, *kinds: StartResultKind) -> int:
+        """Runs to start that came to one of ``kinds`` (default: started or adopted)."""
+        kinds = kinds or (StartResultKind.STARTED, StartResultKind.ADOPTED)
+        return sum(1 for s in self.starts if s.result in kinds)
+
+    @property
+    def starts_failed(self) -> int:
+        return self.started(StartResultKind.FAILED, StartResultKind.NOT_SENT)
 
     def summary(self) -> dict[str, int]:
-        return {r.value: self.count(r) for r in Result} | {"patches_sent": self.requests}
+        return (
+            {r.value: self.count(r) for r in Result}
+            | {"patches_sent": self.requests}
+            | {f"runs_{k.value}": self.started(k) for k in StartResultKind}
+        )
 
     def exit_code(self) -> ExitCode:
         """Failed or not sent before conflicts; 0 when every value was written or done."""
         if self.failed:
             return ExitCode.FAILED
-        if self.count(Result.CONFLICT):
+        if self.count(Result.CONFLICT) or self.started(StartResultKind.CONFLICT):
             return ExitCode.CONFLICTS
         return ExitCode.OK
 

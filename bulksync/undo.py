@@ -6,18 +6,10 @@ from pathlib import Path
 
 from bulksync.codecs import codec_for
 from bulksync.diff import build_patches, classify, make_change
+from bulksync.issues import UNDO_GONE, Issue, IssueCode
 from bulksync.journal import Written, written_values
 from bulksync.model import Task
-from bulksync.plan import (
-    UNDO_GONE,
-    Change,
-    Issue,
-    IssueCode,
-    LiveReader,
-    OnConflict,
-    Outcome,
-    Plan,
-)
+from bulksync.plan import Change, LiveReader, OnConflict, Outcome, Plan
 from bulksync.snapshot import FieldKey, live_field
 
 

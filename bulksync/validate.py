@@ -20,17 +20,17 @@ from bulksync.codecs import (
     lost_characters,
     text_of,
 )
-from bulksync.model import JSON, Task
-from bulksync.plan import (
+from bulksync.issues import (
     LOCKED_AT_EXPORT,
     MOJIBAKE_FILE,
     UNMATCHED,
     WARNINGS,
-    ImportOptions,
     Issue,
     IssueCode,
     Severity,
 )
+from bulksync.model import JSON, Task
+from bulksync.plan import ImportOptions
 from bulksync.sheets.meta import UNHOLDABLE
 from bulksync.sheets.reading import Sheet, SheetCell, Special, garbled_message, lost_message
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field

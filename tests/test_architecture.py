@@ -47,6 +47,8 @@ LAYERS: Mapping[str, int] = {
     "bulksync.sender": 2,
     # 3 plan values & reads
     "bulksync.plan": 3,
+    "bulksync.issues": 3,
+    "bulksync.launch": 3,
     "bulksync.fetch": 3,
     "bulksync.sandbox": 3,
     # 4 sheets
@@ -54,10 +56,12 @@ LAYERS: Mapping[str, int] = {
     # 5 planning
     "bulksync.validate": 5,
     "bulksync.diff": 5,
+    "bulksync.launch_plan": 5,
     "bulksync.rundir": 5,
     # 6 acting
     "bulksync.journal": 6,
     "bulksync.apply": 6,
+    "bulksync.launch_apply": 6,
     "bulksync.undo": 6,
     "bulksync.results": 6,
     # 7 rendering & config

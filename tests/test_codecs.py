@@ -178,7 +178,7 @@ def test_every_code_a_codec_or_a_sheet_reader_raises_is_an_issue_code():
     from pathlib import Path
 
     import bulksync
-    from bulksync.plan import IssueCode
+    from bulksync.issues import IssueCode
 
     package = Path(bulksync.__file__).parent
     raised = set()

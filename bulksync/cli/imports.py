@@ -13,10 +13,7 @@ from bulksync.cli.options import _settings, shared_options
 from bulksync.cli.planning import conclude, planned, writing
 from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
-from bulksync.plan import (
-    ImportOptions,
-    OnConflict,
-)
+from bulksync.plan import ImportOptions, OnConflict
 from bulksync.rundir import (
     RunOf,
     latest_run_dir,

@@ -14,13 +14,7 @@ from bulksync.cli.options import Settings, say
 from bulksync.client import NextStepClient
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState
-from bulksync.plan import (
-    ApplyResult,
-    CanaryReport,
-    LiveReader,
-    Plan,
-    Result,
-)
+from bulksync.plan import ApplyResult, CanaryReport, LiveReader, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,

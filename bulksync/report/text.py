@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from bulksync.issues import Issue
 from bulksync.model import JSON
-from bulksync.plan import Change, Issue, Plan, describe
+from bulksync.plan import Change, Plan, describe
 from bulksync.report.terminal import pace_note, printable, render_table
 
 EDGE_SPACE: Final = "⎵"
