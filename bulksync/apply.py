@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -33,19 +34,18 @@ from bulksync.client import NextStepClient
 from bulksync.codecs import codec_for
 from bulksync.diff import by_run, classify
 from bulksync.errors import (
-    ApiError,
     BulksyncError,
-    OutcomeUnknownError,
-    RateLimitedError,
     StorageError,
 )
 from bulksync.fetch import LiveState, Reading
 from bulksync.journal import Journal, keep_plan, storage_error
-from bulksync.model import JSON, Task
+from bulksync.launch import Start, StartResult, StartResultKind
+from bulksync.launch_apply import Starter
+from bulksync.model import Task
+from bulksync.patching import RateLimited, send_patch
 from bulksync.plan import (
     ApplyResult,
     CanaryReport,
-    Change,
     OnConflict,
     Outcome,
     Patch,
@@ -92,45 +92,124 @@ def apply_plan(
     journal cannot be written.
     """
     live = live or LiveState(client)
-    patches = list(plan.patches)
-    batches = [patches]
-    if canary is not None and canary < len(patches):
-        batches = [patches[:canary], patches[canary:]]
-    sent: list[ValueResult] = []
-    requests = 0
+    units: list[Patch | Start] = [*plan.patches, *plan.starts]
+    batches = [units]
+    if canary is not None and canary < len(units):
+        batches = [units[:canary], units[canary:]]
+    done = ApplyResult(run_dir)
     for number, batch in enumerate(batches):
-        if number == 1 and not _go_on(sent, canary or 0, len(batch), confirm_rest):
-            stopped = (c for patch in batch for c in patch.changes)
-            sent.extend(ValueResult(c, Result.NOT_SENT, _CANARY_STOPPED) for c in stopped)
+        if number == 1 and not _go_on(done, canary or 0, len(batch), confirm_rest):
+            done = done.plus(_not_sent(run_dir, batch, _CANARY_STOPPED))
             break
-        report = _apply_batch(
-            plan,
-            client,
-            run_dir,
-            batch,
-            fail_fast=fail_fast,
-            progress=progress,
-            live=live,
-            max_read_age=max_read_age,
-        )
-        sent.extend(report.sent)
-        requests += report.requests
-    result = ApplyResult(run_dir, tuple(sent), plan.unwritten(), requests)
-    write_results(result, run_dir, host=plan.host, already_done=plan.already_done)
+        patches = [u for u in batch if isinstance(u, Patch)]
+        starts = [u for u in batch if isinstance(u, Start)]
+        if patches:
+            done = done.plus(
+                _apply_batch(
+                    plan,
+                    client,
+                    run_dir,
+                    patches,
+                    fail_fast=fail_fast,
+                    progress=progress,
+                    live=live,
+                    max_read_age=max_read_age,
+                )
+            )
+        if starts and fail_fast and done.failed:
+            done = done.plus(_not_sent(run_dir, starts, _STOPPED))
+        elif starts:
+            done = done.plus(
+                start_runs(plan, client, run_dir, starts, fail_fast=fail_fast, progress=progress)
+            )
+    result = replace(done, unwritten=plan.unwritten())
+    write_results(
+        result, run_dir, host=plan.host, already_done=plan.already_done, link=run_link(client)
+    )
     return result
 
 
+def run_link(client: NextStepClient) -> Callable[[str], str]:
+    """A run's address in the API, from its id (what results.csv gives a started run)."""
+    base = str(client.base_url).rstrip("/")
+    return lambda run_id: f"{base}/process-runs/{run_id}"
+
+
+def _not_sent(run_dir: Path, units: Sequence[Patch | Start], message: str) -> ApplyResult:
+    """The values and runs to start of ``units``, as not sent."""
+    values = tuple(
+        ValueResult(c, Result.NOT_SENT, message)
+        for u in units
+        if isinstance(u, Patch)
+        for c in u.changes
+    )
+    starts = tuple(
+        StartResult(u, StartResultKind.NOT_SENT, message=message)
+        for u in units
+        if isinstance(u, Start)
+    )
+    return ApplyResult(run_dir, values, starts=starts)
+
+
 def _go_on(
-    sent: Sequence[ValueResult],
+    done: ApplyResult,
     canary: int,
     rest: int,
     confirm_rest: Callable[[CanaryReport], bool] | None,
 ) -> bool:
     """Whether the rest goes after the canary: all of it applied, and confirmed."""
-    failed = sum(1 for r in sent if r.result is not Result.APPLIED)
-    report = CanaryReport(canary, len(sent) - failed, failed, rest)
+    failed = sum(1 for r in done.sent if r.result is not Result.APPLIED)
+    failed += sum(1 for s in done.starts if s.result not in _STARTED or s.then_failed)
+    applied = len(done.sent) + len(done.starts) - failed
+    report = CanaryReport(canary, applied, failed, rest)
     confirmed = confirm_rest(report) if confirm_rest is not None else True
     return confirmed and not report.failed
+
+
+_STARTED: Final = (
+    StartResultKind.STARTED,
+    StartResultKind.ADOPTED,
+    StartResultKind.ALREADY_STARTED,
+)
+
+
+def start_runs(
+    plan: Plan,
+    client: NextStepClient,
+    run_dir: Path,
+    starts: Sequence[Start],
+    *,
+    fail_fast: bool = False,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Start the plan's runs (``launch_apply.Starter``) with the journal; results.csv
+    says what came of them also when cut short."""
+    keep_plan(run_dir / PLAN, plan.as_dict())
+    journal = Journal(run_dir / JOURNAL)
+    total, done = len(starts), 0
+    lock = threading.Lock()
+
+    def advance(count: int) -> None:
+        nonlocal done
+        with lock:
+            done += count
+            if progress:
+                progress(done, total)
+
+    if progress:
+        progress(0, total)
+    starter = Starter(client, journal, fail_fast=fail_fast, advance=advance)
+    results: list[StartResult] = []
+    try:
+        journal.record("start", file=plan.path, host=plan.host, runs=total)
+        results = starter.start_all(starts)
+    finally:
+        journal.close()
+    report = ApplyResult(run_dir, tuple(starter.values), (), starter.requests, tuple(results))
+    if journal.broken is not None:
+        write_results(report, run_dir, host=plan.host, link=run_link(client))
+        raise journal.broken
+    return report
 
 
 def _apply_batch(
@@ -265,14 +344,14 @@ class _Sender:
                     ]
                 age = self.live.clock() - reading.at
                 try:
-                    outcome = _send(
+                    outcome = send_patch(
                         todo,
                         self.client,
                         self.journal,
                         read_age=round(age, 3),
                         max_wait=max(0.0, self.max_read_age - age),
                     )
-                except _RateLimited:
+                except RateLimited:
                     # NextStep did nothing. Try again; past max_read_age, on a new read.
                     continue
                 except StorageError as exc:
@@ -350,127 +429,3 @@ def _gone(tasks: Sequence[Task] | None, task: Task | None) -> str:
     if tasks and all(t.completed or t.skipped for t in tasks):
         return "the run was completed in NextStep since the plan, which locks it; not sent"
     return ""
-
-
-MAX_UNKNOWN: Final = 4
-"""Tries of one PATCH whose outcome stays unknown before its values are called failed."""
-
-
-class _RateLimited(Exception):
-    """A PATCH was answered 429: nothing was applied; check the run again, then resend."""
-
-
-def _send(
-    patch: Patch,
-    client: NextStepClient,
-    journal: Journal,
-    attempt: int = 1,
-    *,
-    read_age: float | None = None,
-    max_wait: float | None = None,
-) -> list[ValueResult]:
-    body = patch.body()
-    before = {c.key.field: c.live for c in patch.changes}
-    extra = {} if read_age is None else {"read_age": read_age}
-    journal.record(
-        "intent", run_id=patch.run_id, task_id=patch.task_id, body=body, before=before, **extra
-    )
-    try:
-        task = client.patch_task_body(patch.run_id, patch.task_id, body, max_wait=max_wait)
-    except RateLimitedError as exc:
-        journal.record("rate_limited", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
-        raise _RateLimited from None
-    except OutcomeUnknownError as exc:
-        journal.record("unknown", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
-        return _after_unknown(patch, client, journal, attempt)
-    except ApiError as exc:
-        message = f"NextStep refused the request: {exc.message} ({exc.code})"
-        journal.record(
-            "failed", run_id=patch.run_id, task_id=patch.task_id, code=exc.code, error=exc.message
-        )
-        return [ValueResult(c, Result.FAILED, message) for c in patch.changes]
-    except BulksyncError as exc:
-        journal.record("failed", run_id=patch.run_id, task_id=patch.task_id, error=str(exc))
-        return [ValueResult(c, Result.FAILED, str(exc)) for c in patch.changes]
-    return _verified(patch, task, journal)
-
-
-def _value_of(task: Task, change: Change) -> JSON:
-    found = live_field(task, change.key)
-    return None if found is None else found.value
-
-
-def _verified(patch: Patch, task: Task, journal: Journal) -> list[ValueResult]:
-    """Each value compared with what NextStep says it holds now (silent coercions fail)."""
-    results = []
-    for change in patch.changes:
-        stored = _value_of(task, change)
-        if codec_for(change.kind).equal(stored, change.sheet):
-            results.append(ValueResult(change, Result.APPLIED, stored=stored, stored_known=True))
-        else:
-            results.append(
-                ValueResult(
-                    change,
-                    Result.FAILED,
-                    f"NextStep stored {describe(stored)!r} instead of {describe(change.sheet)!r}",
-                    stored,
-                    stored_known=True,
-                )
-            )
-    journal.record(
-        "applied",
-        run_id=patch.run_id,
-        task_id=patch.task_id,
-        values={r.change.key.field: r.stored for r in results},
-        verified=all(r.result is Result.APPLIED for r in results),
-    )
-    return results
-
-
-def _after_unknown(
-    patch: Patch, client: NextStepClient, journal: Journal, attempt: int
-) -> list[ValueResult]:
-    """Read the task back; send once more only what is still to do."""
-    try:
-        task = client.get_task(patch.run_id, patch.task_id)
-    except BulksyncError as exc:
-        message = f"the outcome is unknown and the task could not be read back: {exc}"
-        return [ValueResult(c, Result.FAILED, message) for c in patch.changes]
-    results: list[ValueResult] = []
-    todo: list[Change] = []
-    for change in patch.changes:
-        live = _value_of(task, change)
-        # The three-way rule seen from the request that may have gone: the value it
-        # writes is the base and the value it replaces the edit, so that, as before,
-        # live = sheet is checked first (applied), then live = what it replaces (still
-        # to do), and anything else is a conflict.
-        outcome = classify(codec_for(change.kind), change.sheet, change.live, live)
-        if outcome is Outcome.CHANGE:
-            results.append(ValueResult(change, Result.APPLIED, stored=live))
-        elif outcome is Outcome.ALREADY_DONE:
-            todo.append(change)
-        else:
-            results.append(
-                ValueResult(
-                    change,
-                    Result.CONFLICT,
-                    f"changed in NextStep meanwhile to {describe(live)!r}; not overwritten",
-                    live,
-                )
-            )
-    journal.record(
-        "reread",
-        run_id=patch.run_id,
-        task_id=patch.task_id,
-        values={r.change.key.field: r.stored for r in results if r.result is Result.APPLIED},
-        todo=[c.key.field for c in todo],
-    )
-    if todo and attempt >= MAX_UNKNOWN:
-        message = f"NextStep did not answer {attempt} times; the value is still as it was"
-        results.extend(ValueResult(c, Result.FAILED, message) for c in todo)
-    elif todo:
-        again = Patch(patch.run_id, patch.task_id)
-        for change in todo:
-            again.add(change)
-        results.extend(_send(again, client, journal, attempt + 1))
-    return results

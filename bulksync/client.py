@@ -248,7 +248,14 @@ class NextStepClient:
         prefill = [dict(item) for item in custom_elements]
         if prefill:
             body["custom_elements"] = prefill
-        return self._one(parse_run, "POST", "process-runs", body)
+        return self.create_run_body(body)
+
+    def create_run_body(self, body: Mapping[str, JSON]) -> Run:
+        """``create_run`` with its body made already (a plan's ``Start.body()``): the body
+        journalled is the body sent. Raises ``OutcomeUnknownError`` when the answer was
+        lost: a run may or may not have been started, and there is no idempotency key,
+        so the caller must look for it before sending again."""
+        return self._one(parse_run, "POST", "process-runs", dict(body))
 
     def map(self, func: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """``func`` over ``items`` with up to ``max_in_flight`` at once; results in order."""

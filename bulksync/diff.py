@@ -29,6 +29,8 @@ from bulksync.baseurl import same_host
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for, text_of
 from bulksync.errors import SheetError
 from bulksync.issues import Issue, IssueCode, Severity
+from bulksync.launch import Started
+from bulksync.launch_plan import TemplateSource, plan_starts
 from bulksync.model import JSON, Task
 from bulksync.perf import cycle_collector_paused
 from bulksync.plan import Change, ImportOptions, LiveReader, OnConflict, Outcome, Patch, Plan
@@ -87,11 +89,32 @@ def make_change(
 
 
 def plan_import(
-    sheet: Sheet, read_live: LiveReader, *, host: str, options: ImportOptions | None = None
+    sheet: Sheet,
+    read_live: LiveReader,
+    *,
+    host: str,
+    options: ImportOptions | None = None,
+    source: TemplateSource | None = None,
+    ledger: Mapping[str, Started] | None = None,
 ) -> Plan:
-    """The plan for an edited sheet: changes, conflicts, errors, and the PATCHes to send."""
+    """The plan for an edited sheet: changes, conflicts, errors, and the PATCHes to send;
+    and the runs its new rows start (``bulksync.launch_plan``), read from ``source``
+    (which is read only when the sheet has new rows) and checked against ``ledger``,
+    what the journals of the sheet's earlier imports say they started."""
     with cycle_collector_paused():
-        return _plan(sheet, read_live, host, options or ImportOptions())
+        plan = _plan(sheet, read_live, host, options or ImportOptions())
+        if not sheet.new_rows:
+            return plan
+        starts, issues = plan_starts(sheet, source, ledger=ledger, options=options)
+    errors = tuple(i for i in issues if i.severity is Severity.ERROR)
+    warnings = tuple(i for i in issues if i.severity is Severity.WARNING)
+    return replace(
+        plan,
+        creates=tuple(starts),
+        template_id=sheet.meta.template_id,
+        errors=plan.errors + errors,
+        warnings=plan.warnings + warnings,
+    )
 
 
 def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions) -> Plan:

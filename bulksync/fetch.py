@@ -8,7 +8,9 @@ for the runs layout the template's task list once.
 run, a few at once; a run that is gone is ``None``). ``LiveState.fresh`` is what the
 apply calls right before writing a run: the tasks read then, or again now if that read
 is older than ``max_age`` seconds, so a value someone changed while the plan was shown,
-confirmed or worked through is seen before anything is written over it.
+confirmed or worked through is seen before anything is written over it. Its
+``template``, ``template_tasks`` and ``template_runs`` are what planning a sheet's new
+rows reads (``launch_plan.TemplateSource``), only when the sheet has some.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import NamedTuple
 
 from bulksync.client import NextStepClient
 from bulksync.errors import NotFoundError
-from bulksync.model import Task, TemplateTask
+from bulksync.launch import created_since
+from bulksync.model import Run, Task, Template, TemplateTask
 from bulksync.snapshot import Snapshot
 
 Progress = Callable[[int, int], None]
@@ -127,3 +130,32 @@ class LiveState:
             self.readings[run_id] = reading
             self.reads += 1
         return reading
+
+    # -- what planning runs to start reads (launch_plan.TemplateSource) ----------------
+
+    def template(self, template_id: str) -> Template | None:
+        try:
+            return self.client.get_template(template_id)
+        except NotFoundError:
+            return None
+
+    def template_tasks(self, template_id: str) -> list[TemplateTask]:
+        return self.client.template_tasks(template_id)
+
+    def template_runs(self, template_id: str, since: str | None) -> list[Run]:
+        return template_runs(self.client, template_id, since)
+
+
+def template_runs(client: NextStepClient, template_id: str, since: str | None) -> list[Run]:
+    """The template's runs created at or after ``since`` (newest first: the listing stops
+    at the first older one), then its active runs: every run a new row's title could be
+    the title of. Without ``since``, the active runs only."""
+    found: dict[str, Run] = {}
+    if since is not None:
+        for run in client.iter_runs(template_id=template_id):
+            if not created_since(run, since):
+                break
+            found[run.id] = run
+    for run in client.iter_runs(template_id=template_id, status="active"):
+        found.setdefault(run.id, run)
+    return list(found.values())

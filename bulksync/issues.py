@@ -55,7 +55,15 @@ class IssueCode(StrEnum):
     TYPE_CHANGED = "type_changed"
     LIVE_INVALID = "live_invalid"
     OPTION_REMOVED = "option_removed"
+    # A new row: a run to start (bulksync.launch_plan)
+    TITLE_REQUIRED = "title_required"
+    NO_TEMPLATE = "no_template"
+    TEMPLATE_GONE = "template_gone"
+    TEMPLATE_UNPUBLISHED = "template_unpublished"
+    NOT_IN_TEMPLATE = "not_in_template"
     # Warnings
+    DUPLICATE_TITLE = "duplicate_title"
+    TITLE_IN_USE = "title_in_use"
     OPTIONS_CHANGED = "options_changed"
     NORMALISED = "normalised"
     REQUIRED_CLEARED = "required_cleared"
@@ -72,6 +80,8 @@ WARNINGS: Final = frozenset(
         IssueCode.NO_BASE,
         IssueCode.ROWS_MISSING,
         IssueCode.COLUMN_IGNORED,
+        IssueCode.DUPLICATE_TITLE,
+        IssueCode.TITLE_IN_USE,
     }
 )
 
@@ -103,6 +113,24 @@ MESSAGES: Final[Mapping[IssueCode, str]] = {
     IssueCode.NORMALISED: "{said}.",
     IssueCode.REQUIRED_CLEARED: "{label!r} is required: NextStep accepts it empty, but a "
     "person completing the task in the app will be asked to fill it in.",
+    # A new row (bulksync.launch_plan)
+    IssueCode.TITLE_REQUIRED: "This new row has values but no title, and a run to start "
+    "needs one: type the run's title in this cell (or clear the row to start no run).",
+    IssueCode.NO_TEMPLATE: "This sheet has new rows (rows without a run_id), but it does "
+    "not say which template to start them from: start runs from a sheet exported with "
+    "--template (bulksync export --template ID --new N -o launch.xlsx).",
+    IssueCode.TEMPLATE_GONE: "The template {template_id} of this sheet's new rows no longer "
+    "exists in NextStep (or this API key cannot see it); no run can be started from it.",
+    IssueCode.TEMPLATE_UNPUBLISHED: "The template {title!r} ({template_id}) is not "
+    "published, and NextStep starts runs only from a published template: publish it in "
+    "NextStep, then import again. No run was started.",
+    IssueCode.NOT_IN_TEMPLATE: "The template no longer has {what} (it changed since the "
+    "export), so a new run cannot be started with this value: export a launch sheet "
+    "again, or clear this cell.",
+    IssueCode.DUPLICATE_TITLE: "Row {other} starts a run with the same title {title!r}: "
+    "both rows start a run. Delete one of them if that is a mistake.",
+    IssueCode.TITLE_IN_USE: "A run titled {title!r} is already active ({run_id}, started "
+    "{when}): this row starts another. Delete the row if it is the same run.",
     IssueCode.NO_BASE: "This sheet has no base snapshot: it is compared with live state "
     "only, so every value that differs from NextStep is written, and changes made by "
     "others since the export will be overwritten.",

@@ -11,15 +11,17 @@ import datetime as dt
 import json
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import StorageError
+from bulksync.launch import Started
 from bulksync.model import JSON
 from bulksync.private import private_file
-from bulksync.rundir import journal_of, read_journal
+from bulksync.rundir import JOURNAL, journal_of, read_journal
 
 
 class Journal:
@@ -118,15 +120,20 @@ def written_values(run_dir: Path) -> list[Written]:
     A request NextStep refused wrote nothing (a PATCH is all or nothing).
     """
     path = journal_of(run_dir)
+    events = read_journal(path)
+    # The runs this import started: undo cannot delete them, nor needs to untick them.
+    new_runs = {e.get("run_id") for e in events if e.get("event") in _STARTED_EVENTS}
     befores: dict[tuple[str, str], dict[str, JSON]] = {}
     # Per task, the request sent last and not answered yet; one that a later request of
     # the same task found still open (its answer was lost) is kept in ``unanswered``.
     open_intents: dict[tuple[str, str], tuple[dict[str, JSON], dict[str, JSON]]] = {}
     unanswered: list[tuple[tuple[str, str], dict[str, JSON], dict[str, JSON]]] = []
     written: dict[tuple[str, str, str], Written] = {}
-    for event in read_journal(path):
+    for event in events:
         key = (event.get("run_id", ""), event.get("task_id", ""))
         kind = event.get("event")
+        if key[0] in new_runs:
+            continue
         if kind == "intent":
             if key in open_intents:
                 unanswered.append((key, *open_intents[key]))
@@ -156,3 +163,46 @@ def _body_values(body: dict[str, Any]) -> dict[str, JSON]:
     if "assignee" in body:
         values[ASSIGNEE] = body["assignee"]
     return values
+
+
+# -- runs started from new rows -----------------------------------------------------------
+
+_STARTED_EVENTS = ("started", "start_adopted")
+
+
+def started_runs(run_dir: Path) -> list[tuple[str, str]]:
+    """(run id, title) of each run the import in ``run_dir`` started, in order."""
+    return [
+        (str(e["run_id"]), str(e.get("title", "")))
+        for e in read_journal(journal_of(run_dir))
+        if e.get("event") in _STARTED_EVENTS and e.get("run_id")
+    ]
+
+
+def started_rows(run_dirs: Sequence[Path]) -> dict[str, Started]:
+    """What the journals of a sheet's imports (oldest first) say of its new rows, by row
+    key: the run each started, whether its ticks and assignees were all set, or that its
+    POST went and no answer was recorded (``Started.run_id`` None)."""
+    found: dict[str, Started] = {}
+    for run_dir in run_dirs:
+        path = run_dir / JOURNAL
+        if not path.is_file():
+            continue
+        for event in read_journal(path):
+            _ledger_event(found, event)
+    return found
+
+
+def _ledger_event(found: dict[str, Started], event: dict[str, Any]) -> None:
+    key, kind = event.get("key"), event.get("event")
+    if not isinstance(key, str):
+        return
+    known = found.get(key)
+    if kind == "start_intent" and (known is None or known.run_id is None):
+        found[key] = Started(key, None, known=tuple(event.get("known", ())), at=event["at"])
+    elif kind in _STARTED_EVENTS:
+        found[key] = Started(key, str(event["run_id"]), at=event.get("at", ""))
+    elif kind == "start_done" and known is not None and known.run_id:
+        found[key] = Started(key, known.run_id, done=True, at=known.at)
+    elif kind == "start_failed" and known is not None and known.run_id is None:
+        del found[key]  # refused: no run was started (a POST is all or nothing)

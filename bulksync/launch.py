@@ -13,12 +13,17 @@ resumed, or from a copy beside it) finds in the journals the run it started alre
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from bulksync.codecs import ASSIGNEE, COMPLETION
-from bulksync.model import JSON
+from bulksync.model import JSON, Run
+
+MARGIN: Final = dt.timedelta(minutes=5)
+"""Runs created up to this long before the export count as started since (the export's
+time is this machine's clock, a run's is NextStep's)."""
 
 
 class StartOutcome(StrEnum):
@@ -100,6 +105,11 @@ class Start:
     answer was lost, a run with the title that is not one of these may be this row's."""
     note: str = ""
     """Why a row is not started (a conflict, started already), for the reports."""
+    unsure: bool = False
+    """An earlier import sent this row's POST and its answer was never recorded (it was
+    cut off): the run is looked for before it is started (``launch_apply``)."""
+    since: str = ""
+    """Runs created before this moment (ISO 8601) are not this row's run."""
 
     def body(self) -> dict[str, JSON]:
         """The ``POST /process-runs`` body, as the API documents it."""
@@ -124,10 +134,11 @@ class Start:
 
     @property
     def requests(self) -> int:
-        """Requests it takes when all goes well: the POST, then (for ticks or assignees)
-        one read of the new run's tasks and a PATCH per such task."""
+        """Requests it takes when all goes well: the POST (unless started already), then
+        (for ticks or assignees) one read of the new run's tasks and a PATCH per such
+        task."""
         tasks = len(self.then_tasks)
-        return 1 + (1 + tasks if tasks else 0)
+        return (0 if self.run_id else 1) + (1 + tasks if tasks else 0)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report's ``creates`` item (documented in docs/import.md)."""
@@ -187,3 +198,40 @@ class StartResult:
 def start_key(title: str, nth: int) -> str:
     """A new row's identity across imports (see the module's docstring)."""
     return f"{title}#{nth}"
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What the journals of a sheet's imports say of one new row (by its key)."""
+
+    key: str
+    run_id: str | None
+    """The run it started; None when the POST went and no answer was recorded."""
+    done: bool = False
+    """Its ticks and assignees were all set too."""
+    known: tuple[str, ...] = ()
+    """The template's runs with the row's title before that POST (not the row's run)."""
+    at: str = ""
+    """When the POST was journalled."""
+
+
+def since_export(exported_at: str) -> str | None:
+    """The moment from which a run counts as started since the export (ISO 8601)."""
+    try:
+        moment = dt.datetime.fromisoformat(exported_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment - MARGIN).astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def created_since(run: Run, since: str | None) -> bool:
+    """Whether the run was created at or after ``since`` (always, without one)."""
+    if since is None:
+        return True
+    try:
+        created = dt.datetime.fromisoformat((run.created_at or "").replace("Z", "+00:00"))
+        return created >= dt.datetime.fromisoformat(since)
+    except ValueError:
+        return True  # a run whose creation time cannot be read may be new: be careful

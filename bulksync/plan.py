@@ -132,6 +132,9 @@ class Plan:
     """The sheet's new rows: runs to start, started already, or conflicts."""
     template_id: str | None = None
     """The template the sheet's new rows start runs of."""
+    started_runs: tuple[tuple[str, str], ...] = ()
+    """Undo: (run id, title) of each run the undone import started, which undo cannot
+    delete (NextStep's API has no way to): they must be archived in NextStep."""
 
     @property
     def starts(self) -> tuple[Start, ...]:
@@ -219,6 +222,7 @@ class Plan:
             ],
             "completes_runs": [run_id for run_id, _ in self.completes_runs],
             "template_id": self.template_id,
+            "started_runs": [{"run_id": i, "title": t} for i, t in self.started_runs],
             "creates": [c.as_dict() for c in self.creates],
         }
 
@@ -284,6 +288,16 @@ class ApplyResult:
     """Requests sent (PATCHes, and the POSTs of runs started)."""
     starts: tuple[StartResult, ...] = ()
     """What came of each run to start."""
+
+    def plus(self, other: ApplyResult) -> ApplyResult:
+        """This result and another's (a later batch of the same apply) together."""
+        return ApplyResult(
+            self.run_dir,
+            self.sent + other.sent,
+            self.unwritten + other.unwritten,
+            self.requests + other.requests,
+            self.starts + other.starts,
+        )
 
     @property
     def results(self) -> tuple[ValueResult, ...]:

@@ -4,13 +4,14 @@ and ``errors.csv``, the values to fix and import again."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from bulksync.launch import StartResult
 from bulksync.plan import ApplyResult, Change, Plan, Result, ValueResult, describe
 from bulksync.private import private_file
-from bulksync.rundir import ERRORS, RESULTS, merge_results
+from bulksync.rundir import ERRORS, RESULTS, START_KEY_PREFIX, merge_results
 from bulksync.sheets import write_retry_csv
 from bulksync.sheets.csvfile import guard, sidecar
 
@@ -30,18 +31,25 @@ RESULT_COLUMNS: Final = (
 
 
 def write_results(
-    report: ApplyResult, run_dir: Path, *, host: str = "", already_done: Sequence[Change] = ()
+    report: ApplyResult,
+    run_dir: Path,
+    *,
+    host: str = "",
+    already_done: Sequence[Change] = (),
+    link: Callable[[str], str] | None = None,
 ) -> None:
     """``results.csv``, a row per value; ``errors.csv``, the values that failed or were
     not sent, as a sheet to fix and import again (``bulksync import errors.csv``).
 
+    A run to start has a row too (field ``Run started``): the new run's id, and in
+    ``after`` its link (``link`` makes it from the id), or why it was not started.
     ``results.csv`` covers the whole import, also when it was resumed: the rows of
     earlier attempts in ``run_dir`` are merged in (``rundir.merge_results``), and the
     values the plan found ``already_done`` are listed as such.
     """
     rows = merge_results(
         run_dir,
-        [_result_row(r) for r in report.results],
+        [_start_row(s, link) for s in report.starts] + [_result_row(r) for r in report.results],
         [_result_row(ValueResult(c, Result.ALREADY_DONE)) for c in already_done],
     )
     with private_file(run_dir / RESULTS).open("w", encoding="utf-8-sig", newline="") as handle:
@@ -101,5 +109,29 @@ def _result_row(result: ValueResult) -> list[str]:
         describe(change.sheet),
         result.result.value,
         result.message,
+    ]
+    return [guard(text, as_text=False) for text in row]
+
+
+START_FIELD: Final = "Run started"
+
+
+def _start_row(result: StartResult, link: Callable[[str], str] | None) -> list[str]:
+    """A row of results.csv for a run to start; its ``field_id`` is the row's key, by
+    which a resumed import's row replaces an earlier attempt's."""
+    start, run_id = result.start, result.run_id or ""
+    row = [
+        start.cell,
+        start.title,
+        "",
+        START_FIELD,
+        run_id,
+        "",
+        f"{START_KEY_PREFIX}{start.key}",
+        "",
+        (link(run_id) if link else run_id) if run_id else "",
+        result.result.value,
+        result.message
+        + (f"; {result.then_failed} tick(s) or assignee(s) not set" if result.then_failed else ""),
     ]
     return [guard(text, as_text=False) for text in row]

@@ -161,6 +161,24 @@ def latest_run_dir(sheet: Path, *, run_of: RunOf | None = None) -> Path | None:
     return max(found)[2] if found else None
 
 
+def export_run_dirs(sheet: Path, *, exported_from: str, exported_at: str) -> list[Path]:
+    """The run directories of every import of this export of a sheet beside it, under
+    any file name (a copy saved as another file is the same export), oldest first."""
+    base = dot_dir(sheet) / IMPORTS
+    if not exported_at or not base.is_dir():
+        return []
+    found: list[tuple[str, str, Path]] = []
+    for candidate in base.iterdir():
+        identity = _identity(candidate)
+        if identity is None:
+            continue
+        made, run_of = identity
+        same = (run_of.exported_from, run_of.exported_at) == (exported_from, exported_at)
+        if run_of.kind is RunKind.IMPORT and same:
+            found.append((made, candidate.name, candidate))
+    return [path for _, _, path in sorted(found)]
+
+
 def _identity(run_dir: Path) -> tuple[str, RunOf] | None:
     """When ``run_dir`` was made and what it is the run of; None for anything else."""
     try:
@@ -333,6 +351,8 @@ def _locked(path: Path, subject: str, holder: Holder | None) -> LockedError:
 _KEY: Final = slice(4, 7)
 """The run_id, task_id and field_id columns of a results row."""
 _RESULT: Final = 9
+START_KEY_PREFIX: Final = "start:"
+"""The field_id of a results row of a run to start: ``start:`` and the row's key."""
 
 
 def merge_results(
@@ -352,6 +372,8 @@ def merge_results(
     for source in (applied, _earlier_rows(run_dir), _sent_before(found_done, intents), rows):
         for row in source:
             key = tuple(row[_KEY])
+            if row[_KEY][-1].startswith(START_KEY_PREFIX):
+                key = (row[_KEY][-1],)  # a run to start: by its row's key, whatever its id
             old = merged.get(key)
             if old and old[_RESULT] == "applied" and row[_RESULT] in ("already_done", "not_sent"):
                 continue

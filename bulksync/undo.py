@@ -7,7 +7,7 @@ from pathlib import Path
 from bulksync.codecs import codec_for
 from bulksync.diff import build_patches, classify, make_change
 from bulksync.issues import UNDO_GONE, Issue, IssueCode
-from bulksync.journal import Written, written_values
+from bulksync.journal import Written, started_runs, written_values
 from bulksync.model import Task
 from bulksync.plan import Change, LiveReader, OnConflict, Outcome, Plan
 from bulksync.snapshot import FieldKey, live_field
@@ -15,6 +15,9 @@ from bulksync.snapshot import FieldKey, live_field
 
 def plan_undo(run_dir: Path, read_live: LiveReader, host: str) -> Plan:
     """The plan that puts back what one import wrote, checked three ways.
+
+    The runs the import started are listed (``Plan.started_runs``), not undone: the API
+    cannot delete a run, and their ticks and assignees are left as they are.
 
     For each value the import wrote, the written value is the base and the value it
     replaced is the edit: a value still as written is changed back; one already back
@@ -50,6 +53,7 @@ def plan_undo(run_dir: Path, read_live: LiveReader, host: str) -> Plan:
         patches=tuple(patches),
         runs_read=len(live),
         completes_runs=tuple(completes),
+        started_runs=tuple(started_runs(run_dir)),
     )
 
 

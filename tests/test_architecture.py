@@ -60,6 +60,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.rundir": 5,
     # 6 acting
     "bulksync.journal": 6,
+    "bulksync.patching": 6,
     "bulksync.apply": 6,
     "bulksync.launch_apply": 6,
     "bulksync.undo": 6,

@@ -13,9 +13,11 @@ from bulksync.cli.options import _settings, shared_options
 from bulksync.cli.planning import conclude, planned, writing
 from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
+from bulksync.journal import started_rows
 from bulksync.plan import ImportOptions, OnConflict
 from bulksync.rundir import (
     RunOf,
+    export_run_dirs,
     latest_run_dir,
     new_run_dir,
 )
@@ -145,9 +147,17 @@ def import_(
     )
     command = f"bulksync import {file}"
     with writing(settings, file, command, dry_run=dry_run) as client:
+        # Read under the writer lock: what earlier imports of this export started.
+        ledger = started_rows(
+            export_run_dirs(file, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
+            if sheet.new_rows
+            else []
+        )
         plan, live = planned(
             client,
-            lambda read: plan_import(sheet, read, host=client.host, options=options),
+            lambda live: plan_import(
+                sheet, live.read, host=client.host, options=options, source=live, ledger=ledger
+            ),
             quiet=settings.quiet or as_json,
         )
         conclude(

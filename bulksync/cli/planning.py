@@ -14,7 +14,8 @@ from bulksync.cli.options import Settings, say
 from bulksync.client import NextStepClient
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState
-from bulksync.plan import ApplyResult, CanaryReport, LiveReader, Plan, Result
+from bulksync.launch import StartResultKind
+from bulksync.plan import ApplyResult, CanaryReport, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,
@@ -46,13 +47,14 @@ def writing(
 
 
 def planned(
-    client: NextStepClient, make: Callable[[LiveReader], Plan], *, quiet: bool
+    client: NextStepClient, make: Callable[[LiveState], Plan], *, quiet: bool
 ) -> tuple[Plan, LiveState]:
-    """The plan ``make`` builds from live state read now, with a progress bar while it
-    reads; also when applying, so that a stale plan is never sent."""
+    """The plan ``make`` builds from live state read now (``LiveState.read``, and for
+    new rows the template and its runs), with a progress bar while it reads; also when
+    applying, so that a stale plan is never sent."""
     with progress_bar("Reading live state", quiet=quiet) as progress:
         live = LiveState(client, progress=progress)
-        plan = make(live.read)
+        plan = make(live)
     live.progress = None
     return plan, live
 
@@ -97,7 +99,7 @@ def conclude(
             err=True,
         )
         ctx.exit(int(plan.exit_code()))
-    if not plan.patches:
+    if not plan.has_work:
         if resumed is not None:
             results = write_resumed_results(plan, resumed)
             if not settings.quiet:
@@ -189,10 +191,11 @@ def _apply(
     as_json: bool = False,
 ) -> None:
     """Confirm, then send the plan's PATCHes with a journal; report and exit."""
-    count = len(plan.patches)
-    if not yes and not click.confirm(
-        f"\nApply {count} PATCH request(s) to {printable(plan.host)}?"
-    ):
+    count, starts = len(plan.patches), len(plan.starts)
+    what = f"Apply {count} PATCH request(s)" if count else ""
+    if starts:
+        what += (" and start" if what else "Start") + f" {starts} run(s)"
+    if not yes and not click.confirm(f"\n{what} on {printable(plan.host)}?"):
         say("Nothing was sent.", err=True)
         ctx.exit(int(ExitCode.OK))
     run_dir = make_run_dir()
@@ -267,11 +270,37 @@ def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_
     )
     if as_json:
         click.echo(plan_json(plan, result))
+    _say_started(result, as_json=as_json)
     for value in result.sent:
         if value.result not in (Result.APPLIED, Result.ALREADY_DONE):
             change = value.change
             say(
                 f"  {change.cell or '-'}  {change.run_title or change.key.run_id} · "
                 f"{change.task_title} · {change.label}: {value.result.value}: {value.message}",
+                err=True,
+            )
+
+
+def _say_started(result: ApplyResult, *, as_json: bool) -> None:
+    """What came of the runs to start: how many started, and each one that did not."""
+    if not result.starts:
+        return
+    started = result.started()
+    say(
+        f"Started {started} run(s) of {len(result.starts)}; their ids and links are in "
+        f"{result.run_dir / RESULTS}. Export them to edit them: bulksync export RUN_ID... "
+        "(or --template).",
+        err=as_json,
+    )
+    for start in result.starts:
+        if start.result in (StartResultKind.FAILED, StartResultKind.NOT_SENT):
+            say(
+                f"  {start.start.cell}  {start.start.title}: {start.result.value}: {start.message}",
+                err=True,
+            )
+        elif start.then_failed:
+            say(
+                f"  {start.start.cell}  {start.start.title}: started as {start.run_id}, but "
+                f"{start.then_failed} tick(s) or assignee(s) were not set (see results.csv)",
                 err=True,
             )

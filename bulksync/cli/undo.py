@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from bulksync.cli.group import CONTEXT, cli
-from bulksync.cli.options import _settings, shared_options
+from bulksync.cli.options import _settings, say, shared_options
 from bulksync.cli.planning import conclude, planned, writing
 from bulksync.rundir import (
     journal_of,
@@ -46,9 +46,11 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
     with writing(settings, run_dir, command, dry_run=dry_run) as client:
         plan, live = planned(
             client,
-            lambda read: plan_undo(run_dir, read, client.host),
+            lambda live: plan_undo(run_dir, live.read, client.host),
             quiet=settings.quiet or as_json,
         )
+        if plan.started_runs and not as_json:
+            say(_started_note(plan.started_runs), err=True)
         conclude(
             ctx,
             settings,
@@ -60,3 +62,13 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
             as_json=as_json,
             yes=yes,
         )
+
+
+def _started_note(runs: tuple[tuple[str, str], ...]) -> str:
+    """What undo cannot do: delete the runs the import started."""
+    listed = "\n".join(f"  {run_id}  {title}" for run_id, title in runs)
+    return (
+        f"This import started {len(runs)} run(s), and undo cannot delete them (NextStep's "
+        "API has no way to): archive them in NextStep if they should not exist. Undo "
+        f"puts back the import's edits of other runs only.\n{listed}\n"
+    )

@@ -29,7 +29,7 @@ from typing import Final
 
 from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.sheets.layout import TASK_ID_COLUMNS, Grid, Layout
+from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS, TASK_ID_COLUMNS, Grid, Layout
 from bulksync.sheets.meta import (
     BaseSnapshot,
     BaseWriter,
@@ -37,8 +37,8 @@ from bulksync.sheets.meta import (
     Shared,
     locked_as_unholdable,
 )
-from bulksync.sheets.reading import RowProblem, Sheet, SheetCell, Special, col_name
-from bulksync.sheets.runs_read import check_column_keys, run_cells
+from bulksync.sheets.reading import NewRow, RowProblem, Sheet, Special, col_name
+from bulksync.sheets.runs_read import RunCells, check_column_keys, run_cells
 from bulksync.sheets.tasks_read import task_cells
 
 _LOOKS_TYPED = re.compile(
@@ -185,6 +185,7 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             "export are then overwritten)."
         )
     special = _special(rows, name)
+    new_rows: list[NewRow] = []
     if Layout(meta.layout) is Layout.TASKS:
         cells, problems = task_cells(
             header,
@@ -197,9 +198,19 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
             rows_exported=meta.values,
         )
     else:
-        cells, problems = _run_cells(where, name, header, rows, meta, base, checked=has_base)
+        cells, problems, new_rows = _run_cells(
+            where, name, header, rows, meta, base, checked=has_base
+        )
     return Sheet(
-        where, meta, base, tuple(cells), tuple(problems), special, has_base, text_cells=True
+        where,
+        meta,
+        base,
+        tuple(cells),
+        tuple(problems),
+        special,
+        has_base,
+        new_rows=tuple(new_rows),
+        text_cells=True,
     )
 
 
@@ -232,12 +243,14 @@ def _run_cells(
     base: BaseSnapshot,
     *,
     checked: bool,
-) -> tuple[list[SheetCell], list[RowProblem]]:
-    """The runs layout's cells: each value column's key is in brackets in its header."""
+) -> RunCells:
+    """The runs layout's cells: each value column's key is in brackets in its header; a
+    context column's is its title's (``Run`` is ``run``)."""
     keys, labels = [], []
+    context = {c.title: c.key for c in RUN_CONTEXT_COLUMNS}
     for title in header:
         match = _KEY.search(title)
-        keys.append(match.group(1) if match else title)
+        keys.append(match.group(1) if match else context.get(title.strip(), title))
         labels.append(title[: match.start()].strip() if match else title)
     if "run_id" not in keys:
         raise SheetError(f"{where}: the header lost its run_id column.")
@@ -251,7 +264,7 @@ def _run_cells(
             fix=" in brackets at the end of this header cell",
         )
     refused_refs = {p.ref for p in key_problems}
-    cells, problems = run_cells(
+    cells, problems, new_rows = run_cells(
         rows[1:],
         keys=keys,
         base=base,
@@ -263,7 +276,7 @@ def _run_cells(
         title_ref=lambda col: f"{name}!{col_name(col)}1",
         refused={col for col in range(len(keys)) if f"{name}!{col_name(col)}1" in refused_refs},
     )
-    return cells, [*key_problems, *problems]
+    return RunCells(cells, [*key_problems, *problems], new_rows)
 
 
 def _check_tie(

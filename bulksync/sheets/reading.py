@@ -32,6 +32,21 @@ class SheetCell(NamedTuple):
     template task, and which task of the run that is becomes known from live state."""
 
 
+class NewRow(NamedTuple):
+    """A row of the runs layout without a run id, with something in it: a run to start.
+
+    Its cells are read as they are; checking them is ``bulksync.launch_plan``'s."""
+
+    number: int
+    """The row's number in the sheet (1-based)."""
+    context: Mapping[str, tuple[str, CellValue]]
+    """The run's own cells by column key (``run``: the title, ``due_date``,
+    ``started_by``): where each is, and what it holds."""
+    cells: tuple[SheetCell, ...]
+    """The value cells that hold something; each names its template task
+    (``template_task_id``) and field (``key.field``), with no run or task id."""
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """A cell that cannot be imported as it stands: ids edited, missing, unknown, twice."""
@@ -75,6 +90,8 @@ class Sheet:
     special: Mapping[str, Special] = field(default_factory=dict)
     """Formula and error cells by ref."""
     has_base: bool = True
+    new_rows: tuple[NewRow, ...] = ()
+    """Rows of the runs layout without a run id: runs to start (see ``NewRow``)."""
     text_cells: bool = False
     """Every cell is text as a program saved it (a CSV): a number there is spelled as
     that program wrote it (``296``, ``9.87654321012346E+17``)."""

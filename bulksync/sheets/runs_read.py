@@ -1,21 +1,23 @@
 """Reading the runs layout: a run per row, a field per ``TEMPLATE_TASK_ID:FIELD`` column.
 
-A row is one of: as exported (skipped whole), without a run id, of a run not in the
-export or read already (a problem), or a run's row: its context cells (title, status)
-compared with the export, then its value cells read one by one.
+A row is one of: as exported (skipped whole), empty, without a run id (a run to start:
+a ``NewRow``), of a run not in the export or read already (a problem), or a run's row:
+its context cells (title, status, due date, started by) compared with the export, then
+its value cells read one by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final, NamedTuple
 
-from bulksync.codecs import CellValue, garbled
+from bulksync.codecs import CellError, CellValue, codec_for, garbled
 from bulksync.sheets.layout import ROW_KEY, RUN_CONTEXT_COLUMNS
 from bulksync.sheets.meta import BaseSnapshot, RunBase
 from bulksync.sheets.reading import (
     CellAt,
+    NewRow,
     RowProblem,
     SheetCell,
     as_shown,
@@ -30,6 +32,22 @@ from bulksync.snapshot import FieldKey
 
 ValueColumn = tuple[int, str, str]
 """A value column: its index, template task id and field id."""
+
+RUN_ATTRIBUTES: Final = {
+    "run": "title",
+    "status": "status",
+    "due_date": "due_date",
+    "started_by": "started_by",
+}
+"""The runs layout's context columns, by key, and what of the run each shows."""
+NEW_ROW_COLUMNS: Final = ("run", "due_date", "started_by")
+"""The context cells a new row fills in: the title, due date and who starts the run."""
+
+
+class RunCells(NamedTuple):
+    cells: list[SheetCell]
+    problems: list[RowProblem]
+    new_rows: list[NewRow]
 
 
 def run_cells(
@@ -46,8 +64,9 @@ def run_cells(
     titles: Sequence[str] | None = None,
     title_ref: Callable[[int], str] | None = None,
     refused: Container[int] = (),
-) -> tuple[list[SheetCell], list[RowProblem]]:
-    """Value cells of the runs layout: each row a run, each ``TASK:FIELD`` column a field.
+) -> RunCells:
+    """Value cells of the runs layout: each row a run, each ``TASK:FIELD`` column a field;
+    and the rows without a run id that hold something (runs to start).
 
     With ``mirror``, a row equal to its exported row is skipped whole, and a row of the
     same run as its exported row yields only the cells that differ from it. Without a
@@ -89,9 +108,7 @@ class _RunRows:
             for template_task_id, sep, field_id in [key.partition(":")]
             if sep
         ]
-        self.context_cols = [
-            (keys.index(c.key), i) for i, c in enumerate(RUN_CONTEXT_COLUMNS[:2]) if c.key in keys
-        ]
+        self.context_cols = [(keys.index(k), k) for k in RUN_ATTRIBUTES if k in keys]
         self.letters = [f"{prefix}!{col_name(col)}" for col in range(len(keys))]
         self.prefix, self.cell_at, self.base, self.checked = prefix, cell_at, base, checked
         self.seen: dict[str, int] = {}
@@ -99,8 +116,9 @@ class _RunRows:
         self.problems: list[RowProblem] = []
         self.cells: list[SheetCell] = []
         self.twice: set[str] = set()
+        self.new_rows: list[NewRow] = []
 
-    def result(self) -> tuple[list[SheetCell], list[RowProblem]]:
+    def result(self) -> RunCells:
         if self.checked:
             missing = sum(1 for run_id in self.base.run_ids() if run_id not in self.seen)
             if missing:
@@ -108,7 +126,7 @@ class _RunRows:
         cells = self.cells
         if self.twice:
             cells = [c for c in cells if c.key.run_id not in self.twice]
-        return cells, self.problems
+        return RunCells(cells, self.problems, self.new_rows)
 
     def row(
         self, row: Sequence[Any], number: int, exported: Sequence[Any] | None, *, look_all: bool
@@ -118,7 +136,7 @@ class _RunRows:
             self.seen[run_id] = number
             return  # as exported
         if not run_id:
-            self._no_run_id(row, number)
+            self._new_row(row, number)
             return
         run = self.base.run(run_id)
         if not self._first_of_known_run(run_id, run, number):
@@ -136,16 +154,23 @@ class _RunRows:
                 continue  # as exported
             read(f"{self.letters[col]}{number}", raw, run_id, run, template_task_id, field_id)
 
-    def _no_run_id(self, row: Sequence[Any], number: int) -> None:
-        if any(self.cell_at(row, col) is not None for col, _, _ in self.columns):
-            self.problems.append(
-                RowProblem(
-                    f"{self.prefix}!{col_name(self.run_col)}{number}",
-                    "no_ids",
-                    "This row has values but no run_id: bulksync adds no runs. Delete "
-                    "the row, or undo the edit of its run_id cell.",
-                )
-            )
+    def _new_row(self, row: Sequence[Any], number: int) -> None:
+        """A row without a run id: a run to start, if anything is in it (``n/a`` is what
+        the export writes in a new row's columns the template no longer has)."""
+        cells = tuple(
+            SheetCell(FieldKey("", "", field_id), f"{self.letters[col]}{number}", raw, tt_id)
+            for col, tt_id, field_id in self.columns
+            if (raw := self.cell_at(row, col)) is not None and as_shown(raw) not in ("", "n/a")
+        )
+        context = {
+            key: (f"{self.letters[col]}{number}", raw)
+            for col, key in self.context_cols
+            if key in NEW_ROW_COLUMNS
+            and (raw := self.cell_at(row, col)) is not None
+            and as_shown(raw)
+        }
+        if cells or context:
+            self.new_rows.append(NewRow(number, context, cells))
 
     def _first_of_known_run(self, run_id: str, run: RunBase | None, number: int) -> bool:
         """Whether the row's run is in the export and this is the first row of it."""
@@ -169,12 +194,13 @@ class _RunRows:
         return True
 
     def _compare_context(self, row: Sequence[Any], number: int, run_id: str, run: RunBase) -> None:
-        """The run's title and status cells, against the export."""
-        for col, i in self.context_cols:
-            expected = (run.title, run.status)[i]
-            shown = as_shown(self.cell_at(row, col))
+        """The run's context cells (title, status, due date, started by), against the
+        export."""
+        for col, name in self.context_cols:
+            expected = str(getattr(run, RUN_ATTRIBUTES[name], "") or "")
+            raw = self.cell_at(row, col)
+            shown = _due_date(raw) if name == "due_date" else as_shown(raw)
             if shown != as_shown(expected):
-                name = RUN_CONTEXT_COLUMNS[i].key
                 ref = f"{self.prefix}!{col_name(col)}{number}"
                 key = FieldKey(run_id, "", name)
                 self.problems.append(context_problem(ref, name, expected, shown, key))
@@ -226,6 +252,14 @@ class _RunRows:
                     as_shown(raw),
                 )
             )
+
+
+def _due_date(raw: CellValue) -> str:
+    """A due date cell as compared with the export: a date cell (or text) as YYYY-MM-DD."""
+    try:
+        return str(codec_for("date").from_cell(raw) or "")
+    except CellError:
+        return as_shown(raw)
 
 
 # The hidden row key (the highlighting's way to a row's exported copy) is bulksync's too.

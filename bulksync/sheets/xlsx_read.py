@@ -278,7 +278,7 @@ def _runs(
             fix=" in the hidden row 2 (unhide it, or undo the edit)",
         )
     refused_refs = {p.ref for p in key_problems}
-    cells, problems = run_cells(
+    cells, problems, new_rows = run_cells(
         rows[first:],
         keys=keys,
         base=base,
@@ -291,7 +291,9 @@ def _runs(
         title_ref=lambda col: f"{meta.sheet}!{col_name(col)}3",
         refused={col for col in range(len(keys)) if key_ref(col) in refused_refs},
     )
-    return Sheet(where, meta, base, tuple(cells), (*key_problems, *problems))
+    return Sheet(
+        where, meta, base, tuple(cells), (*key_problems, *problems), new_rows=tuple(new_rows)
+    )
 
 
 DATA_SHEETS: Final = ("Runs", "Fields")

@@ -1,0 +1,330 @@
+"""Planning runs to start: a sheet's new rows, checked against the live template.
+
+``plan_starts`` turns each new row (``sheets.reading.NewRow``) into a ``Start``, with
+the same cell decoding and cell-addressed errors as an edit (``validate.decode``), and
+checks what only a new row has:
+
+* the sheet names its template, which exists and is published (else nothing is sent);
+* every new row that holds something has a title;
+* each value's task and field are still in the template (the POST pre-fills by
+  template task id);
+* two new rows with the same title, or a title of an active run of the template, are
+  warnings (both rows start a run).
+
+Then, so that no run is started twice, each row is looked up by its key (title and
+which of the rows with that title it is, ``launch.start_key``) in the journals of the
+sheet's earlier imports (``ledger``): started already (nothing to send, but the ticks
+and assignees that were not set yet), or its POST went and the answer was never
+recorded (``unsure``: the run is looked for before the row is started again). A row
+that no journal knows, whose title is that of a run started since the export, is a
+conflict: maybe a copy of this sheet was imported elsewhere, maybe a person started
+it by hand; it is started only with ``--on-conflict mine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
+
+from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable, nfc, text_of
+from bulksync.issues import Issue, IssueCode, Severity
+from bulksync.launch import (
+    Prefill,
+    Start,
+    Started,
+    StartOutcome,
+    Then,
+    created_since,
+    since_export,
+    start_key,
+)
+from bulksync.model import JSON, Run, Template, TemplateTask
+from bulksync.plan import ImportOptions, OnConflict
+from bulksync.sheets.reading import NewRow, Sheet, SheetCell, col_name
+from bulksync.snapshot import FieldKey, FieldSpec
+from bulksync.validate import Read, decode
+
+
+class TemplateSource(Protocol):
+    """What planning new rows reads from NextStep (``fetch.LiveState`` is one)."""
+
+    def template(self, template_id: str) -> Template | None:
+        """The template, or None when it is gone (or this key cannot see it)."""
+
+    def template_tasks(self, template_id: str) -> Sequence[TemplateTask]: ...
+
+    def template_runs(self, template_id: str, since: str | None) -> Sequence[Run]:
+        """The template's active runs, and all its runs created at or after ``since``."""
+
+
+_CONTEXT_SPECS: Final = {
+    "run": FieldSpec(FieldKey("", "", "run"), None, "shortText", "Run"),
+    "due_date": FieldSpec(FieldKey("", "", "due_date"), None, "date", "Due date"),
+    "started_by": FieldSpec(FieldKey("", "", "started_by"), None, "email", "Started by"),
+}
+
+
+def title_key(title: str) -> str:
+    """A title as rows and runs are matched by: blanks collapsed, case folded."""
+    return " ".join(nfc(title).split()).casefold()
+
+
+@dataclass
+class _Row:
+    """A new row decoded: what its run is started with."""
+
+    number: int
+    cell: str
+    title: str = ""
+    due_date: str | None = None
+    actor_email: str | None = None
+    values: list[Prefill] = field(default_factory=list)
+    then: list[Then] = field(default_factory=list)
+    valid: bool = True
+
+
+def plan_starts(
+    sheet: Sheet,
+    source: TemplateSource | None,
+    *,
+    ledger: Mapping[str, Started] | None = None,
+    options: ImportOptions | None = None,
+) -> tuple[list[Start], list[Issue]]:
+    """The sheet's new rows as runs to start, and what checking them found."""
+    rows = sheet.new_rows
+    if not rows:
+        return [], []
+    options = options or ImportOptions()
+    first = _title_ref(sheet, rows[0])
+    template_id = sheet.meta.template_id
+    if not template_id or source is None:
+        return [], [Issue.of(IssueCode.NO_TEMPLATE, first)]
+    template = source.template(template_id)
+    if template is None:
+        return [], [Issue.of(IssueCode.TEMPLATE_GONE, first, template_id=template_id)]
+    issues: list[Issue] = []
+    if not template.is_published:
+        issues.append(
+            Issue.of(
+                IssueCode.TEMPLATE_UNPUBLISHED, first, template_id=template_id, title=template.title
+            )
+        )
+    specs = _Specs(source.template_tasks(template_id), sheet)
+    decoded = []
+    for row in rows:
+        found, row_issues = _decode_row(row, sheet, specs, options)
+        decoded.append(found)
+        issues.extend(row_issues)
+    valid = [r for r in decoded if r.valid]
+    if not valid or not template.is_published:
+        return [], issues
+    since = since_export(sheet.meta.exported_at)
+    runs = source.template_runs(template_id, since)
+    starts, found = _classify(valid, template_id, runs, since, ledger or {}, options)
+    return starts, issues + found
+
+
+class _Specs:
+    """The template's fields by column (``TEMPLATE_TASK_ID:FIELD``), as they are now."""
+
+    def __init__(self, tasks: Iterable[TemplateTask], sheet: Sheet) -> None:
+        self.tasks = {t.id: t for t in tasks}
+        self.columns = {
+            str(key): (str(group), str(title)) for key, group, title in sheet.meta.columns
+        }
+
+    def spec(self, cell: SheetCell) -> FieldSpec | str:
+        """The field a new row's cell fills in, or what the template no longer has."""
+        tt_id, name = cell.template_task_id or "", cell.key.field
+        task = self.tasks.get(tt_id)
+        group, label = self.columns.get(f"{tt_id}:{name}", ("", name))
+        if task is None:
+            return f"the task {group or tt_id!r}"
+        key = FieldKey("", tt_id, name)
+        if name == COMPLETION:
+            return FieldSpec(key, tt_id, COMPLETION, "Completed")
+        if name == ASSIGNEE:
+            return FieldSpec(key, tt_id, ASSIGNEE, "Assignee")
+        element = next((e for e in task.elements if e.id == name), None)
+        if element is None or element.display_only or not is_writable(element.type):
+            return f"the field {label!r} in the task {task.title!r}"
+        return FieldSpec(key, tt_id, element.type, element.label, element.required, element.options)
+
+    def task_title(self, tt_id: str) -> str:
+        task = self.tasks.get(tt_id)
+        return task.title if task else tt_id
+
+
+def _title_ref(sheet: Sheet, row: NewRow) -> str:
+    """Where a new row's title is (or would be typed)."""
+    if "run" in row.context:
+        return row.context["run"][0]
+    prefix = row.cells[0].ref.rpartition("!")[0] if row.cells else sheet.meta.sheet
+    return f"{prefix}!{col_name(0)}{row.number}"
+
+
+def _decode_row(
+    row: NewRow, sheet: Sheet, specs: _Specs, options: ImportOptions
+) -> tuple[_Row, list[Issue]]:
+    """A new row's cells decoded and checked, as an edit's are."""
+    found = _Row(row.number, _title_ref(sheet, row))
+    issues: list[Issue] = []
+    context: dict[str, JSON] = {}
+    for name, (ref, raw) in row.context.items():
+        spec = _CONTEXT_SPECS[name]
+        value = _decoded(SheetCell(spec.key, ref, raw), spec, sheet, options, issues)
+        if value is not _INVALID:
+            context[name] = value
+    title = text_of(context.get("run")).strip()
+    if not title and not any(i.cell == found.cell for i in issues):
+        issues.append(Issue.of(IssueCode.TITLE_REQUIRED, found.cell, value=""))
+    found.title = title
+    found.due_date = _text_or_none(context.get("due_date"))
+    found.actor_email = _text_or_none(context.get("started_by"))
+    for cell in row.cells:
+        spec = specs.spec(cell)
+        if isinstance(spec, str):
+            issues.append(
+                Issue.of(IssueCode.NOT_IN_TEMPLATE, cell.ref, value=text_of(cell.raw), what=spec)
+            )
+            continue
+        value = _decoded(cell, spec, sheet, options, issues)
+        if value is _INVALID:
+            continue
+        _add_value(found, cell, spec, value, specs.task_title(spec.template_task_id or ""))
+    found.valid = not any(i.severity is Severity.ERROR for i in issues)
+    return found, [replace(i, run_title=title) for i in issues]
+
+
+_INVALID: Final = object()
+
+
+def _decoded(
+    cell: SheetCell, spec: FieldSpec, sheet: Sheet, options: ImportOptions, issues: list[Issue]
+) -> JSON | object:
+    """The cell's value (the type's empty value when it holds none), or ``_INVALID``."""
+    codec = codec_for(spec.kind)
+    read, value, said = decode(cell, spec, sheet, options, codec.empty())
+    issues.extend(replace(i, label=spec.label) for i in said)
+    if read is Read.INVALID:
+        return _INVALID
+    return value if read is Read.EDITED else codec.empty()
+
+
+def _text_or_none(value: JSON) -> str | None:
+    text = text_of(value).strip() if value is not None else ""
+    return text or None
+
+
+def _add_value(row: _Row, cell: SheetCell, spec: FieldSpec, value: JSON, task: str) -> None:
+    """A decoded value of a new row: pre-filled in the POST, or set once the run exists."""
+    codec = codec_for(spec.kind)
+    if codec.equal(value, codec.empty()):
+        return  # a new run's value is empty already
+    tt_id = spec.template_task_id or ""
+    if spec.kind in (COMPLETION, ASSIGNEE):
+        row.then.append(Then(tt_id, spec.kind, value, cell.ref, task))
+    else:
+        row.values.append(
+            Prefill(tt_id, spec.key.field, spec.kind, value, cell.ref, task, spec.label)
+        )
+
+
+def _classify(
+    rows: Sequence[_Row],
+    template_id: str,
+    runs: Sequence[Run],
+    since: str | None,
+    ledger: Mapping[str, Started],
+    options: ImportOptions,
+) -> tuple[list[Start], list[Issue]]:
+    """Each row against the journals of the sheet's imports and the template's runs."""
+    by_title: dict[str, list[Run]] = {}
+    for run in runs:
+        by_title.setdefault(title_key(run.title), []).append(run)
+    claimed = {s.run_id for s in ledger.values() if s.run_id}
+    seen: dict[str, int] = {}
+    starts: list[Start] = []
+    issues: list[Issue] = []
+    for row in rows:
+        name = title_key(row.title)
+        nth = seen.get(name, 0) + 1
+        if nth > 1:
+            other = next(s.row for s in starts if title_key(s.title) == name)
+            duplicate = Issue.of(
+                IssueCode.DUPLICATE_TITLE, row.cell, value=row.title, other=other, title=row.title
+            )
+            issues.append(replace(duplicate, run_title=row.title))
+        seen[name] = nth
+        same = by_title.get(name, [])
+        start = Start(
+            row=row.number,
+            cell=row.cell,
+            key=start_key(name, nth),
+            template_id=template_id,
+            title=row.title,
+            due_date=row.due_date,
+            actor_email=row.actor_email,
+            values=tuple(row.values),
+            then=tuple(row.then),
+            known=tuple(r.id for r in same),
+            since=since or "",
+        )
+        start, found = _against_live(start, ledger.get(start.key), same, since, claimed, options)
+        starts.append(start)
+        issues.extend(found)
+    return starts, issues
+
+
+def _against_live(
+    start: Start,
+    entry: Started | None,
+    same: Sequence[Run],
+    since: str | None,
+    claimed: set[str | None],
+    options: ImportOptions,
+) -> tuple[Start, list[Issue]]:
+    """A row's outcome: started already (by the journals), unsure, a conflict, or new."""
+    if entry is not None and entry.run_id:
+        pending = bool(start.then) and not entry.done
+        note = f"started already by an earlier import of this sheet: run {entry.run_id}"
+        if pending:
+            note += "; its ticks and assignees that are not set yet are set now"
+        return (
+            replace(
+                start, outcome=StartOutcome.STARTED, run_id=entry.run_id, written=pending, note=note
+            ),
+            [],
+        )
+    if entry is not None:
+        note = (
+            "an earlier import sent this row's request and was cut off before its answer: "
+            "the run is looked for in NextStep first, and started only if it is not there"
+        )
+        return replace(start, unsure=True, known=entry.known, note=note), []
+    recent = [r for r in same if created_since(r, since) and r.id not in claimed]
+    if recent:
+        ids = tuple(r.id for r in recent)
+        note = (
+            f"a run with this title was started since the export ({', '.join(ids)}), and no "
+            "import of this sheet here started it: maybe a copy of the sheet was imported "
+            "elsewhere, or someone started it by hand. Not started again (--on-conflict mine "
+            "starts another)"
+        )
+        written = options.on_conflict is OnConflict.MINE
+        return replace(
+            start, outcome=StartOutcome.CONFLICT, found=ids, written=written, note=note
+        ), []
+    older = [r for r in same if r.status == "active"]
+    if not older:
+        return start, []
+    in_use = Issue.of(
+        IssueCode.TITLE_IN_USE,
+        start.cell,
+        value=start.title,
+        title=start.title,
+        run_id=older[0].id,
+        when=(older[0].created_at or "")[:10] or "earlier",
+    )
+    return start, [replace(in_use, run_title=start.title)]
