@@ -168,6 +168,15 @@ class StartRow:
     """What came of it, after applying (``result_text``); empty before."""
 
     @property
+    def tag(self) -> str:
+        """The outcome in a word or two, beside ``status``: ``to start``, ``skipped``
+        (started already), ``conflict``."""
+        outcome = self.start.outcome
+        if outcome is StartOutcome.CONFLICT:
+            return "conflict"
+        return "skipped" if outcome is StartOutcome.STARTED else "to start"
+
+    @property
     def bad(self) -> bool:
         """Not started as planned: failed or not sent."""
         return self.result is not None and self.result.result in (
