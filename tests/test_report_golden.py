@@ -140,7 +140,7 @@ def check_golden(request: pytest.FixtureRequest, name: str, actual: str) -> None
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual, encoding="utf-8")
         return
-    assert path.exists(), f"{path} is missing: run pytest {__file__} --update-golden"
+    assert path.exists(), f"{path} is missing: run pytest {request.path} --update-golden"
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
         diff = "".join(
