@@ -51,7 +51,8 @@ class Outline(HTMLParser):
     """A page as lines of text, with the structure a reader relies on marked.
 
     Headings keep their level and id, tables their rows (``| cell | cell |``), cards
-    and banners their class; old and new values are shown as ``[-old-]`` and ``{+new+}``.
+    and banners their class; old and new values are shown as ``[-old-]`` and ``{+new+}``,
+    a line break within a cell as ``⏎``.
     Styles, scripts and whitespace layout are left out.
     """
 
@@ -95,6 +96,8 @@ class Outline(HTMLParser):
             self.row = []
         elif tag in ("td", "th"):
             self.flush()
+        elif tag == "br":
+            self.text.append(" ⏎ ")
         elif tag == "span":
             kind = (a.get("class") or "").split()
             mark = "[-" if "old" in kind else "{+" if "new" in kind else ""
@@ -137,7 +140,7 @@ def check_golden(request: pytest.FixtureRequest, name: str, actual: str) -> None
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual, encoding="utf-8")
         return
-    assert path.exists(), f"{path} is missing: run pytest {__file__} --update-golden"
+    assert path.exists(), f"{path} is missing: run pytest {request.path} --update-golden"
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
         diff = "".join(

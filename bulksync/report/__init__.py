@@ -1,7 +1,8 @@
 """Rendering results for people (aligned text, HTML) and for machines (JSON).
 
 ``terminal`` holds what any command shows on a terminal (safe text, tables, progress
-bars); ``text``, ``html`` and ``json`` each render an import plan in one format.
+bars); ``text``, ``html`` and ``json`` each render an import plan in one format;
+``values`` and ``starts`` are what the formats say alike: a value, and a run to start.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bulksync.report.terminal import (
     templates_table,
     to_json,
 )
-from bulksync.report.text import plan_text
+from bulksync.report.text import plan_text, start_results_text
 
 __all__ = [
     "duration",
@@ -33,6 +34,7 @@ __all__ = [
     "progress_bar",
     "render_table",
     "runs_table",
+    "start_results_text",
     "templates_table",
     "to_json",
     "write_report",

@@ -10,11 +10,15 @@ from importlib import resources
 
 import jinja2
 
+from bulksync.launch import StartOutcome
 from bulksync.plan import ApplyResult, Plan
+from bulksync.report.starts import UNDO_NOTE, requests_phrase, start_rows
 from bulksync.report.terminal import pace_note
-from bulksync.report.text import marked
+from bulksync.report.values import marked
 from bulksync.results import result_dicts
 from bulksync.version import __version__
+
+CONFLICT = StartOutcome.CONFLICT
 
 
 def plan_html(
@@ -35,6 +39,9 @@ def plan_html(
     )
     env.filters["describe"] = marked
     page = env.get_template("import_report.html.j2")
+    # Without runs to start, the page says "N PATCH request(s)" as it always has.
+    rows = start_rows(plan, result)
+    sends = requests_phrase(plan) if plan.starts else f"{plan.requests} PATCH request(s)"
     return page.render(
         plan=plan,
         results=None if result is None else result_dicts(result),
@@ -42,6 +49,12 @@ def plan_html(
         dry_run=dry_run,
         pace=pace_note(plan.requests + plan.runs_read, rate_limit, window),
         version=__version__,
+        sends=sends,
+        starts=rows,
+        started=0 if result is None else result.started(),
+        starts_failed=0 if result is None else result.starts_failed,
+        start_conflicts=sum(1 for r in rows if r.start.outcome is CONFLICT and not r.start.written),
+        undo_note=UNDO_NOTE,
     )
 
 

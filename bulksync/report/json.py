@@ -10,10 +10,15 @@ from bulksync.results import result_dicts
 
 
 def plan_json(plan: Plan, result: ApplyResult | None = None) -> str:
-    """The JSON report: the plan, and after applying, each value's ``results``."""
+    """The JSON report: the plan, and after applying, each value's ``results`` and each
+    run to start's ``starts``."""
     return json.dumps(_plan_dict(plan, result), ensure_ascii=False, indent=2)
 
 
 def _plan_dict(plan: Plan, result: ApplyResult | None) -> dict[str, Any]:
-    found = {} if result is None else {"results": result_dicts(result)}
-    return plan.as_dict() | found
+    if result is None:
+        return plan.as_dict()
+    return plan.as_dict() | {
+        "results": result_dicts(result),
+        "starts": [s.as_dict() for s in result.starts],
+    }

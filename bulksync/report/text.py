@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+
+from rich.cells import cell_len
 
 from bulksync.issues import Issue
-from bulksync.model import JSON
-from bulksync.plan import Change, Plan, describe
+from bulksync.launch import Start
+from bulksync.plan import ApplyResult, Change, Plan
+from bulksync.report.starts import (
+    UNDO_NOTE,
+    creates_counts,
+    one_line,
+    requests_phrase,
+    result_text,
+    start_lines,
+)
 from bulksync.report.terminal import pace_note, printable, render_table
+from bulksync.report.values import EDGE_SPACE, marked
 
-EDGE_SPACE: Final = "⎵"
-"""A space at either end of a value, as the reports show it: ``Noah⎵``. A trailing
-space is an edit, and would be invisible."""
+__all__ = ["EDGE_SPACE", "marked", "plan_text", "start_results_text"]
 
-
-def marked(value: JSON) -> str:
-    """A value as a report shows it (``describe``), each space at its ends as ``⎵``."""
-    text = describe(value)
-    body = text.strip(" ")
-    if body == text:
-        return text
-    if not body:
-        return EDGE_SPACE * len(text)
-    start = text.index(body)
-    return EDGE_SPACE * start + body + EDGE_SPACE * (len(text) - start - len(body))
+STARTS_TITLE = "Runs to start (the sheet's new rows)"
 
 
 def _count(n: int, noun: str) -> str:
@@ -44,10 +42,15 @@ def plan_text(
     the HTML and JSON reports always hold every row. ``skip_invalid``: the valid values
     are sent despite errors, and the report says so."""
     out = _heading(plan, dry_run=dry_run)
-    for title, headers, rows in _sections(plan, skip_invalid=skip_invalid):
-        if rows:
+    changes, *others = [
+        (title, _table(headers, rows, most) if rows else "")
+        for title, headers, rows in _sections(plan, skip_invalid=skip_invalid)
+    ]
+    starts = (STARTS_TITLE, _starts_block(plan.creates, most))
+    for title, body in [changes, starts, *others]:
+        if body:
             out.append(f"\n{title}:")
-            out.append(_table(headers, rows, most))
+            out.append(body)
     out.append("")
     out.extend(_sending(plan, rate_limit, window, skip_invalid=skip_invalid))
     return printable("\n".join(out))
@@ -64,6 +67,7 @@ def _heading(plan: Plan, *, dry_run: bool) -> list[str]:
         out.append(f"Read the live state of {_count(plan.runs_read, 'run')} with valid edits.")
     counts = plan.summary()
     parts = [
+        *creates_counts(plan),
         f"{counts['changes']} to change",
         f"{counts['already_done']} already done",
         _count(counts["conflicts"], "conflict"),
@@ -110,13 +114,39 @@ def _sections(
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], most: int | None) -> str:
     shown = rows if most is None else rows[:most]
-    text = _indent(render_table(headers, shown))
-    if len(shown) < len(rows):
-        text += (
-            f"\n  … and {len(rows) - len(shown):,} more: -v shows them all here, "
-            "--report FILE.html or --json lists every one"
-        )
-    return text
+    return _indent(render_table(headers, shown)) + _more(len(rows) - len(shown))
+
+
+def _more(hidden: int) -> str:
+    if not hidden:
+        return ""
+    return (
+        f"\n  … and {hidden:,} more: -v shows them all here, "
+        "--report FILE.html or --json lists every one"
+    )
+
+
+def _starts_block(creates: Sequence[Start], most: int | None) -> str:
+    """Each new row: its cell and title, then what it is started with and what is set
+    once it exists, or why it is not started; the first ``most`` rows (None: all)."""
+    if not creates:
+        return ""
+    shown = creates if most is None else creates[:most]
+    width = max(cell_len(s.cell) for s in shown)
+    lines = []
+    for start in shown:
+        title, *details = start_lines(start)
+        lines.append(f"  {start.cell}{' ' * (width - cell_len(start.cell))}  {title}")
+        lines.extend(" " * (width + 4) + line for line in details)
+    return "\n".join(lines) + _more(len(creates) - len(shown))
+
+
+def start_results_text(result: ApplyResult, *, most: int | None = 50) -> str:
+    """What came of each run to start after applying, a row each (empty if none)."""
+    rows = [(s.start.cell, one_line(s.start.title), result_text(s)) for s in result.starts]
+    if not rows:
+        return ""
+    return "Runs to start:\n" + _table(("CELL", "TITLE", "RESULT"), rows, most)
 
 
 def _sending(plan: Plan, rate_limit: int, window: float, *, skip_invalid: bool) -> list[str]:
@@ -131,9 +161,9 @@ def _sending(plan: Plan, rate_limit: int, window: float, *, skip_invalid: bool) 
     else:
         head, tail = "The import sends", ""
     if plan.requests:
+        read = f", after reading the live state of {_count(plan.runs_read, 'run')}"
         out = [
-            f"{head} {_count(plan.requests, 'PATCH request')}, after reading the "
-            f"live state of {_count(plan.runs_read, 'run')}; "
+            f"{head} {requests_phrase(plan)}{read if plan.runs_read else ''}; "
             + pace_note(plan.requests + plan.runs_read, rate_limit, window)
             + "."
             + tail
@@ -144,6 +174,8 @@ def _sending(plan: Plan, rate_limit: int, window: float, *, skip_invalid: bool) 
         out = ["The import sends no request: there is nothing to write."]
     for run_id, title in plan.completes_runs:
         out.append(f"This import completes run {run_id} ({title}); after that NextStep locks it.")
+    if plan.starts:
+        out.append(UNDO_NOTE)
     return out
 
 
