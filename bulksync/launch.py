@@ -184,6 +184,8 @@ class StartResult:
     message: str = ""
     then_failed: int = 0
     """Ticks and assignees of the new run that could not be set (see results.csv)."""
+    run: Run | None = None
+    """The run as NextStep answered the POST (started), or as listed (adopted)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -96,21 +96,24 @@ class Starter:
 
     def _one(self, start: Start) -> StartResult:
         try:
-            if start.run_id:
-                kind, run_id, message = StartResultKind.ALREADY_STARTED, start.run_id, ""
+            run: Run | None = None
+            run_id: str | None = start.run_id
+            if run_id:
+                kind, message = StartResultKind.ALREADY_STARTED, ""
             else:
-                kind, run_id, message = self._started(start)
+                kind, run, message = self._started(start)
+                run_id = run.id if run else None
             if run_id is None:
                 return StartResult(start, kind, None, message)
             failed = self._then(start, run_id)
         except StorageError as exc:
             self.stop.set()
             return StartResult(start, StartResultKind.FAILED, None, f"not confirmed: {exc.message}")
-        return StartResult(start, kind, run_id, message, then_failed=failed)
+        return StartResult(start, kind, run_id, message, then_failed=failed, run=run)
 
     # -- the POST ------------------------------------------------------------------------
 
-    def _started(self, start: Start) -> tuple[StartResultKind, str | None, str]:
+    def _started(self, start: Start) -> tuple[StartResultKind, Run | None, str]:
         """The row's run: started now, or found after a lost answer; or why there is none."""
         attempt = 0
         search = start.unsure
@@ -130,7 +133,7 @@ class Starter:
                 return outcome
             search = True
 
-    def _post(self, start: Start) -> tuple[StartResultKind, str | None, str] | None:
+    def _post(self, start: Start) -> tuple[StartResultKind, Run | None, str] | None:
         """One POST; None when its answer was lost."""
         body = start.body()
         known = sorted(set(start.known) | self._claimed_now())
@@ -153,13 +156,13 @@ class Starter:
             return StartResultKind.FAILED, None, str(exc)
         self._claim(run.id)
         self.journal.record("started", key=start.key, run_id=run.id, title=start.title)
-        return StartResultKind.STARTED, run.id, ""
+        return StartResultKind.STARTED, run, ""
 
-    def _adopt(self, start: Start, run: Run) -> tuple[StartResultKind, str | None, str]:
+    def _adopt(self, start: Start, run: Run) -> tuple[StartResultKind, Run | None, str]:
         self._claim(run.id)
         self.journal.record("start_adopted", key=start.key, run_id=run.id, title=start.title)
         message = "its request's answer was lost; the run it started was found and taken"
-        return StartResultKind.ADOPTED, run.id, message
+        return StartResultKind.ADOPTED, run, message
 
     def _search(self, start: Start) -> Run | str | None:
         """The run a lost POST of this row started: the run, None when there is none

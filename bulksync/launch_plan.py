@@ -121,8 +121,8 @@ def plan_starts(
         return [], issues
     since = since_export(sheet.meta.exported_at)
     runs = source.template_runs(template_id, since)
-    starts, found = _classify(valid, template_id, runs, since, ledger or {}, options)
-    return starts, issues + found
+    starts, checked = _classify(valid, template_id, runs, since, ledger or {}, options)
+    return starts, issues + checked
 
 
 class _Specs:
@@ -183,16 +183,16 @@ def _decode_row(
     found.due_date = _text_or_none(context.get("due_date"))
     found.actor_email = _text_or_none(context.get("started_by"))
     for cell in row.cells:
-        spec = specs.spec(cell)
-        if isinstance(spec, str):
+        field = specs.spec(cell)
+        if isinstance(field, str):
             issues.append(
-                Issue.of(IssueCode.NOT_IN_TEMPLATE, cell.ref, value=text_of(cell.raw), what=spec)
+                Issue.of(IssueCode.NOT_IN_TEMPLATE, cell.ref, value=text_of(cell.raw), what=field)
             )
             continue
-        value = _decoded(cell, spec, sheet, options, issues)
+        value = _decoded(cell, field, sheet, options, issues)
         if value is _INVALID:
             continue
-        _add_value(found, cell, spec, value, specs.task_title(spec.template_task_id or ""))
+        _add_value(found, cell, field, value, specs.task_title(field.template_task_id or ""))
     found.valid = not any(i.severity is Severity.ERROR for i in issues)
     return found, [replace(i, run_title=title) for i in issues]
 
@@ -243,7 +243,7 @@ def _classify(
     by_title: dict[str, list[Run]] = {}
     for run in runs:
         by_title.setdefault(title_key(run.title), []).append(run)
-    claimed = {s.run_id for s in ledger.values() if s.run_id}
+    claimed: set[str] = {s.run_id for s in ledger.values() if s.run_id}
     seen: dict[str, int] = {}
     starts: list[Start] = []
     issues: list[Issue] = []
@@ -282,7 +282,7 @@ def _against_live(
     entry: Started | None,
     same: Sequence[Run],
     since: str | None,
-    claimed: set[str | None],
+    claimed: set[str],
     options: ImportOptions,
 ) -> tuple[Start, list[Issue]]:
     """A row's outcome: started already (by the journals), unsure, a conflict, or new."""

@@ -14,7 +14,6 @@ from bulksync.cli.options import Settings, say
 from bulksync.client import NextStepClient
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState
-from bulksync.launch import StartResultKind
 from bulksync.plan import ApplyResult, CanaryReport, Plan, Result
 from bulksync.report import (
     plan_html,
@@ -22,6 +21,7 @@ from bulksync.report import (
     plan_text,
     printable,
     progress_bar,
+    start_results_text,
     write_report,
 )
 from bulksync.results import write_resumed_results
@@ -282,25 +282,13 @@ def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_
 
 
 def _say_started(result: ApplyResult, *, as_json: bool) -> None:
-    """What came of the runs to start: how many started, and each one that did not."""
+    """What came of the runs to start: how many started, and each one's outcome."""
     if not result.starts:
         return
-    started = result.started()
     say(
-        f"Started {started} run(s) of {len(result.starts)}; their ids and links are in "
-        f"{result.run_dir / RESULTS}. Export them to edit them: bulksync export RUN_ID... "
-        "(or --template).",
+        f"Started {result.started()} run(s) of {len(result.starts)}; their ids and links "
+        f"are in {result.run_dir / RESULTS}. To edit them, export them: bulksync export "
+        "RUN_ID… -o FILE (or --template).",
         err=as_json,
     )
-    for start in result.starts:
-        if start.result in (StartResultKind.FAILED, StartResultKind.NOT_SENT):
-            say(
-                f"  {start.start.cell}  {start.start.title}: {start.result.value}: {start.message}",
-                err=True,
-            )
-        elif start.then_failed:
-            say(
-                f"  {start.start.cell}  {start.start.title}: started as {start.run_id}, but "
-                f"{start.then_failed} tick(s) or assignee(s) were not set (see results.csv)",
-                err=True,
-            )
+    say(start_results_text(result), err=True)
