@@ -161,9 +161,10 @@ class _TaskRows:
             RowProblem(
                 f"{self.prefix}!A{number}",
                 "no_ids",
-                "This row lacks its ids (run_id, task_id, field_id): bulksync adds "
-                "no rows and needs the ids to know which value a row holds. "
-                "Delete the row, or undo the edit of its id cells.",
+                "This row lacks its ids (run_id, task_id, field_id), which say which "
+                "value a row holds: delete the row, or undo the edit of its id cells. To "
+                "start new runs, fill the empty rows of a launch sheet (bulksync export "
+                "--template ID --new N) in the runs layout.",
                 value=as_shown(value),
             )
         )
