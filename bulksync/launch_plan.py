@@ -116,12 +116,11 @@ def plan_starts(
         found, row_issues = _decode_row(row, sheet, specs, options)
         decoded.append(found)
         issues.extend(row_issues)
-    valid = [r for r in decoded if r.valid]
-    if not valid or not template.is_published:
+    if not any(r.valid for r in decoded) or not template.is_published:
         return [], issues
     since = since_export(sheet.meta.exported_at)
     runs = source.template_runs(template_id, since)
-    starts, checked = _classify(valid, template_id, runs, since, ledger or {}, options)
+    starts, checked = _classify(decoded, template_id, runs, since, ledger or {}, options)
     return starts, issues + checked
 
 
@@ -239,7 +238,9 @@ def _classify(
     ledger: Mapping[str, Started],
     options: ImportOptions,
 ) -> tuple[list[Start], list[Issue]]:
-    """Each row against the journals of the sheet's imports and the template's runs."""
+    """Each valid row against the journals of the sheet's imports and the template's
+    runs. Rows with an error count in the keys (which of the rows with a title a row
+    is), so that fixing one later does not give another row's key to it."""
     by_title: dict[str, list[Run]] = {}
     for run in runs:
         by_title.setdefault(title_key(run.title), []).append(run)
@@ -247,16 +248,20 @@ def _classify(
     seen: dict[str, int] = {}
     starts: list[Start] = []
     issues: list[Issue] = []
+    first: dict[str, int] = {}
     for row in rows:
         name = title_key(row.title)
         nth = seen.get(name, 0) + 1
+        seen[name] = nth
+        first.setdefault(name, row.number)
+        if not row.valid:
+            continue
         if nth > 1:
-            other = next(s.row for s in starts if title_key(s.title) == name)
+            other = first[name]
             duplicate = Issue.of(
                 IssueCode.DUPLICATE_TITLE, row.cell, value=row.title, other=other, title=row.title
             )
             issues.append(replace(duplicate, run_title=row.title))
-        seen[name] = nth
         same = by_title.get(name, [])
         start = Start(
             row=row.number,

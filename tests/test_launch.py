@@ -20,6 +20,7 @@ import pytest
 from bulksync.errors import ExitCode
 from bulksync.rundir import read_journal
 from bulksync.sandbox import sandbox_client
+from bulksync.sheets.reading import col_name
 from tests.test_cli_apply import run_dirs
 
 TEMPLATE = "tpl_onboarding"
@@ -174,7 +175,10 @@ def test_bad_values_and_a_missing_title_are_errors_at_their_cells_and_nothing_is
     assert code == ExitCode.INVALID
     first = rows + 2
     got = {(e["code"], e["cell"].split("!")[1]) for e in report["errors"]}
-    assert ("not_an_option", f"{'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[_col(path, 'el_onb_dept')]}{first + 1}") in got
+    assert (
+        "not_an_option",
+        f"{'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[_col(path, 'el_onb_dept')]}{first + 1}",
+    ) in got
     assert ("title_required", f"A{first + 2}") in got
     assert any(code == "not_a_date" for code, _ in got)
     assert any(code == "not_an_email" for code, _ in got)
