@@ -20,7 +20,6 @@ import pytest
 from bulksync.errors import ExitCode
 from bulksync.rundir import read_journal
 from bulksync.sandbox import sandbox_client
-from bulksync.sheets.reading import col_name
 from tests.test_cli_apply import run_dirs
 
 TEMPLATE = "tpl_onboarding"
