@@ -343,3 +343,47 @@ def test_undo_lists_the_runs_it_cannot_delete_and_reverts_the_edits(http):
         tasks = client.run_tasks(run_id)
     [element] = [e for t in tasks for e in t.elements if e.id == "el_onb_band"]
     assert str(element.value if element.value is not None else "") in (was, was + ".0")
+
+
+def test_rows_appended_below_an_xlsx_export_start_runs(http):
+    """A row typed at the bottom of any runs-layout workbook, as a spreadsheet app
+    saves it (typed cells: a date cell, a number, a boolean), starts its run."""
+    import datetime as dt
+
+    import openpyxl
+
+    bulk, sandbox = http()
+    assert bulk("export", "--template", TEMPLATE, "-o", "onb.xlsx").exit_code == 0
+    book = openpyxl.load_workbook("onb.xlsx")
+    data = book["Runs"]
+    keys = [c.value for c in data[2]]
+    last = data.max_row
+    while last > 3 and not data.cell(last, 1).value:
+        last -= 1
+    new = last + 2  # a blank row between: still read
+
+    def put(key: str, value: object) -> None:
+        data.cell(new, keys.index(key) + 1, value)
+
+    put("run", "Onboarding – Typed in Excel")
+    put("tt_onb_dept:el_onb_start", dt.datetime(2027, 3, 1))
+    put("tt_onb_dept:el_onb_band", 7)
+    put("tt_onb_dept:el_onb_dept", "Marketing")
+    put("tt_onb_contract:el_onb_signed", True)
+    put("tt_onb_equipment:el_onb_accessories", "Headset; Monitor")
+    put("tt_onb_welcome:completed", True)
+    book.save("onb.xlsx")
+    code, report = dry_run(bulk, "onb.xlsx")
+    assert code == 0, report["errors"]
+    [start] = report["creates"]
+    assert start["cell"] == f"Runs!A{new}"
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    values, _ = values_of(sandbox, "Onboarding – Typed in Excel")
+    assert values["tt_onb_dept:el_onb_start"] == "2027-03-01"
+    assert values["tt_onb_dept:el_onb_band"] == 7
+    assert values["tt_onb_dept:el_onb_dept"] == "Marketing"
+    assert values["tt_onb_contract:el_onb_signed"] is True
+    assert values["tt_onb_equipment:el_onb_accessories"] == ["Headset", "Monitor"]
+    assert values["tt_onb_welcome:completed"] is True
+    assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
+    assert runs_by_title(sandbox)["Onboarding – Typed in Excel"] == 1
