@@ -80,9 +80,10 @@ def apply_plan(
     live: LiveState | None = None,
     max_read_age: float = MAX_READ_AGE,
 ) -> ApplyResult:
-    """Send the plan's PATCHes, run by run, journalling each; write the results files.
+    """Send the plan's PATCHes, run by run, journalling each; then start its runs
+    (``launch_apply``); write the results files.
 
-    With ``canary``, the first ``canary`` requests go first; the rest goes only if each
+    With ``canary``, the first ``canary`` requests (a run to start counts as one) go first; the rest goes only if each
     of their values was applied and verified and ``confirm_rest`` (if given) says yes,
     else the rest is in the result as not sent. ``progress`` is called with (done,
     total) for each batch. ``live`` holds the reads the plan was made from; a run's read
