@@ -83,9 +83,10 @@ def apply_plan(
     """Send the plan's PATCHes, run by run, journalling each; then start its runs
     (``launch_apply``); write the results files.
 
-    With ``canary``, the first ``canary`` requests (a run to start counts as one) go first; the rest goes only if each
-    of their values was applied and verified and ``confirm_rest`` (if given) says yes,
-    else the rest is in the result as not sent. ``progress`` is called with (done,
+    With ``canary``, the first ``canary`` requests (a run to start counts as one) go
+    first; the rest goes only if each of their values was applied and verified (each
+    run started) and ``confirm_rest`` (if given) says yes, else the rest is in the
+    result as not sent. ``progress`` is called with (done,
     total) for each batch. ``live`` holds the reads the plan was made from; a run's read
     is used again if it is at most ``max_read_age`` seconds old when the run's turn
     comes, else the run is read again. The plan's conflicts that are not written are
