@@ -387,3 +387,33 @@ def test_rows_appended_below_an_xlsx_export_start_runs(http):
     assert values["tt_onb_welcome:completed"] is True
     assert bulk("import", "onb.xlsx", "--yes").exit_code == 0
     assert runs_by_title(sandbox)["Onboarding – Typed in Excel"] == 1
+
+
+def test_the_canary_counts_a_run_to_start_and_a_refused_one_stops_the_rest(http):
+    bulk, sandbox = http()
+    path = export_csv(bulk)
+    add_rows(path, [{"Run": "Onboarding – Canary 1"}, {"Run": "Onboarding – Canary 2"}])
+    result = bulk("import", "launch.csv", "--yes", "--canary", "1")
+    assert result.exit_code == 0, result.output
+    assert "Canary: 1 request(s) sent" in result.stderr
+    assert posts(sandbox) == 2
+    # a row NextStep refuses (its starter is no member of the team) stops the rest
+    path = export_csv(bulk, "second.csv")
+    add_rows(
+        path,
+        [
+            {"Run": "Onboarding – Refused", "tt_onb_details:el_onb_name": "x"},
+            {"Run": "Onboarding – Never sent"},
+        ],
+    )
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.reader(handle))
+    if "Started by" in table[0]:
+        table[-2][table[0].index("Started by")] = "stranger@example.org"
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            csv.writer(handle, lineterminator="\r\n").writerows(table)
+        result = bulk("import", "second.csv", "--yes", "--canary", "1")
+        assert result.exit_code == ExitCode.FAILED, result.output
+        assert "Stopped after the canary" in result.stderr
+        assert runs_by_title(sandbox)["Onboarding – Never sent"] == 0
+        assert runs_by_title(sandbox)["Onboarding – Refused"] == 0
