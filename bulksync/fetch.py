@@ -2,7 +2,8 @@
 
 ``fetch_snapshot`` reads what an export needs with the fewest requests: a page of runs
 per 100 runs (or one GET per run named by id), one paginated task list per run, and
-for the runs layout the template's task list once.
+for the runs layout the template's task list once; for a sheet to start runs from, the
+template itself (is it published?), and with no runs, nothing else.
 
 ``LiveState.read`` is the reader an import or undo plans with (one run-tasks list per
 run, a few at once; a run that is gone is ``None``). ``LiveState.fresh`` is what the
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from bulksync.client import NextStepClient
-from bulksync.errors import NotFoundError
+from bulksync.errors import ConfigError, NotFoundError
 from bulksync.launch import created_since
 from bulksync.model import Run, Task, Template, TemplateTask
 from bulksync.snapshot import Snapshot
@@ -38,15 +39,45 @@ def fetch_snapshot(
     template_id: str | None = None,
     status: str | None = None,
     with_template: bool = False,
+    with_runs: bool = True,
+    launch: bool = False,
     progress: Progress | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Snapshot:
-    """Read runs (by id, or all of a template in a status) with all their tasks."""
+    """Read runs (by id, or all of a template in a status) with all their tasks.
+
+    ``launch``, for a sheet to start runs from: the template itself is read too
+    (``Snapshot.template``: is it published?), and its tasks. ``with_runs=False`` reads
+    no runs at all, only the template: two requests.
+    """
+    if (launch or not with_runs) and not template_id:
+        raise ConfigError("A sheet to start runs from is of one template: give its id.")
     taken_at = now().isoformat(timespec="seconds")
-    if run_ids:
-        runs = list(client.map(client.get_run, list(dict.fromkeys(run_ids))))
-    else:
-        runs = client.list_runs(template_id=template_id, status=status)
+    template = client.get_template(template_id) if launch and template_id else None
+    runs = _runs(client, run_ids, template_id, status) if with_runs else []
+    tasks = _tasks(client, runs, progress)
+    template_tasks: tuple[TemplateTask, ...] = ()
+    chosen_template = template_id or (runs[0].template_id if runs else None)
+    if (with_template or launch) and chosen_template:
+        template_tasks = tuple(client.template_tasks(chosen_template))
+    sections = {s.id: s.title for s in (template.sections if template else ())}
+    sections |= {s.id: s.title for run in runs for s in run.sections}
+    return Snapshot(
+        host=client.host,
+        taken_at=taken_at,
+        runs=tuple(runs),
+        tasks=tasks,
+        template_tasks=template_tasks,
+        template_id=chosen_template,
+        section_titles=sections,
+        template=template,
+    )
+
+
+def _tasks(
+    client: NextStepClient, runs: Sequence[Run], progress: Progress | None
+) -> dict[str, tuple[Task, ...]]:
+    """Every run's tasks (a paginated list per run, a few at once)."""
     total = len(runs)
     if progress:
         progress(0, total)
@@ -57,20 +88,16 @@ def fetch_snapshot(
         tasks[run.id] = tuple(run_tasks)
         if progress:
             progress(done, total)
-    template_tasks: tuple[TemplateTask, ...] = ()
-    chosen_template = template_id or (runs[0].template_id if runs else None)
-    if with_template and chosen_template:
-        template_tasks = tuple(client.template_tasks(chosen_template))
-    sections = {s.id: s.title for run in runs for s in run.sections}
-    return Snapshot(
-        host=client.host,
-        taken_at=taken_at,
-        runs=tuple(runs),
-        tasks=tasks,
-        template_tasks=template_tasks,
-        template_id=chosen_template,
-        section_titles=sections,
-    )
+    return tasks
+
+
+def _runs(
+    client: NextStepClient, run_ids: Sequence[str], template_id: str | None, status: str | None
+) -> list[Run]:
+    """The runs named by id (one GET each), or those of a template in a status."""
+    if run_ids:
+        return list(client.map(client.get_run, list(dict.fromkeys(run_ids))))
+    return client.list_runs(template_id=template_id, status=status)
 
 
 class Reading(NamedTuple):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable
-from bulksync.model import JSON, Element, Run, Task, TemplateTask
+from bulksync.model import JSON, Element, Run, Task, Template, TemplateTask
 
 
 class FieldKey(NamedTuple):
@@ -60,6 +60,8 @@ class Snapshot:
     """The template's tasks, for the runs layout's columns (empty otherwise)."""
     template_id: str | None = None
     section_titles: Mapping[str, str] = field(default_factory=dict)
+    template: Template | None = None
+    """The template itself, when it was read (a launch sheet: is it published?)."""
 
     def fields(self, *, assignees: bool = True) -> Iterator[FieldValue]:
         """Every editable value, run by run, task by task, in the run's own order."""

@@ -141,7 +141,7 @@ def test_mojibake_of_a_capital_a_acute_is_not_planned_as_a_change(bulk, tmp_path
         garbled, ensure_ascii=False
     )
     named = {e.get("cell") for e in report["errors"] if e.get("code") == "mojibake"}
-    assert "western.csv!F2" in named, report["errors"]
+    assert "western.csv!H2" in named, report["errors"]
 
 
 # 4. A CSV saved as UTF-16 (LibreOffice: "Unicode (UTF-16)") ----------------------------

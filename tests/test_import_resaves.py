@@ -257,7 +257,7 @@ def test_a_runs_layout_csv_read_as_cp1252_is_refused_without_column_key_errors(b
     assert code == ExitCode.INVALID and report["changes"] == []
     assert {e["code"] for e in report["errors"]} == {"mojibake"}
     # The header's labels (Task › Field) are garbled too: said once, at its first cell.
-    assert [e["cell"] for e in report["errors"] if (e["cell"] or "").endswith("1")] == ["r.csv!D1"]
+    assert [e["cell"] for e in report["errors"] if (e["cell"] or "").endswith("1")] == ["r.csv!F1"]
     assert "Noah MÃ¼ller" in {e["value"] for e in report["errors"]}
 
 

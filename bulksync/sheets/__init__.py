@@ -61,6 +61,8 @@ class ExportResult:
     runs: int
     values: int
     sidecar: Path | None = None
+    new_rows: int = 0
+    """Empty rows written for runs to start."""
 
 
 def check_output(path: Path, *, protect: bool = False) -> None:
@@ -82,15 +84,18 @@ def _suffix(path: Path) -> str:
 
 
 def about_lines(snapshot: Snapshot, meta: ExportMeta, *, protect: bool = False) -> list[str]:
-    what = (
-        f"all runs of template {snapshot.template_id}"
-        if snapshot.template_id and meta.layout == Layout.RUNS.value
-        else f"{meta.runs} run(s)"
-    )
+    runs_layout = meta.layout == Layout.RUNS.value
+    if snapshot.template_id and runs_layout and meta.new_rows and not snapshot.runs:
+        what = f"template {snapshot.template_id}, without its runs"
+    elif snapshot.template_id and runs_layout:
+        what = f"all runs of template {snapshot.template_id}"
+    else:
+        what = f"{meta.runs} run(s)"
+    new = f", {meta.new_rows} empty rows for runs to start" if meta.new_rows else ""
     return [
         "bulksync export of NextStep process runs",
         "",
-        f"What: {what}: {meta.runs} runs, {meta.values} editable values, "
+        f"What: {what}: {meta.runs} runs, {meta.values} editable values{new}, "
         f"{meta.layout} layout (sheet {meta.sheet!r}).",
         f"When: {meta.exported_at} (UTC), from {meta.host}, by bulksync {meta.bulksync_version}.",
         "",
@@ -116,6 +121,7 @@ def about_lines(snapshot: Snapshot, meta: ExportMeta, *, protect: bool = False) 
         + " Do not edit the hidden columns (run_id, task_id, field_id, bulksync row): "
         "import reads the ids, and the highlighting finds each row's exported copy by its "
         "bulksync row.",
+        *(_how_to_start(snapshot, meta) if runs_layout else ()),
         "",
         "The hidden sheets (a spreadsheet app may show them; do not edit them):",
         "• _bulksync (do not edit): the export's metadata and every exported value, what "
@@ -133,6 +139,37 @@ def about_lines(snapshot: Snapshot, meta: ExportMeta, *, protect: bool = False) 
     ]
 
 
+def _how_to_start(snapshot: Snapshot, meta: ExportMeta) -> list[str]:
+    """The About sheet's part on starting runs from new rows (runs layout)."""
+    where = (
+        f"one of the {meta.new_rows} empty rows at the bottom, or a row appended below them"
+        if meta.new_rows
+        else "a row appended below the last run"
+    )
+    template = snapshot.template
+    unpublished = (
+        [
+            f"• Template {template.id} ({template.title}) is not published: NextStep starts "
+            "no run from it until it is published there."
+        ]
+        if template is not None and not template.is_published
+        else []
+    )
+    return [
+        "",
+        "How to start runs:",
+        f"• Fill {where}, one row per run to start. Run (the new run's title) is "
+        "required; Due date (YYYY-MM-DD) and Started by (the email address of a member of "
+        "the NextStep team) are optional. Leave Status and the hidden run_id empty.",
+        "• The values in the row's field columns are filled in as the run starts; "
+        "completion ticks (TRUE) and assignees are set right after it starts.",
+        "• A row left empty is ignored. Importing the same sheet again never starts a run twice.",
+        "• bulksync undo cannot delete a run: a run started by mistake must be archived in "
+        "NextStep.",
+        *unpublished,
+    ]
+
+
 def write_export(
     snapshot: Snapshot,
     path: Path,
@@ -142,17 +179,23 @@ def write_export(
     now: dt.datetime | None = None,
     max_rows: int = MAX_ROWS,
     protect: bool = False,
+    new_rows: int = 0,
 ) -> ExportResult:
     """Write the snapshot to ``path`` (.xlsx or .csv) in a layout.
 
     An xlsx data sheet is not protected, so that it can be sorted; ``protect`` locks
     its read-only cells (LibreOffice and Excel then refuse to sort it). A CSV has no
     protection: ``protect`` is refused for one.
+
+    ``new_rows`` (runs layout, with the template's tasks) adds that many empty rows after
+    the runs' rows, for runs to start: a launch sheet. In an xlsx they are editable
+    wherever a run started from the template now takes a value, and validated as the
+    runs' cells are; in a CSV every cell of them is empty.
     """
     check_output(path, protect=protect)
     suffix = _suffix(path)
     layout = layout or (Layout.RUNS if snapshot.template_tasks else Layout.TASKS)
-    grid = build_grid(snapshot, layout, assignees=assignees)
+    grid = build_grid(snapshot, layout, assignees=assignees, new_rows=new_rows)
     with_assignees = layout is Layout.TASKS if assignees is None else assignees
     meta = ExportMeta(
         bulksync_version=__version__,
@@ -168,16 +211,17 @@ def write_export(
         columns=[(c.key, c.group, c.title) for c in grid.columns if c.kind]
         if layout is Layout.RUNS
         else (),
+        new_rows=grid.new_rows,
     )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with cycle_collector_paused():
             if suffix == ".csv":
                 values = write_csv(grid, meta, path)
-                return ExportResult(path, layout, meta.runs, values, sidecar(path))
+                return ExportResult(path, layout, meta.runs, values, sidecar(path), meta.new_rows)
             about = about_lines(snapshot, meta, protect=protect)
             values = write_xlsx(grid, meta, path, about, max_rows=max_rows, protect=protect)
-        return ExportResult(path, layout, meta.runs, values)
+        return ExportResult(path, layout, meta.runs, values, new_rows=meta.new_rows)
     except OSError as exc:
         failure = StorageError(
             f"Cannot write {path}: {exc.strerror or exc}. Nothing changed in NextStep; free "

@@ -96,6 +96,9 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     checksum of the exported rows (``TIE``), so that a CSV read beside a sidecar of
     another export is refused: its values would be taken for edits. The checksum is
     known once the rows are written; it then replaces a placeholder in the header.
+    Reading compares the two copies of the checksum (header and sidecar), never the rows
+    with it: edited, filled or appended rows keep the tie. A launch sheet's empty rows
+    for runs to start (``grid.new_rows``) come last, every cell empty.
     """
     head = io.StringIO()
     csv.writer(head, lineterminator="\r\n").writerow(
@@ -137,6 +140,11 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
             out.append("")  # the tie column
             writer.writerow(out)
             checksum.update(json.dumps(out, ensure_ascii=False).encode())
+        # Rows for runs to start: every cell empty (they have no base).
+        empty = [""] * (len(grid.columns) + 1)
+        for _ in range(grid.new_rows):
+            writer.writerow(empty)
+            checksum.update(json.dumps(empty).encode())
         rows = checksum.hexdigest()[:16]
         side.write('},"shared":' + base.shared_json() + ',"rows":' + json.dumps(rows) + "}")
     # The placeholder is ASCII and as long as the checksum: replaced in place.

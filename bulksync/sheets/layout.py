@@ -5,6 +5,10 @@
 
 Both carry the ids import needs: the tasks layout in id columns at the right, the runs
 layout in its run id column and a row of column keys (``TEMPLATE_TASK_ID:FIELD``).
+
+The runs layout also says, column by column, what a row for a run to start takes
+(``Grid.launch``): a launch sheet (``new_rows``) has such empty rows below the runs, and
+every runs-layout xlsx gives rows appended at the bottom the same validation.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.errors import ConfigError
-from bulksync.model import JSON
+from bulksync.model import JSON, Run
 from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, task_fields
 
 
@@ -51,8 +55,47 @@ class Cell:
 NA = Cell(None, na=True)
 
 
+class Takes(NamedTuple):
+    """What a cell takes: its value's type (a codec's kind), and how a spreadsheet checks
+    and explains it. The cells alike share one xlsx data validation."""
+
+    kind: str
+    options: tuple[str, ...] = ()
+    required: bool = False
+    title: str = ""
+    """The input message's title, where the kind does not say enough (``Run title``)."""
+    prompt: str = ""
+    """The input message, where the codec's own does not say enough."""
+    check: str = ""
+    """A check besides the codec's: ``email``, the value has an ``@``."""
+
+
+TAKES_TITLE: Final = Takes(
+    "shortText",
+    required=True,
+    title="Run title · required",
+    prompt="Title of the run to start (required). A row left empty starts no run.",
+)
+TAKES_DUE_DATE: Final = Takes(
+    "date", title="Due date", prompt="The due date of the run to start (optional), YYYY-MM-DD."
+)
+TAKES_STARTED_BY: Final = Takes(
+    "email",
+    title="Started by",
+    prompt="Optional: the email address of the team member who starts the run (a member "
+    "of the NextStep team).",
+    check="email",
+)
+
+
+def due_date_of(run: Run) -> str:
+    """The date part (``YYYY-MM-DD``) of a run's due date; "" when it has none."""
+    return (run.due_date or "")[:10]
+
+
 class Context:
-    """What a run's context cells show (titles, status, sections), for the base snapshot.
+    """What a run's context cells show (titles, status, due date, who started it,
+    sections), for the base snapshot.
 
     Computed run by run from the snapshot as the export is written, so that nothing
     about all runs at once is held beside the snapshot itself.
@@ -65,11 +108,13 @@ class Context:
     def of_run(self, run_id: str) -> dict[str, Any]:
         snapshot, run = self._snapshot, self._runs.get(run_id)
         if snapshot is None or run is None:
-            return {"title": "", "status": "", "tasks": {}}
+            return {"title": "", "status": "", "due_date": "", "started_by": "", "tasks": {}}
         sections = snapshot.section_titles
         return {
             "title": run.title,
             "status": run.status,
+            "due_date": due_date_of(run),
+            "started_by": run.started_by or "",
             "tasks": {
                 t.id: [t.title, sections.get(t.section_id or "", "")]
                 for t in snapshot.tasks.get(run_id, ())
@@ -84,7 +129,14 @@ class Grid:
     columns: tuple[Column, ...]
     rows: Iterator[list[Cell]]
     row_count: int
+    """The rows written: one per run (or value), and the new rows."""
     context: Context = field(default_factory=Context)
+    new_rows: int = 0
+    """Empty rows for runs to start, after the runs' rows (runs layout)."""
+    launch: tuple[Takes | None, ...] = ()
+    """Per column, what a row for a run to start takes there: None where such a row has
+    nothing to give (status, ids; n/a in a value column the template no longer has).
+    Empty for the tasks layout, and for a runs layout without the template's tasks."""
 
 
 TASK_COLUMNS = (
@@ -108,8 +160,18 @@ copy by it. Not in a CSV, and not read by import."""
 RUN_CONTEXT_COLUMNS = (
     Column("run", "Run", width=34),
     Column("status", "Status", width=10),
+    Column("due_date", "Due date", width=12),
+    Column("started_by", "Started by", width=26),
     Column("run_id", "run_id", width=16, hidden=True),
 )
+RUN_LAUNCH: Final[dict[str, Takes | None]] = {
+    "run": TAKES_TITLE,
+    "status": None,
+    "due_date": TAKES_DUE_DATE,
+    "started_by": TAKES_STARTED_BY,
+    "run_id": None,
+}
+"""What a row for a run to start takes in each context column."""
 
 
 def type_label(spec: FieldSpec) -> str:
@@ -154,8 +216,9 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
     return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context(snapshot))
 
 
-def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
-    """One row per run, one column per (template task, field)."""
+def runs_grid(snapshot: Snapshot, *, assignees: bool = False, new_rows: int = 0) -> Grid:
+    """One row per run, one column per (template task, field); then ``new_rows`` empty
+    rows for runs to start."""
     templates = {run.template_id for run in snapshot.runs}
     if len(templates) > 1:
         raise ConfigError(
@@ -163,9 +226,15 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
             f"{len(templates)} ({', '.join(sorted(templates))}). Export them one template "
             "at a time, or use --layout tasks."
         )
-    columns = _template_columns(snapshot, assignees=assignees)
+    if new_rows and not snapshot.template_tasks:
+        raise ConfigError(
+            "Rows for runs to start need the template's tasks: read the snapshot with "
+            "fetch_snapshot(..., with_template=True)."
+        )
+    columns, takes = _template_columns(snapshot, assignees=assignees)
     _add_run_columns(columns, snapshot, assignees=assignees)
     value_columns = list(columns.values())
+    dates = codec_for("date")
 
     def rows() -> Iterator[list[Cell]]:
         for run in snapshot.runs:
@@ -174,19 +243,33 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False) -> Grid:
                 for task in snapshot.tasks.get(run.id, ())
                 for value in task_fields(run, task, assignees=assignees)
             }
-            row = [Cell(run.title), Cell(run.status), Cell(run.id)]
+            row = [
+                Cell(run.title),
+                Cell(run.status),
+                Cell(dates.to_cell(due_date_of(run) or None)),
+                Cell(run.started_by),
+                Cell(run.id),
+            ]
             for column in value_columns:
                 found = fields.get(column.key)
                 row.append(NA if found is None else value_cell(found))
             yield row
 
+    launch: tuple[Takes | None, ...] = ()
+    if snapshot.template_tasks:
+        launch = (
+            *(RUN_LAUNCH[c.key] for c in RUN_CONTEXT_COLUMNS),
+            *(takes.get(c.key) for c in value_columns),
+        )
     return Grid(
         Layout.RUNS,
         "Runs",
         RUN_CONTEXT_COLUMNS + tuple(value_columns),
         rows(),
-        len(snapshot.runs),
+        len(snapshot.runs) + new_rows,
         Context(snapshot),
+        new_rows=new_rows,
+        launch=launch,
     )
 
 
@@ -194,21 +277,28 @@ def _column(key: str, title: str, group: str, kind: str) -> Column:
     return Column(key, title, group, codec_for(kind).width, kind=kind)
 
 
-def _template_columns(snapshot: Snapshot, *, assignees: bool) -> dict[str, Column]:
-    """The value columns of the template's tasks, by key, in the template's order."""
+def _template_columns(
+    snapshot: Snapshot, *, assignees: bool
+) -> tuple[dict[str, Column], dict[str, Takes]]:
+    """The value columns of the template's tasks, by key, in the template's order; and
+    what each takes in a run started from the template now."""
     columns: dict[str, Column] = {}
+    takes: dict[str, Takes] = {}
     for tt in snapshot.template_tasks:
         key = f"{tt.id}:{COMPLETION}"
         columns[key] = _column(key, "Completed", tt.title, COMPLETION)
+        takes[key] = Takes(COMPLETION)
         if assignees:
             key = f"{tt.id}:{ASSIGNEE}"
             columns[key] = _column(key, "Assignee", tt.title, ASSIGNEE)
+            takes[key] = Takes(ASSIGNEE)
         for element in tt.elements:
             if element.display_only or not is_writable(element.type):
                 continue
             key = f"{tt.id}:{element.id}"
             columns[key] = _column(key, element.label or element.id, tt.title, element.type)
-    return columns
+            takes[key] = Takes(element.type, element.options, element.required)
+    return columns, takes
 
 
 def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignees: bool) -> None:
@@ -226,7 +316,13 @@ def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignee
                     columns[key] = _column(key, spec.label, task.title, spec.kind)
 
 
-def build_grid(snapshot: Snapshot, layout: Layout, *, assignees: bool | None = None) -> Grid:
+def build_grid(
+    snapshot: Snapshot, layout: Layout, *, assignees: bool | None = None, new_rows: int = 0
+) -> Grid:
     if layout is Layout.TASKS:
+        if new_rows:
+            raise ConfigError(
+                "Rows for runs to start are a runs-layout thing: export with --layout runs."
+            )
         return tasks_grid(snapshot, assignees=True if assignees is None else assignees)
-    return runs_grid(snapshot, assignees=bool(assignees))
+    return runs_grid(snapshot, assignees=bool(assignees), new_rows=new_rows)

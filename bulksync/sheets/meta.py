@@ -21,12 +21,14 @@ from bulksync.errors import SheetError
 from bulksync.sheets.layout import Context
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
 
-FORMAT_VERSION: Final = 4
+FORMAT_VERSION: Final = 5
 """2: the base snapshot per run, with shared specs; the mirror holds every cell.
 3: an export id and a checksum of the exported rows tie a CSV to its sidecar; the runs
 layout's columns (key, task, label) are recorded to check the hidden key row against.
 4: the hidden sheets are named "… (do not edit)"; the data sheet has a hidden row key
-column, by which the highlighting finds a row's exported copy after a sort."""
+column, by which the highlighting finds a row's exported copy after a sort.
+5: the runs layout has Due date and Started by context columns, and the base snapshot
+records them per run; a launch sheet has empty rows for runs to start (``new_rows``)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class ExportMeta:
     """Random, one per export: a CSV and its sidecar carry the same one."""
     columns: Sequence[Sequence[str]] = ()
     """The runs layout's value columns as exported: (key, task title, field label)."""
+    new_rows: int = 0
+    """Empty rows written for runs to start (a launch sheet), after the runs' rows."""
     format_version: int = FORMAT_VERSION
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,7 +77,7 @@ class BaseWriter:
     A run's document goes to ``emit(run_id, json)`` as soon as the writer moves on to
     the next run, so the writer holds one run at a time. The document::
 
-        {"title": …, "status": …,
+        {"title": …, "status": …, "due_date": "YYYY-MM-DD" or "", "started_by": …,
          "tasks": {TASK_ID: [title, section, template task id, [[spec, locked, value], …]]}}
 
     where ``spec`` indexes the field specs all runs share (``shared_json``, last).
@@ -118,7 +122,13 @@ class BaseWriter:
             task_id: [*titles.get(task_id, ("", ""))[:2], template_task_id, rows]
             for task_id, (template_task_id, rows) in self._tasks.items()
         }
-        document = {"title": context["title"], "status": context["status"], "tasks": tasks}
+        document = {
+            "title": context["title"],
+            "status": context["status"],
+            "due_date": context.get("due_date", ""),
+            "started_by": context.get("started_by", ""),
+            "tasks": tasks,
+        }
         self._emit(self._run, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
         self._tasks = {}
 
@@ -142,7 +152,9 @@ class RunBase:
         "_raw",
         "_shared",
         "_where",
+        "due_date",
         "run_id",
+        "started_by",
         "status",
         "task_of",
         "tasks",
@@ -162,6 +174,10 @@ class RunBase:
         self.run_id = run_id
         self.title = str(first["title"])
         self.status = str(first["status"])
+        self.due_date = str(first.get("due_date") or "")
+        """The run's due date as its Due date cell showed it (``YYYY-MM-DD``), or ""."""
+        self.started_by = str(first.get("started_by") or "")
+        """Who started the run, as its Started by cell showed it, or ""."""
         self.tasks: dict[str, tuple[str, str]] = {}
         """task id → (title, section title)"""
         self.task_of: dict[str, str] = {}

@@ -31,7 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.sheets.layout import ROW_KEY, Cell, Grid, Layout
+from bulksync.sheets.layout import NA, ROW_KEY, Cell, Grid, Layout, Takes
 from bulksync.sheets.meta import (
     UNHOLDABLE,
     BaseWriter,
@@ -39,8 +39,8 @@ from bulksync.sheets.meta import (
     chunks,
     locked_as_unholdable,
 )
-from bulksync.sheets.xlsx_rules import BASE_SHEET as BASE_SHEET
 from bulksync.sheets.xlsx_rules import (
+    APPENDED_ROWS,
     EDITED,
     Spans,
     Validations,
@@ -49,6 +49,7 @@ from bulksync.sheets.xlsx_rules import (
     add_validations,
     highlight_edits,
 )
+from bulksync.sheets.xlsx_rules import BASE_SHEET as BASE_SHEET
 from bulksync.sheets.xlsx_rules import LISTS_SHEET as LISTS_SHEET
 from bulksync.sheets.xlsx_rules import MAX_ROWS as MAX_ROWS
 from bulksync.snapshot import FieldValue
@@ -90,6 +91,15 @@ class _Formats:
     @cached_property
     def context(self) -> Format:
         return self.get(bg_color=GREY, locked=True, valign="top")
+
+    @cached_property
+    def context_date(self) -> Format:
+        return self.get(bg_color=GREY, locked=True, valign="top", num_format="yyyy-mm-dd")
+
+    def new(self, takes: Takes) -> Format:
+        """An empty, editable cell of a row for a run to start (also a column's format,
+        for rows appended below)."""
+        return self.value(takes.kind, None, locked=False)
 
     def value(self, kind: str | None, value: CellValue, *, locked: bool) -> Format:
         is_date = isinstance(value, dt.date)
@@ -191,27 +201,32 @@ def write_xlsx(
 
     columns = (*grid.columns, ROW_KEY)
     key_col = len(grid.columns)
+    launch = grid.launch or (None,) * len(grid.columns)
     for col, column in enumerate(columns):
-        data.set_column(col, col, column.width, None, {"hidden": column.hidden})
+        takes = launch[col] if col < key_col else None
+        # A row appended below the last takes a run to start: editable, formatted so.
+        fmt = formats.new(takes) if takes else None
+        data.set_column(col, col, column.width, fmt, {"hidden": column.hidden})
     _write_headers(grid, data, formats)
 
     base = BaseWriter(grid.context, meta_sheet.emit)
     rows = _Rows(data, mirror, formats, base, first_data_row)
     for row_cells in grid.rows:
         rows.write(row_cells)
+    last_run = rows.last
+    for _ in range(grid.new_rows):
+        rows.write_new(grid)
+    rows.launch_rules(grid, last_run + 1, min(rows.last + APPENDED_ROWS, max_rows - 1))
+    add_validations(data, lists, rows.validations)
     if rows.last >= first_data_row:
         # The filter range holds the hidden id and key columns: a sort moves them along.
         data.autofilter(first_data_row - 1, 0, rows.last, key_col)
-        add_validations(data, lists, rows.validations)
-        add_read_only(data, rows.read_only, grid, first_data_row, rows.last)
-        highlight_edits(
-            data,
-            formats.get(bg_color=EDITED, bold=True),
-            sorted(rows.value_cols),
-            key_col,
-            first_data_row,
-            rows.last,
-        )
+        add_read_only(data, rows.read_only, grid, first_data_row, last_run)
+        edited = formats.get(bg_color=EDITED, bold=True)
+        highlight_edits(data, edited, sorted(rows.value_cols), key_col, first_data_row, rows.last)
+        if rows.last > last_run:
+            # A new row's title, due date and starter: typed ones turn yellow too.
+            highlight_edits(data, edited, rows.new_context_cols, key_col, last_run + 1, rows.last)
     data.freeze_panes(first_data_row, _frozen_columns(grid.layout))
     _print_setup(data, grid.layout, first_data_row)
     if protect:
@@ -277,18 +292,24 @@ class _Rows:
         self.read_only: dict[str, Spans] = defaultdict(lambda: defaultdict(list))
         """Read-only value cells by why they are (their input message)."""
         self.value_cols: set[int] = set()
+        self.new_context_cols: list[int] = []
+        """Context columns that a row for a run to start fills (title, due date …)."""
 
-    def write(self, cells: Sequence[Cell]) -> None:
+    def _next(self, width: int) -> int:
+        """Start the next row with its key: the row's number, which stays with it when
+        the rows are sorted, and by which the highlighting finds its exported copy on
+        the _base sheet."""
         self.last += 1
         row = self.last
+        self.data.write_number(row, width, row + 1, self.formats.context)
+        self.mirror.write_number(row, width, row + 1)
+        return row
+
+    def write(self, cells: Sequence[Cell]) -> None:
         lines = max((c.value.count("\n") + 1 for c in cells if isinstance(c.value, str)), default=1)
         if lines > 1:  # set before the row is written (constant-memory mode)
-            self.data.set_row(row, min(lines, MAX_LINES) * LINE_HEIGHT)
-        # The row's number, which stays with it when the rows are sorted: where the
-        # highlighting finds its exported copy on the _base sheet.
-        key = len(cells)
-        self.data.write_number(row, key, row + 1, self.formats.context)
-        self.mirror.write_number(row, key, row + 1)
+            self.data.set_row(self.last + 1, min(lines, MAX_LINES) * LINE_HEIGHT)
+        row = self._next(len(cells))
         for col, cell in enumerate(cells):
             if cell.field is None:
                 # The mirror holds context and id cells too: import compares whole rows
@@ -300,9 +321,35 @@ class _Rows:
             self.base.add(field)
             spec = field.spec
             if spec.locked is None:
-                add_span(self.validations[(spec.kind, spec.options, spec.required)], col, row)
+                add_span(self.validations[Takes(spec.kind, spec.options, spec.required)], col, row)
             elif not spec.locked.startswith(UNHOLDABLE):  # those have a comment, and stay
                 add_span(self.read_only[spec.locked], col, row)
+
+    def write_new(self, grid: Grid) -> None:
+        """An empty row for a run to start: editable where a run started from the
+        template takes a value, grey elsewhere (n/a in a field the template no longer
+        has). Its mirror row is as empty, so that a row left empty reads as exported."""
+        row = self._next(len(grid.columns))
+        for col, (column, takes) in enumerate(zip(grid.columns, grid.launch, strict=True)):
+            if takes is not None:
+                self.data.write_blank(row, col, None, self.formats.new(takes))
+            elif column.kind is not None:
+                _write_context(self.data, self.mirror, row, col, NA, self.formats)
+            else:
+                self.data.write_blank(row, col, None, self.formats.context)
+
+    def launch_rules(self, grid: Grid, first: int, last: int) -> None:
+        """The validation of the rows for runs to start, ``first`` to ``last`` (the new
+        rows, and the rows a person may append below them)."""
+        for col, (column, takes) in enumerate(zip(grid.columns, grid.launch, strict=False)):
+            if takes is None or last < first:
+                continue
+            add_span(self.validations[takes], col, first, last)
+            if first <= self.last:
+                if column.kind is None:
+                    self.new_context_cols.append(col)
+                else:
+                    self.value_cols.add(col)
 
 
 def _frozen_columns(layout: Layout) -> int:
@@ -385,7 +432,8 @@ def _write_context(
         # The same "n/a" in the mirror, or the highlighting marks it as an edit.
         mirror.write_string(row, col, "n/a")
         return
-    _write_both(data, mirror, row, col, cell.value, fmt.context, fmt.context)
+    context = fmt.context_date if isinstance(cell.value, dt.date) else fmt.context
+    _write_both(data, mirror, row, col, cell.value, context, context)
 
 
 def _write_value(

@@ -14,8 +14,8 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
-from bulksync.codecs import codec_for
-from bulksync.sheets.layout import Grid
+from bulksync.codecs import ListSource, codec_for
+from bulksync.sheets.layout import Grid, Takes
 
 MAX_ROWS: Final = 1_048_576
 LISTS_SHEET: Final = "_lists (do not edit)"
@@ -23,21 +23,31 @@ BASE_SHEET: Final = "_base (do not edit)"
 
 Spans = dict[int, list[list[int]]]
 """Cells by column: spans of consecutive rows."""
-Validations = dict[tuple[str, tuple[str, ...], bool], Spans]
-"""Value cells to validate alike, by (kind, options, required), then column: row spans."""
+Validations = dict[Takes, Spans]
+"""Cells to validate alike, by what they take (kind, options, required …), then column:
+row spans."""
 
 READ_ONLY: Final = "bulksync refuses a change here at import, naming the cell."
 EDITED: Final = "#FFE699"
 """The fill of an edited cell."""
 
 
-def add_span(spans: Spans, col: int, row: int) -> None:
-    """Add a cell to its column's spans (rows come in order)."""
+APPENDED_ROWS: Final = 200
+"""Rows below the last written row whose cells get the validation of a row for a run to
+start, so that a row a person appends at the bottom has the same dropdowns and checks."""
+EMAIL_CHECK: Final = 'ISNUMBER(FIND("@",{cell}))'
+"""The ``email`` check of a cell (``Takes.check``): it has an @ in it."""
+
+
+def add_span(spans: Spans, col: int, row: int, last: int | None = None) -> None:
+    """Add a cell (or the rows ``row`` to ``last``) to its column's spans (rows come in
+    order)."""
+    last = row if last is None else last
     found = spans[col]
     if found and found[-1][1] == row - 1:
-        found[-1][1] = row
+        found[-1][1] = last
     else:
-        found.append([row, row])
+        found.append([row, last])
 
 
 def highlight_edits(
@@ -89,7 +99,10 @@ def add_read_only(
     data: Worksheet, read_only: dict[str, Spans], grid: Grid, first_row: int, last_row: int
 ) -> None:
     """An input message on each read-only cell: grey says little, and an unprotected
-    sheet lets a person type there (import then refuses the change, naming the cell)."""
+    sheet lets a person type there (import then refuses the change, naming the cell).
+
+    The context columns' message covers the runs' rows, ``first_row`` to ``last_row``;
+    the rows for runs to start below them have rules of their own."""
     context = [
         col
         for col, column in enumerate(grid.columns)
@@ -108,6 +121,8 @@ def add_read_only(
         groups.append(
             (why, [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)])
         )
+    if last_row < first_row:
+        groups = groups[1:]  # no runs: no context cells
     for why, ranges in groups:
         rule: dict[str, Any] = {
             "validate": "any",
@@ -139,13 +154,29 @@ def add_validations(data: Worksheet, lists: Worksheet, groups: Validations) -> N
             list_ranges[options] = f"='{LISTS_SHEET}'!${letter}$1:${letter}${len(options)}"
         return list_ranges[options]
 
-    for (kind, options, required), by_col in groups.items():
+    for takes, by_col in groups.items():
         ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
-        codec = codec_for(kind)
-        rule: dict[str, Any] = {
-            "input_title": f"{kind}{' · required' if required else ''}"[:32],
-            "input_message": codec.prompt[:255],
-            "error_type": "warning",
+        if ranges:
+            _validate(data, ranges, _rule(takes, ranges[0].split(":")[0], listed))
+
+
+def _rule(takes: Takes, top: str, listed: ListSource) -> dict[str, Any]:
+    """The data validation of cells that take ``takes``; ``top``, the first cell (a
+    custom formula is written for it, and moves with each cell)."""
+    kind, options, required = takes.kind, takes.options, takes.required
+    codec = codec_for(kind)
+    rule: dict[str, Any] = {
+        "input_title": (takes.title or f"{kind}{' · required' if required else ''}")[:32],
+        "input_message": (takes.prompt or codec.prompt)[:255],
+        "error_type": "warning",
+    }
+    rule |= codec.xlsx_validation(options, listed)
+    if takes.check == "email":
+        rule |= {
+            "validate": "custom",
+            "value": "=" + EMAIL_CHECK.format(cell=top),
+            "error_title": (takes.title or "Email")[:32],
+            "error_message": "Write the email address of a member of the NextStep team "
+            "(name@example.com).",
         }
-        rule |= codec.xlsx_validation(options, listed)
-        _validate(data, ranges, rule)
+    return rule

@@ -8,6 +8,7 @@ sees it, not as bulksync wrote it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import shutil
 import subprocess
@@ -210,3 +211,71 @@ def test_true_and_false_show_as_such_in_libreoffice_also_in_an_all_false_column(
         if grid[(r, c)][0] != "n/a"
     }
     assert shown <= {"TRUE", "FALSE"}, shown
+
+
+def test_libreoffice_sees_a_launch_sheets_new_rows_editable_and_validated(tmp_path):
+    """The empty rows of a launch sheet (export --new): unlocked, with the same
+    dropdowns, TRUE/FALSE lists and date checks as a run's row, the title's input
+    message and the started-by email check; rows appended below are validated too."""
+    sandbox = open_sandbox(tmp_path / "s.db")
+    with sandbox_client(sandbox) as client:
+        snapshot = fetch_snapshot(
+            client, template_id="tpl_onboarding", with_template=True, launch=True, with_runs=False
+        )
+    sandbox.store.close()
+    path = tmp_path / "launch.xlsx"
+    write_export(snapshot, path, new_rows=3)
+    root = as_libreoffice_sees_it(path, tmp_path)
+    unlocked_styles = {
+        style.get(q("style:name"))
+        for style in root.iter(q("style:style"))
+        for props in style.iter(q("style:table-cell-properties"))
+        if props.get(q("style:cell-protect")) == "none"
+    }
+    validations = {
+        v.get(q("table:name")): (v.get(q("table:condition")) or "", "".join(v.itertext()))
+        for v in root.iter(q("table:content-validation"))
+    }
+    runs = next(t for t in root.iter(q("table:table")) if t.get(q("table:name")) == "Runs")
+    grid = cells(runs)
+    column = {text: c for (r, c), (text, *_) in grid.items() if r == 1}
+    for row in (3, 4, 5):
+        title = grid[(row, column["run"])]
+        assert title[2] in unlocked_styles
+        assert "Title of the run to start (required)" in validations[title[3]][1]
+        due = grid[(row, column["due_date"])]
+        assert "cell-content-is-date" in validations[due[3]][0]
+        started = grid[(row, column["started_by"])]
+        assert "FIND" in validations[started[3]][0] and "@" in validations[started[3]][0]
+        dept = grid[(row, column["tt_onb_dept:el_onb_dept"])]
+        assert dept[2] in unlocked_styles and "_lists" in validations[dept[3]][0]
+        done = grid[(row, column["tt_onb_welcome:completed"])]
+        assert "TRUE" in validations[done[3]][0]
+        assert grid[(row, column["status"])][2] not in unlocked_styles
+    # the first row below the new ones (appended by a person) has the dropdown too
+    below = grid.get((6, column["tt_onb_dept:el_onb_dept"]))
+    assert below is not None and "_lists" in validations[below[3]][0]
+
+
+def test_libreoffice_marks_what_is_typed_into_a_new_row_and_nothing_else(tmp_path):
+    sandbox = open_sandbox(tmp_path / "s.db")
+    with sandbox_client(sandbox) as client:
+        snapshot = fetch_snapshot(
+            client, template_id="tpl_onboarding", with_template=True, launch=True, with_runs=False
+        )
+    sandbox.store.close()
+    path = tmp_path / "launch.xlsx"
+    write_export(snapshot, path, new_rows=3)
+    assert pdf_of(path, tmp_path).count(EDITED_FILL) == 0
+    book = openpyxl.load_workbook(path)
+    sheet = book["Runs"]
+    keys = [c.value for c in sheet[2]]
+    # One cell typed, one cell marked (not in the Run column: printed, it repeats on
+    # every page).
+    sheet.cell(5, keys.index("due_date") + 1).value = dt.datetime(2027, 5, 1)
+    typed = tmp_path / "typed.xlsx"
+    book.save(typed)
+    assert pdf_of(typed, tmp_path).count(EDITED_FILL) == 1
+    sheet.cell(5, keys.index("tt_onb_details:el_onb_name") + 1).value = "Ada Lovelace"
+    book.save(typed)
+    assert pdf_of(typed, tmp_path).count(EDITED_FILL) > 1
