@@ -87,6 +87,12 @@ def add_rows(path: Path, rows: list[dict[str, str]]) -> None:
         csv.writer(handle, lineterminator="\r\n").writerows(table)
 
 
+def records(path: Path) -> int:
+    """The CSV's records, header included (a record may span lines)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return sum(1 for _ in csv.reader(handle))
+
+
 def runs_by_title(sandbox, template: str = TEMPLATE) -> Counter[str]:
     with sandbox_client(sandbox) as client:
         return Counter(r.title for r in client.list_runs(template_id=template))
@@ -117,12 +123,13 @@ def test_a_new_row_of_every_type_starts_exactly_that_run_with_exactly_its_values
     bulk, sandbox = http()
     path = export_csv(bulk)
     before = runs_by_title(sandbox)
+    lines = records(path)
     add_rows(path, [ROW, {"Run": "Onboarding – Ines Costa", "tt_onb_dept:el_onb_band": "3"}])
     code, report = dry_run(bulk, "launch.csv")
     assert code == 0, report["errors"]
     assert report["summary"]["creates"] == 2
     [noor, ines] = report["creates"]
-    assert noor["title"] == ROW["Run"] and noor["cell_row"] == len(before) + 2
+    assert noor["title"] == ROW["Run"] and noor["cell_row"] == lines + 1
     assert noor["due_date"] == "2027-01-29" and noor["actor_email"] == ACTOR
     assert noor["then"] == {"completed": ["tt_onb_welcome", "tt_onb_contract"], "assignee": {}}
     assert noor["values"]["tt_onb_dept:el_onb_band"] == 4.5
@@ -159,7 +166,7 @@ def test_a_new_row_of_every_type_starts_exactly_that_run_with_exactly_its_values
 def test_bad_values_and_a_missing_title_are_errors_at_their_cells_and_nothing_is_sent(http):
     bulk, sandbox = http()
     path = export_csv(bulk)
-    rows = len(runs_by_title(sandbox))
+    rows = records(path) - 1
     add_rows(
         path,
         [
@@ -408,12 +415,17 @@ def test_the_canary_counts_a_run_to_start_and_a_refused_one_stops_the_rest(http)
     )
     with path.open(encoding="utf-8-sig", newline="") as handle:
         table = list(csv.reader(handle))
-    if "Started by" in table[0]:
-        table[-2][table[0].index("Started by")] = "stranger@example.org"
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            csv.writer(handle, lineterminator="\r\n").writerows(table)
-        result = bulk("import", "second.csv", "--yes", "--canary", "1")
-        assert result.exit_code == ExitCode.FAILED, result.output
-        assert "Stopped after the canary" in result.stderr
-        assert runs_by_title(sandbox)["Onboarding – Never sent"] == 0
-        assert runs_by_title(sandbox)["Onboarding – Refused"] == 0
+    table[-2][table[0].index("Started by")] = "stranger@example.org"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows(table)
+    result = bulk("import", "second.csv", "--yes", "--canary", "1")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "Stopped after the canary" in result.stderr
+    assert "not an active member" in result.stderr  # NextStep's reason, at the row
+    assert runs_by_title(sandbox)["Onboarding – Never sent"] == 0
+    assert runs_by_title(sandbox)["Onboarding – Refused"] == 0
+    # results.csv says both: refused, and not sent
+    [run_dir] = [d for d in run_dirs(Path.cwd()) if d.name.endswith("second")]
+    with (run_dir / "results.csv").open(encoding="utf-8-sig") as handle:
+        rows = {r["run"]: r["result"] for r in csv.DictReader(handle)}
+    assert rows == {"Onboarding – Refused": "failed", "Onboarding – Never sent": "not_sent"}

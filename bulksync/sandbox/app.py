@@ -285,6 +285,8 @@ class Sandbox:
             return _error(404, "not_found", f"Process template {wanted.template_id} not found")
         if not template.get("is_published"):
             raise invalid(f'Process template "{template["title"]}" is not published')
+        if wanted.actor is not None and wanted.actor.lower() not in self.store.user_emails():
+            raise invalid(f"actor_email {wanted.actor!r} is not an active member of this team")
         run, tasks = instantiate(
             template,
             self.store.template_tasks(wanted.template_id),

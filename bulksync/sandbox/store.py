@@ -116,6 +116,11 @@ class Store:
         with self._lock:
             return {row[0] for row in self._db.execute("SELECT id FROM users")}
 
+    def user_emails(self) -> set[str]:
+        """The team members' email addresses, in lower case."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT email FROM users")}
+
     # -- templates ----------------------------------------------------------------------
 
     def add_template(self, doc: Doc, tasks: list[Doc]) -> None:

@@ -473,6 +473,25 @@ def test_create_run_refuses_drafts_bad_values_and_unknown_templates(api):
     )
 
 
+def test_create_run_takes_a_team_member_as_its_starter_and_nobody_else(api):
+    before = len(api.get("process-runs", params={"limit": 100}).json()["data"])
+    error(
+        api.post(
+            "process-runs",
+            json={"template_id": "tpl_vendor", "name": "x", "actor_email": "someone@else.org"},
+        ),
+        400,
+        "validation_error",
+    )
+    assert len(api.get("process-runs", params={"limit": 100}).json()["data"]) == before
+    made = api.post(
+        "process-runs",
+        json={"template_id": "tpl_vendor", "name": "x", "actor_email": "Chen.Wei@acme.example"},
+    )
+    assert made.status_code == 201
+    assert made.json()["data"]["started_by"] == "Chen.Wei@acme.example"
+
+
 def test_unknown_endpoints_are_404_and_wrong_methods_405(api):
     error(api.get("users"), 404, "not_found")
     assert api.delete(f"process-runs/{ONB_RUN}").status_code == 405
