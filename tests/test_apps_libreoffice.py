@@ -252,3 +252,64 @@ def test_every_sample_export_prints_to_pdf(bulk, tmp_path, template, layout):
         how += f", {signal.Signals(done.returncode - 128).name}: it crashed"
     assert done.returncode == 0 and pdf.exists(), f"LibreOffice ({how}) printing {path.name}"
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+# -- a launch sheet filled in LibreOffice -------------------------------------------------
+
+
+def test_a_launch_sheet_filled_in_libreoffice_starts_exactly_those_runs(
+    http, libreoffice: LibreOffice, tmp_path
+):
+    """Issue 12: a launch sheet typed into as a person would, every element type typed,
+    picked (a dropdown's option typed as Enter takes it) or ticked, starts exactly the
+    filled rows' runs with exactly those values, over HTTP; an empty row starts none, and
+    importing the file again starts none."""
+    from bulksync.sandbox import sandbox_client
+
+    bulk, sandbox = http()
+    result = bulk("export", "--template", "tpl_onboarding", "--new", "3", "-o", "launch.xlsx")
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "launch.xlsx"
+    keys = [c.value for c in openpyxl.load_workbook(path)["Runs"][2]]
+
+    def ref(key: str, row: int) -> str:
+        return f"Runs!{openpyxl.utils.get_column_letter(keys.index(key) + 1)}{row}"
+
+    first, second = 4, 5  # the header takes three rows; row 6 is left empty
+    steps = [
+        {"type": ref("run", first), "text": "Onboarding – Typed in LibreOffice"},
+        {"type": ref("due_date", first), "text": "2027-02-01"},
+        {"type": ref("started_by", first), "text": "ana.garcia@acme.example"},
+        {"type": ref("run", second), "text": "Onboarding – Title only"},
+    ]
+    steps += [
+        {"type": ref(f"{task}:{field}", first), "text": text}
+        for (task, field), (text, _) in TYPED.items()
+    ]
+    libreoffice.edit(path, steps, {tmp_path / "typed.xlsx": "xlsx"})
+    report = dry_run(bulk, tmp_path / "typed.xlsx")
+    assert report["errors"] == [], report["errors"]
+    assert [c["title"] for c in report["creates"]] == [
+        "Onboarding – Typed in LibreOffice",
+        "Onboarding – Title only",
+    ]
+    assert bulk("import", "typed.xlsx", "--yes").exit_code == 0
+    assert bulk("import", "typed.xlsx", "--yes").exit_code == 0  # again: starts none
+    with sandbox_client(sandbox) as client:
+        runs = [r for r in client.list_runs(template_id="tpl_onboarding") if "–" in r.title]
+        titles = [r.title for r in runs]
+        assert titles.count("Onboarding – Typed in LibreOffice") == 1
+        assert titles.count("Onboarding – Title only") == 1
+        [run] = [r for r in runs if r.title == "Onboarding – Typed in LibreOffice"]
+        assert run.started_by == "ana.garcia@acme.example"
+        assert (run.due_date or "").startswith("2027-02-01")
+        held: dict[tuple[str, str], object] = {}
+        for task in client.run_tasks(run.id):
+            held[(task.template_task_id or "", "completed")] = task.completed
+            for element in task.elements:
+                held[(task.template_task_id or "", element.id)] = element.value
+    for key, (_, wanted) in TYPED.items():
+        got = held[key]
+        if isinstance(wanted, list):
+            got = sorted(got)  # type: ignore[arg-type]
+        assert got == wanted, key
