@@ -103,7 +103,8 @@ def start_runs(
     under ``state_dir``, and a row that an earlier call of the batch started (matched
     by its title, and which of the rows with that title it is) is not started again.
     Raises ``LockedError`` when another call writes from ``state_dir`` to the same
-    NextStep, and ``TypeError`` for a value of a type no cell holds (a dict).
+    NextStep, and ``TypeError`` for a row that is not a mapping or a value of a type no
+    cell holds (a dict).
     """
     if not batch.strip():
         raise ValueError("batch must name the batch: it is what makes a rerun safe")
@@ -212,6 +213,9 @@ def _new_row(
     number: int, row: Mapping[str, Any], columns: _Columns, *, known: bool
 ) -> tuple[NewRow, list[Issue]]:
     """A row as a new row of the sheet: its own cells, and a cell per value."""
+
+    if not isinstance(row, Mapping):
+        raise TypeError(f"rows[{number}] is a {type(row).__name__}, not a mapping of key to value")
 
     def ref(key: str) -> str:
         return f"rows[{number}][{key!r}]"

@@ -233,9 +233,7 @@ TITLES = [f"Onboarding – New hire {n:02d}" for n in range(12)]
 
 def test_under_lost_answers_every_row_ends_as_exactly_one_run(make_sandbox, tmp_path):
     sandbox = make_sandbox(fault_seed=11, rate_limit=100_000)
-    rows = [
-        {"title": t, "Legal name": t[-6:], "tt_onb_welcome:completed": True} for t in TITLES
-    ]
+    rows = [{"title": t, "Legal name": t[-6:], "tt_onb_welcome:completed": True} for t in TITLES]
     with sandbox_client(sandbox, backoff_base=0.001, backoff_cap=0.01) as client:
         before = titles(client)
         calm = sandbox.config
