@@ -9,6 +9,8 @@ Every stage the CLI runs is a function here, joined by value types::
                                          -> Plan          Issues, Changes, Patches
     apply_plan(plan, client, run_dir)    -> ApplyResult   journalled PATCHes
     plan_undo(run_dir, read_live, host)  -> Plan          putting back what one import wrote
+    start_runs(client, template_id, rows, state_dir=…, batch=…)
+                                         -> Launch        runs started from Python rows
 
 ``Plan.exit_code()`` and ``ApplyResult.exit_code()`` say what the CLI would exit with.
 The library never prints and never exits; progress and the canary's question come
@@ -45,6 +47,7 @@ from bulksync.errors import (
 from bulksync.fetch import LiveState, Reading, fetch_snapshot
 from bulksync.issues import Issue, IssueCode, Severity
 from bulksync.journal import Written, written_values
+from bulksync.launch_rows import Launch, start_runs
 from bulksync.model import UNSET, Element, Run, Section, Task, Template, TemplateTask
 from bulksync.pacing import RateLimiter
 from bulksync.plan import (
@@ -95,6 +98,7 @@ __all__ = [
     "ImportOptions",
     "Issue",
     "IssueCode",
+    "Launch",
     "Layout",
     "LiveReader",
     "LiveState",
@@ -142,6 +146,7 @@ __all__ = [
     "plan_text",
     "plan_undo",
     "read_sheet",
+    "start_runs",
     "write_export",
     "written_values",
 ]

@@ -119,7 +119,14 @@ class Starter:
         search = start.unsure
         while True:
             if search:
-                found = self._search(start)
+                try:
+                    found = self._search(start)
+                except StorageError:
+                    raise
+                except BulksyncError as exc:
+                    # The row alone fails, and its journal says the answer was lost: the
+                    # next import looks for its run again (``Start.unsure``).
+                    found = f"{_UNTOLD}: {exc}"
                 if isinstance(found, str):
                     return StartResultKind.FAILED, None, found
                 if found is not None:
@@ -274,6 +281,10 @@ class Starter:
 
 
 _SET: Final = (Result.APPLIED, Result.ALREADY_DONE)
+_UNTOLD: Final = (
+    "its request's answer was lost, and NextStep could not be asked whether it started "
+    "the run, so it is not started again (importing again looks for it again)"
+)
 _STOPPED: Final = "not started: the import stopped before it (--fail-fast or a full disk)"
 
 

@@ -179,6 +179,12 @@ def export_run_dirs(sheet: Path, *, exported_from: str, exported_at: str) -> lis
     return [path for _, _, path in sorted(found)]
 
 
+def made_at(run_dir: Path) -> str | None:
+    """When ``run_dir`` was made (ISO 8601, as its ``run.json`` says), or None."""
+    identity = _identity(run_dir)
+    return identity[0] if identity else None
+
+
 def _identity(run_dir: Path) -> tuple[str, RunOf] | None:
     """When ``run_dir`` was made and what it is the run of; None for anything else."""
     try:

@@ -63,6 +63,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.patching": 6,
     "bulksync.apply": 6,
     "bulksync.launch_apply": 6,
+    "bulksync.launch_rows": 6,
     "bulksync.undo": 6,
     "bulksync.results": 6,
     # 7 rendering & config
