@@ -39,7 +39,7 @@ from bulksync.errors import (
 )
 from bulksync.fetch import LiveState, Reading
 from bulksync.journal import Journal, keep_plan, storage_error
-from bulksync.launch import Start, StartResult, StartResultKind
+from bulksync.launch import Start, StartOutcome, StartResult, StartResultKind
 from bulksync.launch_apply import Starter
 from bulksync.model import Task
 from bulksync.patching import RateLimited, send_patch
@@ -94,7 +94,8 @@ def apply_plan(
     journal cannot be written.
     """
     live = live or LiveState(client)
-    units: list[Patch | Start] = [*plan.patches, *plan.starts]
+    units: list[Patch | Start] = [*plan.patches, *plan.start_work]
+    claimed: set[str] = set()  # runs started by this apply: never another row's
     batches = [units]
     if canary is not None and canary < len(units):
         batches = [units[:canary], units[canary:]]
@@ -122,9 +123,17 @@ def apply_plan(
             done = done.plus(_not_sent(run_dir, starts, _STOPPED))
         elif starts:
             done = done.plus(
-                start_runs(plan, client, run_dir, starts, fail_fast=fail_fast, progress=progress)
+                start_runs(
+                    plan,
+                    client,
+                    run_dir,
+                    starts,
+                    fail_fast=fail_fast,
+                    progress=progress,
+                    claimed=claimed,
+                )
             )
-    result = replace(done, unwritten=plan.unwritten())
+    result = replace(done, unwritten=plan.unwritten(), starts=_not_started(plan) + done.starts)
     write_results(
         result, run_dir, host=plan.host, already_done=plan.already_done, link=run_link(client)
     )
@@ -151,6 +160,19 @@ def _not_sent(run_dir: Path, units: Sequence[Patch | Start], message: str) -> Ap
         if isinstance(u, Start)
     )
     return ApplyResult(run_dir, values, starts=starts)
+
+
+def _not_started(plan: Plan) -> tuple[StartResult, ...]:
+    """The new rows the plan does not send: started already, or in conflict."""
+    kinds = {
+        StartOutcome.STARTED: StartResultKind.ALREADY_STARTED,
+        StartOutcome.CONFLICT: StartResultKind.CONFLICT,
+    }
+    return tuple(
+        StartResult(s, kinds[s.outcome], s.run_id, s.note)
+        for s in plan.creates
+        if not s.written and s.outcome in kinds
+    )
 
 
 def _go_on(
@@ -183,9 +205,11 @@ def start_runs(
     *,
     fail_fast: bool = False,
     progress: Progress | None = None,
+    claimed: set[str] | None = None,
 ) -> ApplyResult:
     """Start the plan's runs (``launch_apply.Starter``) with the journal; results.csv
-    says what came of them also when cut short."""
+    says what came of them also when cut short. ``claimed`` holds the runs started by
+    earlier batches of the same apply (the canary's), and gets this batch's."""
     keep_plan(run_dir / PLAN, plan.as_dict())
     journal = Journal(run_dir / JOURNAL)
     total, done = len(starts), 0
@@ -200,7 +224,7 @@ def start_runs(
 
     if progress:
         progress(0, total)
-    starter = Starter(client, journal, fail_fast=fail_fast, advance=advance)
+    starter = Starter(client, journal, fail_fast=fail_fast, advance=advance, claimed=claimed)
     results: list[StartResult] = []
     try:
         journal.record("start", file=plan.path, host=plan.host, runs=total)

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,7 @@ def written_values(run_dir: Path) -> list[Written]:
     path = journal_of(run_dir)
     events = read_journal(path)
     # The runs this import started: undo cannot delete them, nor needs to untick them.
-    new_runs = {e.get("run_id") for e in events if e.get("event") in _STARTED_EVENTS}
+    new_runs = {e.get("run_id") for e in events if e.get("event") in _NEW_RUN_EVENTS}
     befores: dict[tuple[str, str], dict[str, JSON]] = {}
     # Per task, the request sent last and not answered yet; one that a later request of
     # the same task found still open (its answer was lost) is kept in ``unanswered``.
@@ -168,6 +168,8 @@ def _body_values(body: dict[str, Any]) -> dict[str, JSON]:
 # -- runs started from new rows -----------------------------------------------------------
 
 _STARTED_EVENTS = ("started", "start_adopted")
+_NEW_RUN_EVENTS = (*_STARTED_EVENTS, "start_resumed")
+"""Events naming a run the sheet started: its ticks and assignees are not undone."""
 
 
 def started_runs(run_dir: Path) -> list[tuple[str, str]]:
@@ -199,10 +201,20 @@ def _ledger_event(found: dict[str, Started], event: dict[str, Any]) -> None:
         return
     known = found.get(key)
     if kind == "start_intent" and (known is None or known.run_id is None):
-        found[key] = Started(key, None, known=tuple(event.get("known", ())), at=event["at"])
+        body = event.get("body")
+        found[key] = Started(
+            key,
+            None,
+            known=tuple(event.get("known", ())),
+            at=str(event.get("at", "")),
+            row=int(event.get("row") or 0),
+            body=body if isinstance(body, dict) else None,
+        )
+    elif kind in _STARTED_EVENTS and known is not None:
+        found[key] = replace(known, run_id=str(event["run_id"]))
     elif kind in _STARTED_EVENTS:
-        found[key] = Started(key, str(event["run_id"]), at=event.get("at", ""))
+        found[key] = Started(key, str(event["run_id"]), at=str(event.get("at", "")))
     elif kind == "start_done" and known is not None and known.run_id:
-        found[key] = Started(key, known.run_id, done=True, at=known.at)
+        found[key] = replace(known, done=True)
     elif kind == "start_failed" and known is not None and known.run_id is None:
         del found[key]  # refused: no run was started (a POST is all or nothing)

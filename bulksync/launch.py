@@ -14,6 +14,7 @@ resumed, or from a copy beside it) finds in the journals the run it started alre
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -215,6 +216,15 @@ class Started:
     """The template's runs with the row's title before that POST (not the row's run)."""
     at: str = ""
     """When the POST was journalled."""
+    row: int = 0
+    """The sheet row it was sent from."""
+    body: Mapping[str, Any] | None = None
+    """The POST body as journalled: the row's title, due date, starter and values."""
+
+    @property
+    def title(self) -> str:
+        """The row's title key (``start_key``'s first part)."""
+        return self.key.rpartition("#")[0]
 
 
 def since_export(exported_at: str) -> str | None:

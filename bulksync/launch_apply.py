@@ -56,6 +56,7 @@ class Starter:
         *,
         fail_fast: bool = False,
         advance: Advance | None = None,
+        claimed: set[str] | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -66,8 +67,8 @@ class Starter:
         """POSTs and PATCHes sent."""
         self.values: list[ValueResult] = []
         """What came of each tick and assignee of the runs started."""
-        self._claimed: set[str] = set()
-        """Runs started or adopted by this apply: never another row's."""
+        self._claimed: set[str] = set() if claimed is None else claimed
+        """Runs started, adopted or finished by this apply: never another row's."""
         self._lock = threading.Lock()
 
     def start_all(self, starts: Sequence[Start]) -> list[StartResult]:
@@ -100,6 +101,10 @@ class Starter:
             run_id: str | None = start.run_id
             if run_id:
                 kind, message = StartResultKind.ALREADY_STARTED, ""
+                self._claim(run_id)
+                # Its ticks are set by this import, on a run it did not start: undo
+                # leaves them (see journal.written_values).
+                self.journal.record("start_resumed", key=start.key, run_id=run_id)
             else:
                 kind, run, message = self._started(start)
                 run_id = run.id if run else None

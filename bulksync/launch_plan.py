@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable, nfc, text_of
 from bulksync.issues import Issue, IssueCode, Severity
@@ -41,7 +41,7 @@ from bulksync.launch import (
 )
 from bulksync.model import JSON, Run, Template, TemplateTask
 from bulksync.plan import ImportOptions, OnConflict
-from bulksync.sheets.reading import NewRow, Sheet, SheetCell, col_name
+from bulksync.sheets.reading import NewRow, Sheet, SheetCell, as_shown, col_name
 from bulksync.snapshot import FieldKey, FieldSpec
 from bulksync.validate import Read, decode
 
@@ -183,6 +183,8 @@ def _decode_row(
     found.actor_email = _text_or_none(context.get("started_by"))
     for cell in row.cells:
         field = specs.spec(cell)
+        if isinstance(field, str) and as_shown(cell.raw) == "n/a":
+            continue  # what the export writes where a new run has no such field
         if isinstance(field, str):
             issues.append(
                 Issue.of(IssueCode.NOT_IN_TEMPLATE, cell.ref, value=text_of(cell.raw), what=field)
@@ -246,9 +248,9 @@ def _classify(
         by_title.setdefault(title_key(run.title), []).append(run)
     claimed: set[str] = {s.run_id for s in ledger.values() if s.run_id}
     seen: dict[str, int] = {}
+    first: dict[str, int] = {}
     starts: list[Start] = []
     issues: list[Issue] = []
-    first: dict[str, int] = {}
     for row in rows:
         name = title_key(row.title)
         nth = seen.get(name, 0) + 1
@@ -257,70 +259,178 @@ def _classify(
         if not row.valid:
             continue
         if nth > 1:
-            other = first[name]
             duplicate = Issue.of(
-                IssueCode.DUPLICATE_TITLE, row.cell, value=row.title, other=other, title=row.title
+                IssueCode.DUPLICATE_TITLE,
+                row.cell,
+                value=row.title,
+                other=first[name],
+                title=row.title,
             )
             issues.append(replace(duplicate, run_title=row.title))
         same = by_title.get(name, [])
-        start = Start(
-            row=row.number,
-            cell=row.cell,
-            key=start_key(name, nth),
-            template_id=template_id,
-            title=row.title,
-            due_date=row.due_date,
-            actor_email=row.actor_email,
-            values=tuple(row.values),
-            then=tuple(row.then),
-            known=tuple(r.id for r in same),
-            since=since or "",
+        starts.append(
+            Start(
+                row=row.number,
+                cell=row.cell,
+                key=start_key(name, nth),
+                template_id=template_id,
+                title=row.title,
+                due_date=row.due_date,
+                actor_email=row.actor_email,
+                values=tuple(row.values),
+                then=tuple(row.then),
+                known=tuple(r.id for r in same),
+                since=since or "",
+            )
         )
-        start, found = _against_live(start, ledger.get(start.key), same, since, claimed, options)
-        starts.append(start)
+    starts, matched = _rekeyed(starts, _Ledger(ledger).match(starts), ledger)
+    checked = []
+    for start in starts:
+        entry = matched.get(start.key)
+        start, found = _against_live(
+            start, entry, by_title.get(title_key(start.title), []), since, claimed, options
+        )
+        checked.append(start)
         issues.extend(found)
-    return starts, issues
+    return checked, issues
+
+
+class _Ledger:
+    """Which new row each journal entry is: by the values it was sent with, then by its
+    place; what cannot be told apart is a conflict, never a second run."""
+
+    def __init__(self, ledger: Mapping[str, Started]) -> None:
+        self.entries = list(ledger.values())
+
+    def match(self, starts: Sequence[Start]) -> dict[str, Started | str]:
+        """Each row's entry (by row key), or why the row may be one that was started (a
+        conflict note); rows with neither are not in the dict."""
+        found: dict[str, Started | str] = {}
+        left = list(self.entries)
+        rows = list(starts)
+        for same in (_same_body, _same_place):
+            for start in list(rows):
+                entry = next((e for e in left if same(e, start)), None)
+                if entry is not None:
+                    found[start.key] = entry
+                    left.remove(entry)
+                    rows.remove(start)
+        for start in rows:
+            note = _maybe_started(start, left)
+            if note:
+                found[start.key] = note
+        return found
+
+
+def _rekeyed(
+    starts: Sequence[Start], matched: Mapping[str, Started | str], ledger: Mapping[str, Started]
+) -> tuple[list[Start], dict[str, Started | str]]:
+    """Each row under the key it is known by, and ``matched`` by those keys: a row found
+    in the journals keeps its entry's key; any other row takes the first key of its
+    title that no journal entry and no other row has (a row inserted above a started
+    twin must not take the twin's key)."""
+    taken = set(ledger)
+    out: list[Start] = []
+    rekeyed: dict[str, Started | str] = {}
+    for start in starts:
+        entry = matched.get(start.key)
+        if isinstance(entry, Started):
+            key = entry.key
+        else:
+            name, _, nth = start.key.rpartition("#")
+            n = int(nth)
+            while start_key(name, n) in taken:
+                n += 1
+            key = start_key(name, n)
+            taken.add(key)
+        if entry is not None:
+            rekeyed[key] = entry
+        out.append(replace(start, key=key))
+    return out, rekeyed
+
+
+def _same_body(entry: Started, start: Start) -> bool:
+    """The entry is the row's: the same title (as rows are matched: blanks and case
+    aside), sent with the same values."""
+    return (
+        entry.body is not None
+        and entry.title == title_key(start.title)
+        and _as_matched(entry.body) == _as_matched(start.body())
+    )
+
+
+def _as_matched(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {**body, "name": title_key(str(body.get("name", "")))}
+
+
+def _same_place(entry: Started, start: Start) -> bool:
+    """The entry is the row's: the same title at the same place (key), and its body was
+    not journalled (an older journal); or the same place and values but another title."""
+    if entry.body is None:
+        return entry.key == start.key
+    return False
+
+
+def _maybe_started(start: Start, left: Sequence[Started]) -> str:
+    """Why a row may be one an earlier import started (edited since), or ""."""
+    for entry in left:
+        run = f"run {entry.run_id}" if entry.run_id else "a run whose answer was lost"
+        if entry.title == title_key(start.title):
+            return (
+                f"an earlier import of this sheet started {run} for a row titled "
+                f"{start.title!r} with other values: if it is this row's, edited since, it "
+                "is not started again (edit that run instead)"
+            )
+        if entry.row == start.row:
+            return (
+                f"an earlier import of this sheet started {run} from this row (row "
+                f"{entry.row}) under another title: if the title was corrected since, it is "
+                "not started again (edit that run instead)"
+            )
+    return ""
 
 
 def _against_live(
     start: Start,
-    entry: Started | None,
+    entry: Started | str | None,
     same: Sequence[Run],
     since: str | None,
     claimed: set[str],
     options: ImportOptions,
 ) -> tuple[Start, list[Issue]]:
     """A row's outcome: started already (by the journals), unsure, a conflict, or new."""
+    written = options.on_conflict is OnConflict.MINE
+    if isinstance(entry, str):
+        return replace(start, outcome=StartOutcome.CONFLICT, written=written, note=entry), []
     if entry is not None and entry.run_id:
         pending = bool(start.then) and not entry.done
         note = f"started already by an earlier import of this sheet: run {entry.run_id}"
         if pending:
             note += "; its ticks and assignees that are not set yet are set now"
-        return (
-            replace(
-                start, outcome=StartOutcome.STARTED, run_id=entry.run_id, written=pending, note=note
-            ),
-            [],
+        started = replace(
+            start, outcome=StartOutcome.STARTED, run_id=entry.run_id, written=pending, note=note
         )
+        return started, []
     if entry is not None:
         note = (
             "an earlier import sent this row's request and was cut off before its answer: "
             "the run is looked for in NextStep first, and started only if it is not there"
         )
-        return replace(start, unsure=True, known=entry.known, note=note), []
+        # Not a run another row of the sheet started: those are claimed.
+        known = tuple(sorted(set(entry.known) | claimed))
+        return replace(start, unsure=True, known=known, note=note), []
     recent = [r for r in same if created_since(r, since) and r.id not in claimed]
     if recent:
         ids = tuple(r.id for r in recent)
         note = (
             f"a run with this title was started since the export ({', '.join(ids)}), and no "
             "import of this sheet here started it: maybe a copy of the sheet was imported "
-            "elsewhere, or someone started it by hand. Not started again (--on-conflict mine "
-            "starts another)"
+            "elsewhere, or someone started it by hand"
         )
-        written = options.on_conflict is OnConflict.MINE
-        return replace(
+        conflict = replace(
             start, outcome=StartOutcome.CONFLICT, found=ids, written=written, note=note
-        ), []
+        )
+        return conflict, []
     older = [r for r in same if r.status == "active"]
     if not older:
         return start, []

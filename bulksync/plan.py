@@ -138,19 +138,25 @@ class Plan:
 
     @property
     def starts(self) -> tuple[Start, ...]:
-        """The runs this import starts (``creates`` that are sent)."""
+        """The runs this import starts: a POST each."""
+        return tuple(s for s in self.creates if s.written and not s.run_id)
+
+    @property
+    def start_work(self) -> tuple[Start, ...]:
+        """The new rows the apply sends something for: the runs it starts, and the runs
+        started already whose ticks and assignees are not all set yet."""
         return tuple(s for s in self.creates if s.written)
 
     @property
     def requests(self) -> int:
         """Requests the apply sends when all goes well: PATCHes, and per run to start
         its POST (and the read and PATCHes of its ticks and assignees)."""
-        return len(self.patches) + sum(s.requests for s in self.starts)
+        return len(self.patches) + sum(s.requests for s in self.start_work)
 
     @property
     def has_work(self) -> bool:
-        """Something to send: a PATCH or a run to start."""
-        return bool(self.patches or self.starts)
+        """Something to send: a PATCH, a run to start, ticks of a run started already."""
+        return bool(self.patches or self.start_work)
 
     def summary(self) -> dict[str, int]:
         return {

@@ -27,6 +27,7 @@ from bulksync.errors import ExitCode
 from bulksync.rundir import read_journal
 from bulksync.sandbox import sandbox_client
 from bulksync.sandbox.app import SandboxRequest, SandboxResponse
+from bulksync.sheets.reading import col_name
 from tests.test_cli_apply import run_dirs
 from tests.test_launch import (
     TEMPLATE,
@@ -451,7 +452,9 @@ def test_odd_due_dates_and_started_by_are_errors_at_their_cells(http):
     code, report = dry_run(bulk, "launch.csv")
     assert code == ExitCode.INVALID
     assert Counter(e["code"] for e in report["errors"]) == {"not_a_date": 3, "not_an_email": 1}
-    assert all(e["cell"].split("!")[1][0] in "BC" for e in report["errors"])
+    header = _read_csv(path)[0]
+    columns = {col_name(header.index("Due date")), col_name(header.index("Started by"))}
+    assert {e["cell"].split("!")[1].rstrip("0123456789") for e in report["errors"]} == columns
     assert bulk("import", "launch.csv", "--yes").exit_code == ExitCode.INVALID
     assert posts(sandbox) == 0
 

@@ -14,6 +14,7 @@ from bulksync.cli.options import Settings, say
 from bulksync.client import NextStepClient
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState
+from bulksync.launch import StartResultKind
 from bulksync.plan import ApplyResult, CanaryReport, Plan, Result
 from bulksync.report import (
     plan_html,
@@ -285,10 +286,14 @@ def _say_started(result: ApplyResult, *, as_json: bool) -> None:
     """What came of the runs to start: how many started, and each one's outcome."""
     if not result.starts:
         return
+    before = result.started(StartResultKind.ALREADY_STARTED)
+    not_started = result.started(StartResultKind.CONFLICT) + result.starts_failed
     say(
-        f"Started {result.started()} run(s) of {len(result.starts)}; their ids and links "
-        f"are in {result.run_dir / RESULTS}. To edit them, export them: bulksync export "
-        "RUN_ID… -o FILE (or --template).",
+        f"Started {result.started()} run(s)"
+        + (f"; {before} started already by an earlier import" if before else "")
+        + (f"; {not_started} not started" if not_started else "")
+        + f". Their ids and links are in {result.run_dir / RESULTS}. To edit them, export "
+        "them: bulksync export RUN_ID… -o FILE (or --template).",
         err=as_json,
     )
     say(start_results_text(result), err=True)

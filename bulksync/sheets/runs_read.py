@@ -155,12 +155,13 @@ class _RunRows:
             read(f"{self.letters[col]}{number}", raw, run_id, run, template_task_id, field_id)
 
     def _new_row(self, row: Sequence[Any], number: int) -> None:
-        """A row without a run id: a run to start, if anything is in it (``n/a`` is what
-        the export writes in a new row's columns the template no longer has)."""
+        """A row without a run id: a run to start, if anything is in it but ``n/a`` (what
+        the export writes in a new row's columns the template no longer has; planning
+        tells that from a value typed as "n/a" by the column)."""
         cells = tuple(
             SheetCell(FieldKey("", "", field_id), f"{self.letters[col]}{number}", raw, tt_id)
             for col, tt_id, field_id in self.columns
-            if (raw := self.cell_at(row, col)) is not None and as_shown(raw) not in ("", "n/a")
+            if (raw := self.cell_at(row, col)) is not None and as_shown(raw) != ""
         )
         context = {
             key: (f"{self.letters[col]}{number}", raw)
@@ -169,7 +170,7 @@ class _RunRows:
             and (raw := self.cell_at(row, col)) is not None
             and as_shown(raw)
         }
-        if cells or context:
+        if context or any(as_shown(c.raw) != "n/a" for c in cells):
             self.new_rows.append(NewRow(number, context, cells))
 
     def _first_of_known_run(self, run_id: str, run: RunBase | None, number: int) -> bool:
