@@ -25,7 +25,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -147,35 +147,34 @@ def _make_dir(dot: Path, name: str, run_of: RunOf, now: dt.datetime | None) -> P
 def latest_run_dir(sheet: Path, *, run_of: RunOf | None = None) -> Path | None:
     """The run directory of the latest import of this sheet (this export of it), or None."""
     wanted = run_of or RunOf.sheet(sheet)
-    base = dot_dir(sheet) / IMPORTS
-    if not base.is_dir():
-        return None
-    found: list[tuple[str, str, Path]] = []
-    for candidate in base.iterdir():
-        identity = _identity(candidate)
-        if identity is None:
-            continue
-        made, run_of_it = identity
-        if run_of_it.same_as(wanted):
-            found.append((made, candidate.name, candidate))
-    return max(found)[2] if found else None
+    found = _run_dirs(sheet, wanted.same_as)
+    return found[-1] if found else None
 
 
 def export_run_dirs(sheet: Path, *, exported_from: str, exported_at: str) -> list[Path]:
     """The run directories of every import of this export of a sheet beside it, under
     any file name (a copy saved as another file is the same export), oldest first."""
+    if not exported_at:
+        return []
+
+    def same(run_of: RunOf) -> bool:
+        export = (run_of.exported_from, run_of.exported_at)
+        return run_of.kind is RunKind.IMPORT and export == (exported_from, exported_at)
+
+    return _run_dirs(sheet, same)
+
+
+def _run_dirs(sheet: Path, wanted: Callable[[RunOf], bool]) -> list[Path]:
+    """The run directories beside ``sheet`` whose ``run.json`` is ``wanted``, oldest
+    first (by when each was made, then by name)."""
     base = dot_dir(sheet) / IMPORTS
-    if not exported_at or not base.is_dir():
+    if not base.is_dir():
         return []
     found: list[tuple[str, str, Path]] = []
     for candidate in base.iterdir():
         identity = _identity(candidate)
-        if identity is None:
-            continue
-        made, run_of = identity
-        same = (run_of.exported_from, run_of.exported_at) == (exported_from, exported_at)
-        if run_of.kind is RunKind.IMPORT and same:
-            found.append((made, candidate.name, candidate))
+        if identity is not None and wanted(identity[1]):
+            found.append((identity[0], candidate.name, candidate))
     return [path for _, _, path in sorted(found)]
 
 

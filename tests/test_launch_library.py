@@ -15,6 +15,7 @@ from bulksync import ExitCode, IssueCode, Launch, start_runs
 from bulksync.launch import StartOutcome, StartResultKind
 from bulksync.rundir import read_journal
 from bulksync.sandbox import sandbox_client
+from tests.test_launch import EXPECTED
 
 TEMPLATE = "tpl_onboarding"
 ACTOR = "chen.wei@acme.example"
@@ -39,20 +40,7 @@ NOOR = {
 }
 """A row with a value of every element type, keyed every way, two ticks and an assignee."""
 NOOR_VALUES = {
-    "tt_onb_details:el_onb_name": "Noor Haddad",
-    "tt_onb_details:el_onb_email": "noor@example.org",
-    "tt_onb_details:el_onb_empno": "007",
-    "tt_onb_dept:el_onb_dept": "Recherche & Développement",
-    "tt_onb_dept:el_onb_start": "2027-01-04",
-    "tt_onb_dept:el_onb_band": 4.5,
-    "tt_onb_contract:el_onb_signed": True,
-    "tt_onb_equipment:el_onb_laptop": 'MacBook Pro 14"',
-    "tt_onb_equipment:el_onb_accessories": ["Monitor", "Keyboard, DE layout"],
-    "tt_onb_equipment:el_onb_delivery": "Reception, 2nd floor\nask for Sam",
-    "tt_onb_accounts:el_onb_github": "https://github.com/noor",
-    "tt_onb_welcome:completed": True,
-    "tt_onb_contract:completed": True,
-    "tt_onb_dept:completed": False,
+    **EXPECTED,  # the CLI's test of a row of every type: the same values
     "tt_onb_dept:assignee": "ana.garcia@acme.example",
     "tt_onb_details:el_onb_phone": None,
 }
