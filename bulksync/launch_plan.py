@@ -24,7 +24,7 @@ it by hand; it is started only with ``--on-conflict mine``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
@@ -120,7 +120,10 @@ def plan_starts(
     if not any(r.valid for r in decoded) or not template.is_published:
         return [], issues
     since = since_export(sheet.meta.exported_at)
-    runs = source.template_runs(template_id, since)
+
+    def runs() -> Sequence[Run]:
+        return source.template_runs(template_id, since)
+
     starts, checked = _classify(decoded, template_id, runs, since, ledger or {}, options)
     return starts, issues + checked
 
@@ -236,17 +239,16 @@ def _add_value(row: _Row, cell: SheetCell, spec: FieldSpec, value: JSON, task: s
 def _classify(
     rows: Sequence[_Row],
     template_id: str,
-    runs: Sequence[Run],
+    runs: Callable[[], Sequence[Run]],
     since: str | None,
     ledger: Mapping[str, Started],
     options: ImportOptions,
 ) -> tuple[list[Start], list[Issue]]:
     """Each valid row against the journals of the sheet's imports and the template's
-    runs. Rows with an error count in the keys (which of the rows with a title a row
-    is), so that fixing one later does not give another row's key to it."""
-    by_title: dict[str, list[Run]] = {}
-    for run in runs:
-        by_title.setdefault(title_key(run.title), []).append(run)
+    runs (listed only when a row is not in the journals: a rerun of a sheet whose rows
+    were all started lists none). Rows with an error count in the keys (which of the
+    rows with a title a row is), so that fixing one later does not give another row's
+    key to it."""
     claimed: set[str] = {s.run_id for s in ledger.values() if s.run_id}
     seen: dict[str, int] = {}
     first: dict[str, int] = {}
@@ -268,7 +270,6 @@ def _classify(
                 title=row.title,
             )
             issues.append(replace(duplicate, run_title=row.title))
-        same = by_title.get(name, [])
         starts.append(
             Start(
                 row=row.number,
@@ -280,11 +281,14 @@ def _classify(
                 actor_email=row.actor_email,
                 values=tuple(row.values),
                 then=tuple(row.then),
-                known=tuple(r.id for r in same),
                 since=since or "",
             )
         )
     starts, matched = _rekeyed(starts, _Ledger(ledger).match(starts), ledger)
+    by_title: dict[str, list[Run]] = {}
+    if any(s.key not in matched for s in starts):
+        for run in runs():
+            by_title.setdefault(title_key(run.title), []).append(run)
     checked = []
     for start in starts:
         entry = matched.get(start.key)
@@ -420,6 +424,7 @@ def _against_live(
         # Not a run another row of the sheet started: those are claimed.
         known = tuple(sorted(set(entry.known) | claimed))
         return replace(start, unsure=True, known=known, note=note), []
+    start = replace(start, known=tuple(r.id for r in same))
     recent = [r for r in same if created_since(r, since) and r.id not in claimed]
     if recent:
         ids = tuple(r.id for r in recent)

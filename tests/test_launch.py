@@ -158,9 +158,13 @@ def test_a_new_row_of_every_type_starts_exactly_that_run_with_exactly_its_values
     again = bulk("import", "launch.csv", "--yes")
     assert again.exit_code == 0, again.output
     assert runs_by_title(sandbox) == after and posts(sandbox) == 2
+    asked = sum(sandbox.stats.by_status.values())
     code, report = dry_run(bulk, "launch.csv")
     assert [c["outcome"] for c in report["creates"]] == ["started", "started"]
     assert report["summary"]["creates"] == 0 and report["summary"]["requests"] == 0
+    # every row is in the journals: the template and its tasks are read (to check the
+    # rows), its runs are not listed
+    assert sum(sandbox.stats.by_status.values()) - asked == 2
 
 
 def test_bad_values_and_a_missing_title_are_errors_at_their_cells_and_nothing_is_sent(http):
