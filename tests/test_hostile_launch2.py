@@ -1,0 +1,236 @@
+"""Hostile tests of starting runs (issue 12), round 2: the xlsx launch sheet as people
+use it (typing, sorting, deleting and copying rows, --with-runs, --protect, LibreOffice),
+the library's ``start_runs``, the reports' numbers, and pacing. Each test is named for
+what a user would notice. A failing test is a defect of bulksync; a passing one is an
+attack that held.
+
+Driven as tests/test_hostile_launch.py: the CLI in process against a fresh sandbox over
+loopback HTTP (the ``http`` fixture); xlsx edits with openpyxl (what a person's typing,
+sorting and row copying leave in the file), LibreOffice through tests/apps.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from bulksync.errors import ExitCode
+from bulksync.sandbox import sandbox_client
+from tests.test_cli_apply import run_dirs
+from tests.test_launch import TEMPLATE, dry_run, posts, runs_by_title, values_of
+
+NAME = "tt_onb_details:el_onb_name"
+WELCOME = "tt_onb_welcome:completed"
+BAND = "tt_onb_dept:el_onb_band"
+FIRST = 4  # the first data row of a runs-layout xlsx (three header rows)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def export_xlsx(bulk, name: str = "launch.xlsx", *args: str) -> Path:
+    result = bulk("export", "--template", TEMPLATE, *args, "-o", name)
+    assert result.exit_code == 0, result.output
+    return Path(name).resolve()
+
+
+def _keys(ws) -> list[str]:
+    return [c.value for c in ws[2]]
+
+
+def xfill(path: Path, rows: dict[int, dict[str, Any]], out: Path | None = None) -> None:
+    """Type values into rows of the Runs sheet (by sheet row number and column key)."""
+    book = openpyxl.load_workbook(path)
+    ws = book["Runs"]
+    keys = _keys(ws)
+    for number, values in rows.items():
+        for key, value in values.items():
+            ws.cell(number, keys.index(key) + 1).value = value
+    book.save(out or path)
+
+
+def xrows(path: Path) -> list[list[Any]]:
+    """The data rows of the Runs sheet, every cell (the hidden ones included)."""
+    book = openpyxl.load_workbook(path)
+    ws = book["Runs"]
+    return [[c.value for c in row] for row in ws.iter_rows(min_row=FIRST)]
+
+
+def xput_rows(path: Path, rows: list[list[Any]]) -> None:
+    """Write the data rows back from FIRST on (what a sort or a row move leaves)."""
+    book = openpyxl.load_workbook(path)
+    ws = book["Runs"]
+    for r in range(FIRST, max(ws.max_row, FIRST + len(rows) - 1) + 1):
+        values = rows[r - FIRST] if r - FIRST < len(rows) else []
+        for c in range(1, ws.max_column + 1):
+            ws.cell(r, c).value = values[c - 1] if c - 1 < len(values) else None
+    book.save(path)
+
+
+def col(path: Path, key: str) -> int:
+    book = openpyxl.load_workbook(path, read_only=True)
+    keys = [c.value for c in next(book["Runs"].iter_rows(min_row=2, max_row=2))]
+    return keys.index(key)
+
+
+def results_of(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def started_rows_of(run_dir: Path) -> list[dict[str, str]]:
+    return [r for r in results_of(run_dir) if r["field"] == "Run started"]
+
+
+def by_method(sandbox) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for (method, _status), n in sandbox.stats.by_status.items():
+        counts[method] += n
+    return counts
+
+
+# =========================================================================================
+# The xlsx launch sheet as people use it
+# =========================================================================================
+
+
+def test_sorting_a_launch_sheet_by_run_after_importing_it_starts_nothing_more(http):
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "6")
+    xfill(
+        path,
+        {
+            FIRST: {"run": "Onboarding – Zed", NAME: "Zed", BAND: 3},
+            FIRST + 2: {"run": "Onboarding – Amy", NAME: "Amy", WELCOME: True},
+            FIRST + 4: {"run": "Onboarding – Max", NAME: "Max"},
+        },
+    )
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 3
+    rows = xrows(path)
+    run = col(path, "run")
+    rows.sort(key=lambda r: (r[run] is None, r[run] or ""))
+    xput_rows(path, rows)
+    code, report = dry_run(bulk, "launch.xlsx")
+    assert code == 0, report
+    assert sorted(c["outcome"] for c in report["creates"]) == ["started"] * 3
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 3
+
+
+def test_correcting_a_title_then_sorting_the_sheet_does_not_start_a_second_run(http):
+    """Round 1 made a corrected title ('Onboarding – Ana' → 'Onboarding – Ana Lima') a
+    conflict rather than a second run, but only while the row stays where it was
+    imported from. People sort a launch sheet by Run. After correcting the title and
+    sorting, the next import must still not start a second run for Ana: the row is
+    the same row (its hidden 'bulksync row' key cell moved with it), so it is started
+    already or at least a conflict (exit 9). Today it is matched by title (new) and by
+    sheet row number (now Bob's), finds neither and POSTs a second run for Ana."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "3")
+    xfill(
+        path,
+        {
+            FIRST: {"run": "Onboarding – Bob", NAME: "Bob"},
+            FIRST + 1: {"run": "Onboarding – Ana", NAME: "Ana Lima"},
+        },
+    )
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 2
+    xfill(path, {FIRST + 1: {"run": "Onboarding – Ana Lima"}})  # the title corrected
+    rows = xrows(path)
+    run = col(path, "run")
+    rows.sort(key=lambda r: (r[run] is None, r[run] or ""))  # sorted by Run: Ana first
+    xput_rows(path, rows)
+    result = bulk("import", "launch.xlsx", "--yes")
+    assert posts(sandbox) == 2, "a second run was started for Ana"
+    assert result.exit_code in (0, ExitCode.CONFLICTS), result.output
+
+
+def test_deleting_a_started_row_and_typing_the_next_hire_into_the_empty_row_starts_it(http):
+    """A person deletes the row of a hire started by mistake (to archive that run in
+    NextStep) and types the right hire into the next empty row, which after the
+    deletion is at the deleted row's place. The new row is another row: it has its own
+    hidden 'bulksync row' key (the deleted row's key went with it), another title and
+    other values. Expected: the import starts the new hire's run (exit 0). Today it is
+    taken for the deleted row 'under another title' (matched by sheet row number only)
+    and refused as a conflict, exit 9: the hire is not started."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "4")
+    xfill(
+        path,
+        {FIRST: {"run": "Onboarding – Keep"}, FIRST + 1: {"run": "Onboarding – Wrong person"}},
+    )
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    rows = xrows(path)
+    del rows[1]  # the row deleted: the empty rows below move up, with their own keys
+    xput_rows(path, rows)
+    xfill(path, {FIRST + 1: {"run": "Onboarding – Right person", NAME: "Right"}})
+    result = bulk("import", "launch.xlsx", "--yes")
+    assert runs_by_title(sandbox)["Onboarding – Right person"] == 1, result.output
+    assert result.exit_code == 0, result.output
+    assert posts(sandbox) == 3
+
+
+def test_a_whole_started_row_copied_into_an_empty_row_and_retitled_starts_one_run(http):
+    """Ctrl-C/V of a started row (its hidden 'bulksync row' key cell included) into an
+    empty row, then a new title: one new run with the copied values and tick; the
+    original row is started already. Held."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "4")
+    xfill(path, {FIRST: {"run": "Onboarding – Orig", NAME: "Orig", WELCOME: True}})
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    rows = xrows(path)
+    rows[2] = list(rows[0])
+    rows[2][col(path, "run")] = "Onboarding – Copy"
+    xput_rows(path, rows)
+    result = bulk("import", "launch.xlsx", "--yes")
+    assert result.exit_code == 0, result.output
+    assert posts(sandbox) == 2
+    values, _ = values_of(sandbox, "Onboarding – Copy")
+    assert values[NAME] == "Orig" and values[WELCOME] is True
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 2
+
+
+def test_rows_typed_below_the_new_rows_start_their_runs_once(http):
+    """More rows than --new 2 (typed in the rows below the last new one). Held."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "2")
+    xfill(path, {FIRST + i: {"run": f"Onboarding – More {i}", NAME: f"N{i}"} for i in range(5)})
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 5
+    for i in range(5):
+        assert values_of(sandbox, f"Onboarding – More {i}")[0][NAME] == f"N{i}"
+
+
+def test_with_runs_edits_go_first_then_runs_start_and_undo_keeps_the_new_run(http):
+    """--with-runs: an edit of an existing run and a new row in one import: the PATCH
+    first, then the POST; undo puts the edit back and lists the run it cannot delete.
+    Held."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "2", "--with-runs")
+    rows = xrows(path)
+    first_new = FIRST + sum(1 for r in rows if r[col(path, "run_id")])
+    before = rows[0][col(path, NAME)]
+    xfill(path, {FIRST: {NAME: "Edited name"}, first_new: {"run": "Onboarding – With runs"}})
+    result = bulk("import", "launch.xlsx", "--yes")
+    assert result.exit_code == 0, result.output
+    [run_dir] = run_dirs(Path.cwd())
+    events = [json.loads(line)["event"] for line in (run_dir / "journal.jsonl").open()]
+    assert events.index("applied") < events.index("start_intent")
+    undo = bulk("undo", str(run_dir), "--yes")
+    assert undo.exit_code == 0, undo.output
+    assert "Onboarding – With runs" in undo.output
+    run_id = rows[0][col(path, "run_id")]
+    with sandbox_client(sandbox) as client:
+        [task] = [t for t in client.run_tasks(run_id) if t.template_task_id == "tt_onb_details"]
+        assert task.element("el_onb_name").value == before
+    assert runs_by_title(sandbox)["Onboarding – With runs"] == 1
