@@ -234,3 +234,92 @@ def test_with_runs_edits_go_first_then_runs_start_and_undo_keeps_the_new_run(htt
         [task] = [t for t in client.run_tasks(run_id) if t.template_task_id == "tt_onb_details"]
         assert task.element("el_onb_name").value == before
     assert runs_by_title(sandbox)["Onboarding – With runs"] == 1
+
+
+# -- LibreOffice ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [(), ("--with-runs", "--protect")], ids=["plain", "with-runs-protect"])
+def test_an_untouched_launch_sheet_resaved_by_libreoffice_is_no_change(
+    http, libreoffice, tmp_path, args
+):
+    """A launch sheet opened in LibreOffice and saved untouched: no run to start, no
+    change, no error, no warning, nothing sent."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "5", *args)
+    saved = tmp_path / "saved.xlsx"
+    libreoffice.edit(path, [], {saved: "xlsx"})
+    code, report = dry_run(bulk, "saved.xlsx")
+    assert code == 0, report
+    assert (report["creates"], report["changes"], report["errors"], report["warnings"]) == (
+        [], [], [], []
+    )
+    result = bulk("import", "saved.xlsx", "--yes")
+    assert result.exit_code == 0, result.output
+    assert posts(sandbox) == 0 and by_method(sandbox)["PATCH"] == 0
+
+
+def _lo_ref(path: Path):
+    keys = _keys(openpyxl.load_workbook(path)["Runs"])
+
+    def ref(key: str, row: int) -> str:
+        return f"Runs!{openpyxl.utils.get_column_letter(keys.index(key) + 1)}{row}"
+
+    return ref, openpyxl.utils.get_column_letter(len(keys))
+
+
+def test_a_protected_launch_sheet_takes_typing_in_new_and_appended_rows(
+    http, libreoffice, tmp_path
+):
+    """--protect: the new rows and the rows typed below them are editable in
+    LibreOffice (title, due date, a value, a tick), and start each run once. Held."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "2", "--protect")
+    ref, _last = _lo_ref(path)
+    steps = []
+    for r in range(FIRST, FIRST + 4):
+        steps += [
+            {"type": ref("run", r), "text": f"Onboarding – P{r}"},
+            {"type": ref(NAME, r), "text": f"P{r}"},
+            {"type": ref("due_date", r), "text": "2027-03-01"},
+            {"type": ref(WELCOME, r), "text": "TRUE"},
+        ]
+    answers = libreoffice.edit(path, steps, {tmp_path / "typed.xlsx": "xlsx"})
+    assert all(a["string"] for a in answers), answers
+    assert bulk("import", "typed.xlsx", "--yes").exit_code == 0
+    assert bulk("import", "typed.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 4
+    for r in range(FIRST, FIRST + 4):
+        values, run = values_of(sandbox, f"Onboarding – P{r}")
+        assert values[NAME] == f"P{r}" and values[WELCOME] is True
+        assert str(run["due_date"]).startswith("2027-03-01")
+
+
+def test_a_launch_sheet_sorted_in_libreoffice_between_imports_starts_nothing_more(
+    http, libreoffice, tmp_path
+):
+    """Typed in LibreOffice, imported, then sorted by Run descending (the whole rows,
+    the hidden key column too) and saved: the next import starts nothing. Held."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "4")
+    ref, last = _lo_ref(path)
+    titles = ["Onboarding – Bea", "Onboarding – Cy", "Onboarding – Al"]
+    steps = []
+    for r, title in zip((FIRST, FIRST + 1, FIRST + 3), titles, strict=True):
+        steps += [
+            {"type": ref("run", r), "text": title},
+            {"type": ref(NAME, r), "text": title[-3:]},
+        ]
+    libreoffice.edit(path, steps, {tmp_path / "typed.xlsx": "xlsx"})
+    assert bulk("import", "typed.xlsx", "--yes").exit_code == 0
+    [sort] = libreoffice.edit(
+        tmp_path / "typed.xlsx",
+        [{"sort": f"Runs!A{FIRST}:{last}{FIRST + 3}", "column": 0, "descending": True}],
+        {tmp_path / "typed.xlsx": "xlsx"},
+    )
+    assert sort["after"] != sort["before"], sort
+    code, report = dry_run(bulk, "typed.xlsx")
+    assert code == 0, report
+    assert [c["outcome"] for c in report["creates"]] == ["started"] * 3
+    assert bulk("import", "typed.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 3
