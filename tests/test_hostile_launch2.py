@@ -323,3 +323,275 @@ def test_a_launch_sheet_sorted_in_libreoffice_between_imports_starts_nothing_mor
     assert [c["outcome"] for c in report["creates"]] == ["started"] * 3
     assert bulk("import", "typed.xlsx", "--yes").exit_code == 0
     assert posts(sandbox) == 3
+
+
+# =========================================================================================
+# The library: start_runs
+# =========================================================================================
+
+
+def _launch(client, tmp_path, rows, **kwargs):
+    from bulksync import start_runs
+
+    options = {"state_dir": tmp_path / "state", "batch": "hires"} | kwargs
+    return start_runs(client, TEMPLATE, rows, **options)
+
+
+def _library_titles(client) -> Counter[str]:
+    return Counter(r.title for r in client.list_runs(template_id=TEMPLATE))
+
+
+def test_a_pandas_row_with_a_missing_date_is_not_a_crash(sandbox, client, tmp_path):
+    """Rows made with pandas (``df.to_dict("records")``) hold ``NaT`` where a date
+    column is empty. ``start_runs`` must take it as empty (as it takes None), or say at
+    the row and key that it is not a value (an error, or the documented TypeError
+    naming rows[1]['due_date']). Today NaT (a datetime subclass) is passed to the date
+    codec as a date and ``raw.time()`` raises ``ValueError: NaTType does not support
+    time`` from deep inside plan_import: a traceback that names no row."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        [
+            {"title": "Onboarding – Pandas A", "due_date": pd.Timestamp("2027-02-01")},
+            {"title": "Onboarding – Pandas B", "due_date": None},
+        ]
+    )
+    rows = frame.to_dict("records")
+    assert rows[1]["due_date"] is pd.NaT
+    try:
+        launch = _launch(client, tmp_path, rows, dry_run=True)
+    except TypeError as exc:
+        assert "rows[1]" in str(exc) and "due_date" in str(exc), exc
+        return
+    assert [s.due_date for s in launch.plan.creates] == ["2027-02-01", None] or any(
+        i.cell == "rows[1]['due_date']" for i in launch.errors
+    ), launch.errors
+
+
+def test_a_pandas_nan_never_starts_a_run_titled_nan(sandbox, client, tmp_path):
+    """pandas fills an empty cell of a text column with NaN (a float). A row whose title
+    is NaN, or whose Pronouns is NaN, must not start a run titled 'nan' or pre-fill
+    the text 'nan': NaN is empty (the title then is required: title_required), or an
+    error at its row and key. Today NaN is read as the text 'nan': the plan starts a
+    run titled 'nan' without a word, and pre-fills Pronouns = 'nan'."""
+    nan = float("nan")
+    rows = [
+        {"title": nan, "Legal name": "Nobody"},
+        {"title": "Onboarding – Nan values", "Pronouns": nan},
+    ]
+    launch = _launch(client, tmp_path, rows, dry_run=True)
+    titles = [s.title for s in launch.plan.creates]
+    assert "nan" not in titles, "a run titled 'nan' is planned"
+    prefilled = {p.column: p.value for s in launch.plan.creates for p in s.values}
+    assert prefilled.get("tt_onb_details:el_onb_pronouns") != "nan", prefilled
+
+
+# =========================================================================================
+# Rate limit and pacing
+# =========================================================================================
+
+
+def _csv_launch(bulk, rows: list[dict[str, Any]]) -> Path:
+    from tests.test_launch import add_rows, export_csv
+
+    path = export_csv(bulk)
+    add_rows(path, rows)
+    return path
+
+
+def test_150_runs_against_a_tight_rate_limit_start_each_once_without_a_429_storm(http):
+    """150 new rows (a fifth with a tick) against NextStep at 20 requests per 2 s, with
+    --max-rate above it (600/min): every row ends as exactly one run, with its tick,
+    exit 0, and the 429s stay few (bulksync backs off). Held (about 20 s)."""
+    bulk, sandbox = http(rate_limit=20, window=2.0)
+    titles = [f"Onboarding – Paced {n:03d}" for n in range(150)]
+    ticked = {t: "TRUE" if n % 5 == 0 else "" for n, t in enumerate(titles)}
+    _csv_launch(bulk, [{"Run": t, WELCOME: ticked[t]} for t in titles])
+    before = runs_by_title(sandbox)
+    result = bulk("import", "launch.csv", "--yes", "--max-rate", "600")
+    assert result.exit_code == 0, result.output[-2000:]
+    assert runs_by_title(sandbox) - before == Counter({t: 1 for t in titles})
+    assert sandbox.stats.count("POST", 201) == 150
+    limited = sum(n for (_, status), n in sandbox.stats.by_status.items() if status == 429)
+    assert limited <= 60, dict(sandbox.stats.by_status)
+    [run_dir] = run_dirs(Path.cwd())
+    assert Counter(r["result"] for r in started_rows_of(run_dir)) == {"started": 150}
+    for title in titles[:6]:
+        assert values_of(sandbox, title)[0][WELCOME] is bool(ticked[title])
+
+
+# =========================================================================================
+# Reports
+# =========================================================================================
+
+
+def _refuse_posts_named(sandbox, title: str) -> None:
+    """NextStep answers a POST that starts a run with this title 422 (nothing started)."""
+    from bulksync.sandbox.app import SandboxResponse
+
+    original = sandbox._handle
+
+    def handle(request):
+        if request.method == "POST" and title in (request.body or b"").decode("utf-8"):
+            body = b'{"error": {"code": "validation_failed", "message": "injected refusal"}}'
+            return SandboxResponse(422, body, {"Content-Type": "application/json"})
+        return original(request)
+
+    sandbox._handle = handle
+
+
+def _parenthesised_counts(text: str) -> tuple[int, int]:
+    """The total of 'The import sends N requests (…)' and the sum of the numbers
+    inside the parentheses."""
+    import re
+
+    match = re.search(r"sends (\d+) requests? \(([^)]*)\)", text)
+    assert match, text
+    parts = [int(n) for n in re.findall(r"(\d+) (?:POST|PATCH|to read)", match.group(2))]
+    return int(match.group(1)), sum(parts)
+
+
+def test_the_plan_text_explains_every_request_of_a_row_started_already_with_pending_ticks(http):
+    """After an import that started a row's run and was cut off before its tick, the
+    dry run of the sheet (with two more new rows) says how many requests go and what
+    they are: the breakdown in parentheses adds up to the total, and the started row's
+    read of its tasks is not called a PATCH. Today the pending row's 2 requests (a read,
+    a PATCH) are in the total and nowhere in the breakdown ('6 requests (2 POST requests
+    to start runs, and 2 to read their tasks …)'), and with that row alone the text says
+    '2 PATCH requests' where one is a GET (report.starts.requests_phrase counts only
+    ``plan.starts``, not ``plan.start_work``)."""
+    from tests.test_hostile_launch import _started_without_ticks
+    from tests.test_launch import add_rows, export_csv
+
+    bulk, sandbox = http()
+    path = export_csv(bulk)
+    _started_without_ticks(bulk, sandbox, path)
+    alone = bulk("import", "launch.csv", "--dry-run").output
+    assert "2 PATCH requests" not in alone, alone
+    add_rows(
+        path,
+        [{"Run": "Onboarding – R2"}, {"Run": "Onboarding – R3", "tt_onb_dept:completed": "TRUE"}],
+    )
+    text = bulk("import", "launch.csv", "--dry-run").output
+    total, explained = _parenthesised_counts(text)
+    assert total == 6
+    assert explained == total, text
+
+
+def test_the_summary_after_applying_counts_the_requests_the_plan_announced(http):
+    """A new row with a tick: the plan says '3 requests (1 POST request to start a run,
+    and 2 to read its tasks and set ticks and assignees)' and NextStep receives a POST,
+    a GET of the run's tasks and a PATCH. The line after applying must say the same
+    number. Today it says 'Applied 1 value(s) in 2 request(s)': the read of the new
+    run's tasks counted in the plan is not counted after (``Starter.requests`` counts
+    POSTs and PATCHes only, cli/planning._say_applied prints it)."""
+    from tests.test_launch import add_rows, export_csv
+
+    bulk, sandbox = http()
+    path = export_csv(bulk)
+    add_rows(path, [{"Run": "Onboarding – Ticked", WELCOME: "TRUE"}])
+    plan = bulk("import", "launch.csv", "--dry-run").output
+    assert "sends 3 requests" in plan, plan
+    before = Counter(sandbox.stats.by_status)
+    result = bulk("import", "launch.csv", "--yes")
+    assert result.exit_code == 0, result.output
+    sent = Counter(sandbox.stats.by_status) - before
+    assert sent[("POST", 201)] == 1 and sent[("PATCH", 200)] == 1
+    assert "in 3 request(s)" in result.output, result.output
+
+
+def test_results_csv_json_and_terminal_tell_started_already_started_conflict_failed(
+    http, tmp_path
+):
+    """One import with a row of each outcome: results.csv has a 'Run started' row for
+    each (run id where there is one), --json's ``starts`` the same, the terminal line
+    counts them, exit 5 (a row failed). Held."""
+    from tests.test_hostile_launch import _started_without_ticks
+    from tests.test_launch import add_rows, export_csv
+
+    bulk, sandbox = http()
+    path = export_csv(bulk)
+    half, _ = _started_without_ticks(bulk, sandbox, path)
+    with sandbox_client(sandbox) as client:
+        client.create_run_body({"template_id": TEMPLATE, "name": "Onboarding – By hand"})
+    add_rows(
+        path,
+        [
+            {"Run": "Onboarding – New"},
+            {"Run": "Onboarding – By hand"},
+            {"Run": "Onboarding – Refused"},
+        ],
+    )
+    _refuse_posts_named(sandbox, "Onboarding – Refused")
+    result = bulk("import", "launch.csv", "--yes", "--json")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    report = json.loads(result.stdout)
+    got = {s["title"]: (s["result"], bool(s["run_id"])) for s in report["starts"]}
+    assert got == {
+        "Onboarding – Half": ("already_started", True),
+        "Onboarding – New": ("started", True),
+        "Onboarding – By hand": ("conflict", False),
+        "Onboarding – Refused": ("failed", False),
+    }
+    [run_dir] = [d for d in run_dirs(Path.cwd()) if (d / "results.csv").exists()]
+    rows = {r["run"]: (r["result"], bool(r["run_id"])) for r in started_rows_of(run_dir)}
+    assert rows == got
+    assert "Started 1 run(s); 1 started already by an earlier import; 2 not started" in (
+        result.stderr
+    ), result.stderr
+    assert posts(sandbox) == 1 + 1 + 1 + 1  # Half's, by hand, New's, the refused one
+
+
+def test_a_runs_row_whose_hidden_run_id_was_cleared_does_not_start_a_copy_of_the_run(http):
+    """In a launch sheet exported --with-runs, a person clears a range of an existing
+    run's row that spans the hidden run_id column (or clears that cell alone). The row
+    is otherwise exactly the run's exported row, at its place, with the run's hidden
+    'bulksync row' key, and its Status cell still says 'active': it is that run's row
+    with an edited id cell, not a run to start. Expected: an error at the run_id cell
+    (docs/import.md: an edited id cell is refused), nothing sent. Today it is read as a
+    new row: the plan starts a second 'Onboarding – Noah Müller' with every value of the
+    run, ticks included, and only warns (title_in_use, rows_missing); exit 0."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "2", "--with-runs")
+    rows = xrows(path)
+    index = next(i for i, r in enumerate(rows) if r[col(path, "run_id")] and "n/a" not in r)
+    title = rows[index][col(path, "run")]
+    xfill(path, {FIRST + index: {"run_id": None}})
+    code, report = dry_run(bulk, "launch.xlsx")
+    assert [c["title"] for c in report["creates"]] == [], (title, report["warnings"])
+    assert code == ExitCode.INVALID
+    bulk("import", "launch.xlsx", "--yes")
+    assert posts(sandbox) == 0, f"a second {title!r} was started"
+
+
+def test_sorting_a_with_runs_launch_sheet_before_and_between_imports(http):
+    """--with-runs, two new rows typed, the whole sheet sorted by Run (new rows among the
+    runs' rows) before the first import and again, reversed, before the second: the
+    first starts both, the second nothing, and no run is edited. Held."""
+    bulk, sandbox = http()
+    path = export_xlsx(bulk, "launch.xlsx", "--new", "3", "--with-runs")
+    rows = xrows(path)
+    n = sum(1 for r in rows if r[col(path, "run_id")])
+    xfill(
+        path,
+        {
+            FIRST + n: {"run": "Onboarding – Aaa", NAME: "A"},
+            FIRST + n + 2: {"run": "Onboarding – Zzz", WELCOME: True},
+        },
+    )
+    run = col(path, "run")
+
+    def by_run(reverse: bool) -> None:
+        rows = xrows(path)
+        rows.sort(key=lambda r: (r[run] is None, str(r[run] or "")), reverse=reverse)
+        xput_rows(path, rows)
+
+    by_run(False)
+    code, report = dry_run(bulk, "launch.xlsx")
+    assert (code, report["changes"], len(report["creates"])) == (0, [], 2), report
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    by_run(True)
+    code, report = dry_run(bulk, "launch.xlsx")
+    assert (code, report["changes"]) == (0, [])
+    assert [c["outcome"] for c in report["creates"]] == ["started", "started"]
+    assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
+    assert posts(sandbox) == 2 and by_method(sandbox)["PATCH"] == 1
