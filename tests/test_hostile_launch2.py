@@ -239,22 +239,39 @@ def test_with_runs_edits_go_first_then_runs_start_and_undo_keeps_the_new_run(htt
 # -- LibreOffice ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [(), ("--with-runs", "--protect")], ids=["plain", "with-runs-protect"])
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("launch.xlsx", ()),
+        ("launch.xlsx", ("--with-runs", "--protect")),
+        ("launch.csv", ()),
+        ("launch.csv", ("--with-runs",)),
+    ],
+    ids=["xlsx", "xlsx-with-runs-protect", "csv", "csv-with-runs"],
+)
 def test_an_untouched_launch_sheet_resaved_by_libreoffice_is_no_change(
-    http, libreoffice, tmp_path, args
+    http, libreoffice, tmp_path, name, args
 ):
     """A launch sheet opened in LibreOffice and saved untouched: no run to start, no
-    change, no error, no warning, nothing sent."""
+    change, no error, no warning, nothing sent. Held."""
+    import shutil
+
     bulk, sandbox = http()
-    path = export_xlsx(bulk, "launch.xlsx", "--new", "5", *args)
-    saved = tmp_path / "saved.xlsx"
-    libreoffice.edit(path, [], {saved: "xlsx"})
-    code, report = dry_run(bulk, "saved.xlsx")
+    path = export_xlsx(bulk, name, "--new", "5", *args)
+    saved = tmp_path / "lo" / name
+    saved.parent.mkdir()
+    if name.endswith(".csv"):
+        shutil.copy(f"{path}.base.json", saved.parent)
+    libreoffice.edit(path, [], {saved: path.suffix[1:]})
+    code, report = dry_run(bulk, str(saved))
     assert code == 0, report
     assert (report["creates"], report["changes"], report["errors"], report["warnings"]) == (
-        [], [], [], []
+        [],
+        [],
+        [],
+        [],
     )
-    result = bulk("import", "saved.xlsx", "--yes")
+    result = bulk("import", str(saved), "--yes")
     assert result.exit_code == 0, result.output
     assert posts(sandbox) == 0 and by_method(sandbox)["PATCH"] == 0
 
@@ -330,11 +347,11 @@ def test_a_launch_sheet_sorted_in_libreoffice_between_imports_starts_nothing_mor
 # =========================================================================================
 
 
-def _launch(client, tmp_path, rows, **kwargs):
+def _launch(client, tmp_path, rows, template: str = TEMPLATE, **kwargs):
     from bulksync import start_runs
 
     options = {"state_dir": tmp_path / "state", "batch": "hires"} | kwargs
-    return start_runs(client, TEMPLATE, rows, **options)
+    return start_runs(client, template, rows, **options)
 
 
 def _library_titles(client) -> Counter[str]:
@@ -383,6 +400,44 @@ def test_a_pandas_nan_never_starts_a_run_titled_nan(sandbox, client, tmp_path):
     assert "nan" not in titles, "a run titled 'nan' is planned"
     prefilled = {p.column: p.value for s in launch.plan.creates for p in s.values}
     assert prefilled.get("tt_onb_details:el_onb_pronouns") != "nan", prefilled
+
+
+def test_start_runs_with_an_empty_template_id_says_so_and_does_not_blame_the_base_url(
+    sandbox, client, tmp_path
+):
+    """``start_runs(client, "", rows, …)`` (a template id read from an empty config
+    value) must say the template id is missing: a ValueError as for an empty batch, or
+    the plan's no_template/template_gone error. Today it GETs /process-templates/ (the
+    list), and raises ResponseError: 'the answer has no "data" object. Is … a NextStep
+    API (check --base-url)?', sending the user after a wrong base URL."""
+    from bulksync.errors import ResponseError
+
+    try:
+        launch = _launch(client, tmp_path, [{"title": "Onboarding – No template"}], template="")
+    except ResponseError as exc:
+        pytest.fail(f"ResponseError: {exc}")
+    except ValueError as exc:
+        assert "template" in str(exc)
+    else:
+        assert {i.code.value for i in launch.errors} & {"no_template", "template_gone"}
+    assert posts(sandbox) == 0
+
+
+def test_start_runs_progress_counts_requests_as_documented(sandbox, client, tmp_path):
+    """``progress(done, total)`` is 'called with (requests done, requests in all)'
+    (launch_rows.Progress; docs/library.md: 'as the requests go'). Three rows with a
+    tick and an assignee and one plain row are 13 requests (plan.requests; the sandbox
+    sees 4 POSTs, 3 reads of tasks, 6 PATCHes): the last call must be (13, 13). Today
+    it counts rows: (0, 4) … (4, 4)."""
+    rows = [
+        {"title": f"Onboarding – P{i}", WELCOME: True, "tt_onb_dept:assignee": "usr_ana"}
+        for i in range(3)
+    ] + [{"title": "Onboarding – Plain"}]
+    calls: list[tuple[int, int]] = []
+    launch = _launch(client, tmp_path, rows, progress=lambda *call: calls.append(call))
+    assert launch.result is not None and launch.result.exit_code() == ExitCode.OK
+    assert launch.plan.requests == 13
+    assert calls[-1] == (13, 13), calls
 
 
 # =========================================================================================
@@ -499,9 +554,7 @@ def test_the_summary_after_applying_counts_the_requests_the_plan_announced(http)
     assert "in 3 request(s)" in result.output, result.output
 
 
-def test_results_csv_json_and_terminal_tell_started_already_started_conflict_failed(
-    http, tmp_path
-):
+def test_results_csv_json_and_terminal_tell_started_already_started_conflict_failed(http, tmp_path):
     """One import with a row of each outcome: results.csv has a 'Run started' row for
     each (run id where there is one), --json's ``starts`` the same, the terminal line
     counts them, exit 5 (a row failed). Held."""
@@ -510,7 +563,7 @@ def test_results_csv_json_and_terminal_tell_started_already_started_conflict_fai
 
     bulk, sandbox = http()
     path = export_csv(bulk)
-    half, _ = _started_without_ticks(bulk, sandbox, path)
+    _started_without_ticks(bulk, sandbox, path)
     with sandbox_client(sandbox) as client:
         client.create_run_body({"template_id": TEMPLATE, "name": "Onboarding – By hand"})
     add_rows(
