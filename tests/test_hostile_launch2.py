@@ -648,3 +648,31 @@ def test_sorting_a_with_runs_launch_sheet_before_and_between_imports(http):
     assert [c["outcome"] for c in report["creates"]] == ["started", "started"]
     assert bulk("import", "launch.xlsx", "--yes").exit_code == 0
     assert posts(sandbox) == 2 and by_method(sandbox)["PATCH"] == 1
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "rerun"])
+def test_an_adopted_run_is_said_once_on_the_terminal(http, resume):
+    """An import killed between a row's POST (carried out) and its journal line, then
+    the import again (--resume, or plainly): the run is found and adopted, no second
+    POST. The terminal's line for the row says so once. Today it says it twice in two
+    wordings: 'adopted: run …; its POST's answer was lost; the run it started was found
+    and taken; its request's answer was lost; the run it started was found and taken'
+    (report.starts.result_text adds its phrase for ADOPTED and then the result's
+    message, which launch_apply.Starter._adopt sets to the same thing)."""
+    from tests.test_launch import add_rows, export_csv
+
+    bulk, sandbox = http()
+    path = export_csv(bulk)
+    add_rows(path, [{"Run": "Onboarding – Cut", NAME: "Cut", WELCOME: "TRUE"}])
+    assert bulk("import", "launch.csv", "--yes").exit_code == 0
+    [run_dir] = run_dirs(Path.cwd())
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if json.loads(line)["event"] == "start_intent")
+    journal.write_text("".join(lines[: cut + 1]), encoding="utf-8")  # killed after the POST
+    (run_dir / "results.csv").unlink()
+    result = bulk("import", "launch.csv", "--yes", *(("--resume",) if resume else ()))
+    assert result.exit_code == 0, result.output
+    assert posts(sandbox) == 1 and runs_by_title(sandbox)["Onboarding – Cut"] == 1
+    [line] = [x for x in result.output.splitlines() if "Onboarding – Cut" in x and "adopted" in x]
+    assert line.count("was found and taken") == 1, line
