@@ -133,7 +133,8 @@ def apply_plan(
                     claimed=claimed,
                 )
             )
-    result = replace(done, unwritten=plan.unwritten(), starts=_not_started(plan) + done.starts)
+    starts = sorted(_not_started(plan) + done.starts, key=lambda r: r.start.row)
+    result = replace(done, unwritten=plan.unwritten(), starts=tuple(starts))
     write_results(
         result, run_dir, host=plan.host, already_done=plan.already_done, link=run_link(client)
     )
@@ -212,7 +213,7 @@ def start_runs(
     earlier batches of the same apply (the canary's), and gets this batch's."""
     keep_plan(run_dir / PLAN, plan.as_dict())
     journal = Journal(run_dir / JOURNAL)
-    total, done = len(starts), 0
+    total, done = sum(s.requests for s in starts), 0
     lock = threading.Lock()
 
     def advance(count: int) -> None:

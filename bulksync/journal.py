@@ -209,6 +209,7 @@ def _ledger_event(found: dict[str, Started], event: dict[str, Any]) -> None:
             at=str(event.get("at", "")),
             row=int(event.get("row") or 0),
             body=body if isinstance(body, dict) else None,
+            row_key=str(event.get("row_key") or ""),
         )
     elif kind in _STARTED_EVENTS and known is not None:
         found[key] = replace(known, run_id=str(event["run_id"]))

@@ -111,6 +111,9 @@ class Start:
     cut off): the run is looked for before it is started (``launch_apply``)."""
     since: str = ""
     """Runs created before this moment (ISO 8601) are not this row's run."""
+    row_key: str = ""
+    """The row's hidden key in an xlsx (``sheets.reading.NewRow.row_key``): it stays with
+    the row when the sheet is sorted, so a row whose title was corrected is known."""
 
     def body(self) -> dict[str, JSON]:
         """The ``POST /process-runs`` body, as the API documents it."""
@@ -220,6 +223,8 @@ class Started:
     """The sheet row it was sent from."""
     body: Mapping[str, Any] | None = None
     """The POST body as journalled: the row's title, due date, starter and values."""
+    row_key: str = ""
+    """The row's hidden xlsx key when it was sent ("" for a CSV row)."""
 
     @property
     def title(self) -> str:

@@ -64,7 +64,7 @@ class Starter:
         self.advance = advance
         self.stop = threading.Event()
         self.requests = 0
-        """POSTs and PATCHes sent."""
+        """Requests sent: POSTs, reads of the new runs' tasks, PATCHes."""
         self.values: list[ValueResult] = []
         """What came of each tick and assignee of the runs started."""
         self._claimed: set[str] = set() if claimed is None else claimed
@@ -92,7 +92,7 @@ class Starter:
                 self.stop.set()
             results.append(result)
             if self.advance:
-                self.advance(1)
+                self.advance(start.requests)  # the requests it was planned to take
         return results
 
     def _one(self, start: Start) -> StartResult:
@@ -150,7 +150,13 @@ class Starter:
         body = start.body()
         known = sorted(set(start.known) | self._claimed_now())
         self.journal.record(
-            "start_intent", key=start.key, row=start.row, title=start.title, body=body, known=known
+            "start_intent",
+            key=start.key,
+            row=start.row,
+            row_key=start.row_key,
+            title=start.title,
+            body=body,
+            known=known,
         )
         try:
             with self._lock:
@@ -173,8 +179,7 @@ class Starter:
     def _adopt(self, start: Start, run: Run) -> tuple[StartResultKind, Run | None, str]:
         self._claim(run.id)
         self.journal.record("start_adopted", key=start.key, run_id=run.id, title=start.title)
-        message = "its request's answer was lost; the run it started was found and taken"
-        return StartResultKind.ADOPTED, run, message
+        return StartResultKind.ADOPTED, run, ""  # the reports say what adopted means
 
     def _search(self, start: Start) -> Run | str | None:
         """The run a lost POST of this row started: the run, None when there is none
@@ -211,6 +216,8 @@ class Starter:
         return True
 
     def _tasks(self, run_id: str) -> list[Task]:
+        with self._lock:
+            self.requests += 1
         return self.client.run_tasks(run_id)
 
     def _claim(self, run_id: str) -> None:

@@ -83,6 +83,7 @@ class _Row:
     values: list[Prefill] = field(default_factory=list)
     then: list[Then] = field(default_factory=list)
     valid: bool = True
+    row_key: str = ""
 
 
 def plan_starts(
@@ -171,7 +172,7 @@ def _decode_row(
     row: NewRow, sheet: Sheet, specs: _Specs, options: ImportOptions
 ) -> tuple[_Row, list[Issue]]:
     """A new row's cells decoded and checked, as an edit's are."""
-    found = _Row(row.number, _title_ref(sheet, row))
+    found = _Row(row.number, _title_ref(sheet, row), row_key=row.row_key)
     issues: list[Issue] = []
     context: dict[str, JSON] = {}
     for name, (ref, raw) in row.context.items():
@@ -282,6 +283,7 @@ def _classify(
                 values=tuple(row.values),
                 then=tuple(row.then),
                 since=since or "",
+                row_key=row.row_key,
             )
         )
     starts, matched = _rekeyed(starts, _Ledger(ledger).match(starts), ledger)
@@ -301,9 +303,10 @@ def _classify(
 
 
 class _Ledger:
-    """Which new row each journal entry is: by the values it was sent with, then by its
-    place; what cannot be told apart is a conflict, never a second run. Indexed, so a
-    sheet of thousands of rows is matched in one pass."""
+    """Which new row each journal entry is: by the values it was sent with; then by the
+    row's hidden key (an xlsx row keeps it when sorted); then, for a journal that did
+    not record the body, by its key. What cannot be told apart is a conflict, never a
+    second run. Indexed, so a sheet of thousands of rows is matched in a few passes."""
 
     def __init__(self, ledger: Mapping[str, Started]) -> None:
         self.entries = list(ledger.values())
@@ -312,32 +315,51 @@ class _Ledger:
         """Each row's entry (by row key), or why the row may be one that was started (a
         conflict note); rows with neither are not in the dict."""
         by_body: dict[str, list[Started]] = {}
-        by_key: dict[str, Started] = {}
         for entry in self.entries:
-            if entry.body is None:  # a journal that did not record it: by place
-                by_key[entry.key] = entry
-            else:
+            if entry.body is not None:
                 by_body.setdefault(_matched_body(entry.body), []).append(entry)
         found: dict[str, Started | str] = {}
-        rows: list[Start] = []
-        for start in starts:
-            same = by_body.get(_matched_body(start.body()))
-            found_entry: Started | None = same.pop(0) if same else by_key.pop(start.key, None)
-            if found_entry is None:
-                rows.append(start)
+        used: set[int] = set()
+        rest: list[Start] = []
+        for start in starts:  # first every row sent with the same values
+            same = [e for e in by_body.get(_matched_body(start.body()), ()) if id(e) not in used]
+            if same:
+                found[start.key] = same[0]
+                used.add(id(same[0]))
             else:
-                found[start.key] = found_entry
-        matched = {id(e) for e in found.values()}
-        left = [e for e in self.entries if id(e) not in matched]
+                rest.append(start)
+        left = [e for e in self.entries if id(e) not in used]
+        by_row_key = {e.row_key: e for e in reversed(left) if e.row_key}
+        by_key = {e.key: e for e in left if e.body is None}
+        rows = []
+        for start in rest:  # then the same row, edited since
+            row_entry = by_row_key.get(start.row_key) if start.row_key else by_key.get(start.key)
+            if row_entry is None or id(row_entry) in used:
+                rows.append(start)
+                continue
+            used.add(id(row_entry))
+            same_title = row_entry.title == title_key(start.title)
+            found[start.key] = row_entry if same_title else _renamed(row_entry)
+        left = [e for e in left if id(e) not in used]
         by_title = {e.title: e for e in reversed(left)}
-        by_row = {e.row: e for e in reversed(left) if e.row}
+        by_row = {e.row: e for e in reversed(left) if e.row and not e.row_key}
         for start in rows:
-            note = _maybe_started(
-                start, by_title.get(title_key(start.title)), by_row.get(start.row)
-            )
+            same_row = None if start.row_key else by_row.get(start.row)
+            note = _maybe_started(start, by_title.get(title_key(start.title)), same_row)
             if note:
                 found[start.key] = note
         return found
+
+
+def _renamed(entry: Started) -> str:
+    """The note of a row an earlier import started under another title."""
+    run = f"run {entry.run_id}" if entry.run_id else "a run whose answer was lost"
+    was = str((entry.body or {}).get("name", entry.title))
+    return (
+        f"an earlier import of this sheet started {run} from this row, titled {was!r} "
+        "then: its title was changed since, and it is not started again (edit that run "
+        "instead)"
+    )
 
 
 def _rekeyed(

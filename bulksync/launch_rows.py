@@ -19,6 +19,7 @@ started since then that the batch did not start is a conflict (not started, unle
 from __future__ import annotations
 
 import datetime as dt
+import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -108,6 +109,8 @@ def start_runs(
     """
     if not batch.strip():
         raise ValueError("batch must name the batch: it is what makes a rerun safe")
+    if not template_id or not template_id.strip():
+        raise ValueError("template_id must name the template the runs are started from")
     rows = list(rows)
     sheet_path = Path(state_dir) / f"batch-{re.sub(r'[^A-Za-z0-9_-]+', '_', batch)[:80]}"
     run_of = RunOf.sheet(sheet_path, exported_from=client.host, exported_at=f"batch {batch}")
@@ -255,7 +258,9 @@ def _key_issue(ref: str, message: str, value: Any) -> Issue:
 def _cell(value: Any, kind: str, options: Sequence[str], ref: str) -> CellValue:
     """A Python value as the cell a sheet would hold: a value a cell holds as it is, a
     list as the text export writes for it, a number of another type as its digits."""
-    if value is None or isinstance(value, str | bool | int | float | dt.date):
+    if _missing(value):
+        return None  # pandas' NaN and NaT, None: an empty cell
+    if isinstance(value, str | bool | int | float | dt.date):
         return value
     if isinstance(value, list | tuple):
         items = [str(v) for v in value]
@@ -268,3 +273,13 @@ def _cell(value: Any, kind: str, options: Sequence[str], ref: str) -> CellValue:
         f"{ref}: a {type(value).__name__} is not a value a run can start with; give a str, "
         "int, float, bool, datetime.date, a list of str (a multichoice) or None"
     )
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, and pandas' NaT and NA: what a DataFrame's ``to_dict("records")`` gives
+    for an empty cell."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return type(value).__name__ in ("NaTType", "NAType")

@@ -261,12 +261,18 @@ def _canary_prompt(bar: _ApplyingBar, *, yes: bool) -> Callable[[CanaryReport], 
 def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_json: bool) -> None:
     """The outcome of applying: counts, the JSON report, and each value not applied."""
     counts = result.summary()
+    waited = f"{client.limiter.waited:.0f} s spent waiting for the rate limit"
+    if result.results or not result.starts:
+        line = (
+            f"Applied {counts['applied']} value(s) in {result.requests} request(s); "
+            f"{counts['already_done'] + len(plan.already_done)} already done, "
+            f"{counts['conflict']} conflict(s), "
+            f"{result.failed - result.starts_failed} failed or not sent; {waited}."
+        )
+    else:  # runs started, no value of an existing run
+        line = f"{result.requests} request(s) sent; {waited}."
     say(
-        f"\nApplied {counts['applied']} value(s) in {result.requests} request(s); "
-        f"{counts['already_done'] + len(plan.already_done)} already done, "
-        f"{counts['conflict']} conflict(s), "
-        f"{result.failed} failed or not sent; {client.limiter.waited:.0f} s spent waiting "
-        f"for the rate limit. Results: {result.run_dir / RESULTS}",
+        f"\n{line} Results: {result.run_dir / RESULTS}",
         err=as_json,
     )
     if as_json:

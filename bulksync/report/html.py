@@ -41,7 +41,7 @@ def plan_html(
     page = env.get_template("import_report.html.j2")
     # Without runs to start, the page says "N PATCH request(s)" as it always has.
     rows = start_rows(plan, result)
-    sends = requests_phrase(plan) if plan.starts else f"{plan.requests} PATCH request(s)"
+    sends = requests_phrase(plan) if plan.start_work else f"{plan.requests} PATCH request(s)"
     return page.render(
         plan=plan,
         results=None if result is None else result_dicts(result),

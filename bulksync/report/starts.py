@@ -36,10 +36,13 @@ def one_line(text: str) -> str:
 def start_status(start: Start) -> str:
     """Why a new row is not started (or is, despite a conflict); empty for a plain start."""
     if start.outcome is StartOutcome.STARTED:
+        pending = "; its ticks and assignees not set yet are set now" if start.written else ""
         return (
             "started already by an earlier import of this sheet: "
-            f"run {start.run_id or '?'}; not started again"
+            f"run {start.run_id or '?'}; not started again{pending}"
         )
+    if start.unsure:
+        return start.note or "an earlier import was cut off sending it: looked for first"
     if start.outcome is StartOutcome.CONFLICT:
         note = start.note or (
             f"a run titled {start.title!r} was started since the export"
@@ -82,18 +85,28 @@ def then_texts(start: Start) -> list[str]:
 
 def requests_phrase(plan: Plan) -> str:
     """The requests a plan sends: ``9 requests (2 PATCH requests; 3 POST requests to
-    start runs, and 4 to read their tasks and set ticks and assignees)``."""
-    starts = plan.starts
-    if not starts:
+    start runs, and 4 to read their tasks and set ticks and assignees)``; the ticks of
+    runs started already by an earlier import are counted as such."""
+    work = plan.start_work
+    if not work:
         return _plural(plan.requests, "PATCH request")
-    then = sum(s.requests for s in starts) - len(starts)
-    runs = "a run" if len(starts) == 1 else "runs"
-    parts = [f"{_plural(len(starts), 'POST request')} to start {runs}"]
-    if then:
-        its = "its" if len(starts) == 1 else "their"
-        parts[0] += f", and {then} to read {its} tasks and set ticks and assignees"
+    starts = plan.starts
+    then = sum(s.requests for s in work) - len(starts)
+    parts = []
     if plan.patches:
-        parts.insert(0, _plural(len(plan.patches), "PATCH request"))
+        parts.append(_plural(len(plan.patches), "PATCH request"))
+    if starts:
+        runs = "a run" if len(starts) == 1 else "runs"
+        parts.append(f"{_plural(len(starts), 'POST request')} to start {runs}")
+    if then:
+        whose = "their" if len(work) > 1 else "its"
+        if len(work) > len(starts):  # runs started already, ticks still to set
+            whose = "the new runs'"
+        tail = f"{then} to read {whose} tasks and set ticks and assignees"
+        if starts:
+            parts[-1] += f", and {tail}"
+        else:
+            parts.append(tail)
     return f"{_plural(plan.requests, 'request')} ({'; '.join(parts)})"
 
 

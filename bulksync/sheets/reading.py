@@ -45,6 +45,9 @@ class NewRow(NamedTuple):
     cells: tuple[SheetCell, ...]
     """The value cells that hold something; each names its template task
     (``template_task_id``) and field (``key.field``), with no run or task id."""
+    row_key: str = ""
+    """The xlsx row's hidden key (its number at export, which moves with it when the
+    rows are sorted); "" in a CSV and in a row appended below the exported ones."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,7 @@ def run_cells(
     reader = _RunRows(keys, prefix, cell_at, base, checked=checked)
     if titles is not None and title_ref is not None:
         reader.problems.extend(foreign_columns(keys, titles, title_ref, refused))
+    reader.mirror, reader.first_row = mirror, first_row
     for index, row in enumerate(rows):
         exported = mirror[index] if mirror is not None and index < len(mirror) else None
         number = first_row + index
@@ -109,6 +110,9 @@ class _RunRows:
             if sep
         ]
         self.context_cols = [(keys.index(k), k) for k in RUN_ATTRIBUTES if k in keys]
+        self.key_col = keys.index(ROW_KEY.key) if ROW_KEY.key in keys else None
+        self.mirror: Sequence[Sequence[Any]] | None = None
+        self.first_row = 0
         self.letters = [f"{prefix}!{col_name(col)}" for col in range(len(keys))]
         self.prefix, self.cell_at, self.base, self.checked = prefix, cell_at, base, checked
         self.seen: dict[str, int] = {}
@@ -170,8 +174,48 @@ class _RunRows:
             and (raw := self.cell_at(row, col)) is not None
             and as_shown(raw)
         }
-        if context or any(as_shown(c.raw) != "n/a" for c in cells):
-            self.new_rows.append(NewRow(number, context, cells))
+        if not (context or any(as_shown(c.raw) != "n/a" for c in cells)):
+            return
+        row_key = "" if self.key_col is None else as_shown(self.cell_at(row, self.key_col))
+        cleared = self._cleared_run(row, number, row_key)
+        if cleared is not None:
+            self.problems.append(cleared)
+            return
+        self.new_rows.append(NewRow(number, context, cells, row_key))
+
+    def _cleared_run(self, row: Sequence[Any], number: int, row_key: str) -> RowProblem | None:
+        """A row of an exported run whose run_id was cleared (not a run to start): its
+        hidden row key is that of a run's row at export, or its Status is filled in."""
+        ref = f"{self.prefix}!{col_name(self.run_col)}{number}"
+        exported = self._exported_row(row_key)
+        was = as_shown(self.cell_at(exported, self.run_col)) if exported is not None else ""
+        if was:
+            return RowProblem(
+                ref,
+                "no_ids",
+                f"This row was run {was}'s at export (its hidden row key says so), and its "
+                f"run_id cell is empty now, so it would start a copy of that run: put back "
+                f"{was!r}, or delete the row. A run to start goes in an empty row.",
+                value="",
+            )
+        status = next((c for c, k in self.context_cols if k == "status"), None)
+        if status is not None and as_shown(self.cell_at(row, status)):
+            return RowProblem(
+                ref,
+                "no_ids",
+                "This row has a Status but no run_id: if it is a run of the export whose "
+                "run_id was cleared, put the run_id back; if it is a run to start, clear its "
+                "Status (NextStep sets it).",
+                value="",
+            )
+        return None
+
+    def _exported_row(self, row_key: str) -> Sequence[Any] | None:
+        """The row of the hidden copy that had this row key at export."""
+        if self.mirror is None or not row_key.isdigit():
+            return None
+        index = int(row_key) - self.first_row
+        return self.mirror[index] if 0 <= index < len(self.mirror) else None
 
     def _first_of_known_run(self, run_id: str, run: RunBase | None, number: int) -> bool:
         """Whether the row's run is in the export and this is the first row of it."""
