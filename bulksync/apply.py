@@ -133,8 +133,8 @@ def apply_plan(
                     claimed=claimed,
                 )
             )
-    starts = sorted(_not_started(plan) + done.starts, key=lambda r: r.start.row)
-    result = replace(done, unwritten=plan.unwritten(), starts=tuple(starts))
+    in_order = sorted(_not_started(plan) + done.starts, key=lambda r: r.start.row)
+    result = replace(done, unwritten=plan.unwritten(), starts=tuple(in_order))
     write_results(
         result, run_dir, host=plan.host, already_done=plan.already_done, link=run_link(client)
     )
