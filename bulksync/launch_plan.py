@@ -314,33 +314,11 @@ class _Ledger:
     def match(self, starts: Sequence[Start]) -> dict[str, Started | str]:
         """Each row's entry (by row key), or why the row may be one that was started (a
         conflict note); rows with neither are not in the dict."""
-        by_body: dict[str, list[Started]] = {}
-        for entry in self.entries:
-            if entry.body is not None:
-                by_body.setdefault(_matched_body(entry.body), []).append(entry)
         found: dict[str, Started | str] = {}
         used: set[int] = set()
-        rest: list[Start] = []
-        for start in starts:  # first every row sent with the same values
-            same = [e for e in by_body.get(_matched_body(start.body()), ()) if id(e) not in used]
-            if same:
-                found[start.key] = same[0]
-                used.add(id(same[0]))
-            else:
-                rest.append(start)
+        rest = self._by_values(starts, found, used)
+        rows = self._by_place(rest, found, used)
         left = [e for e in self.entries if id(e) not in used]
-        by_row_key = {e.row_key: e for e in reversed(left) if e.row_key}
-        by_key = {e.key: e for e in left if e.body is None}
-        rows = []
-        for start in rest:  # then the same row, edited since
-            row_entry = by_row_key.get(start.row_key) if start.row_key else by_key.get(start.key)
-            if row_entry is None or id(row_entry) in used:
-                rows.append(start)
-                continue
-            used.add(id(row_entry))
-            same_title = row_entry.title == title_key(start.title)
-            found[start.key] = row_entry if same_title else _renamed(row_entry)
-        left = [e for e in left if id(e) not in used]
         by_title = {e.title: e for e in reversed(left)}
         by_row = {e.row: e for e in reversed(left) if e.row and not e.row_key}
         for start in rows:
@@ -349,6 +327,44 @@ class _Ledger:
             if note:
                 found[start.key] = note
         return found
+
+    def _by_values(
+        self, starts: Sequence[Start], found: dict[str, Started | str], used: set[int]
+    ) -> list[Start]:
+        """Rows sent with the same title and values as an entry: that entry's. Returns
+        the other rows."""
+        by_body: dict[str, list[Started]] = {}
+        for entry in self.entries:
+            if entry.body is not None:
+                by_body.setdefault(_matched_body(entry.body), []).append(entry)
+        rest = []
+        for start in starts:
+            same = [e for e in by_body.get(_matched_body(start.body()), ()) if id(e) not in used]
+            if same:
+                found[start.key] = same[0]
+                used.add(id(same[0]))
+            else:
+                rest.append(start)
+        return rest
+
+    def _by_place(
+        self, starts: Sequence[Start], found: dict[str, Started | str], used: set[int]
+    ) -> list[Start]:
+        """Rows at an entry's hidden row key (or, for an entry without a body, its key):
+        the same row, edited since; under another title, a conflict. Returns the others."""
+        left = [e for e in self.entries if id(e) not in used]
+        by_row_key = {e.row_key: e for e in reversed(left) if e.row_key}
+        by_key = {e.key: e for e in left if e.body is None}
+        rows = []
+        for start in starts:
+            entry = by_row_key.get(start.row_key) if start.row_key else by_key.get(start.key)
+            if entry is None or id(entry) in used:
+                rows.append(start)
+                continue
+            used.add(id(entry))
+            same_title = entry.title == title_key(start.title)
+            found[start.key] = entry if same_title else _renamed(entry)
+        return rows
 
 
 def _renamed(entry: Started) -> str:
