@@ -115,6 +115,7 @@ class Context:
             "status": run.status,
             "due_date": due_date_of(run),
             "started_by": run.started_by or "",
+            "read_at": snapshot.read_at.get(run_id, ""),
             "tasks": {
                 t.id: [t.title, sections.get(t.section_id or "", "")]
                 for t in snapshot.tasks.get(run_id, ())
