@@ -209,7 +209,7 @@ def write_export(
         layout=layout.value,
         sheet=grid.sheet,
         runs=len(snapshot.runs),
-        values=snapshot.count_fields(assignees=with_assignees),
+        values=grid.values,
         template_id=snapshot.template_id,
         assignees=with_assignees,
         export_id=export_id or secrets.token_hex(6),
