@@ -83,7 +83,7 @@ class ExportRequest:
             "output": str(request.output.resolve()),
             "run_ids": list(request.run_ids),
             "template_id": request.template_id,
-            "status": request.status if request.with_runs else None,
+            "status": (request.status or "all") if request.with_runs else None,
             "layout": request.layout.value,
             "assignees": request.assignees,
             "new_rows": request.new_rows,
@@ -324,6 +324,8 @@ def _reopen(folder: Path, request: ExportRequest, host: str) -> Spool:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, list):
         return " ".join(value) or "none"
     return "not given" if value is None else str(value)
