@@ -13,8 +13,10 @@ waited out and resent for every method.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Final, TypeVar
 from urllib.parse import quote
 
@@ -274,13 +276,29 @@ class NextStepClient:
         return self._one(parse_run, "POST", "process-runs", dict(body))
 
     def map(self, func: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """``func`` over ``items`` with up to ``max_in_flight`` at once; results in order."""
+        """``func`` over ``items`` with up to ``max_in_flight`` at once; results in order.
+
+        At most twice ``max_in_flight`` items are handed to the threads ahead of the
+        result taken (``Executor.map`` would take them all at once: a future per item,
+        which for 10,000 runs is memory that grows with the runs). Stopping early (an
+        error, Ctrl-C) cancels those not started.
+        """
         items = list(items)
         if self.max_in_flight == 1 or len(items) <= 1:
             yield from (func(item) for item in items)
             return
         with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="bulksync") as pool:
-            yield from pool.map(func, items)
+            waiting = iter(items)
+            ahead = deque(pool.submit(func, i) for i in islice(waiting, 2 * self.max_in_flight))
+            try:
+                while ahead:
+                    result = ahead.popleft().result()
+                    for item in islice(waiting, 1):
+                        ahead.append(pool.submit(func, item))
+                    yield result
+            finally:
+                for future in ahead:
+                    future.cancel()
 
     # -- plumbing ---------------------------------------------------------------------
 
