@@ -13,8 +13,10 @@ waited out and resent for every method.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Final, TypeVar
 from urllib.parse import quote
 
@@ -48,6 +50,10 @@ MAX_PAGES: Final = 10_000
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+Keep = Callable[[JSON], None]
+"""Given each item as NextStep answered it, once it parsed: what an export's spool keeps
+(``keep=`` of the reading methods)."""
 
 
 def _id(value: str) -> str:
@@ -162,32 +168,44 @@ class NextStepClient:
         path = "process-templates"
         return [self._parse(parse_template, i, "GET", path) for i in self._paginate(path, {})]
 
-    def get_template(self, template_id: str) -> Template:
-        return self._one(parse_template, "GET", f"process-templates/{_id(template_id)}")
+    def get_template(self, template_id: str, *, keep: Keep | None = None) -> Template:
+        return self._one(parse_template, "GET", f"process-templates/{_id(template_id)}", keep=keep)
 
-    def template_tasks(self, template_id: str) -> list[TemplateTask]:
+    def template_tasks(self, template_id: str, *, keep: Keep | None = None) -> list[TemplateTask]:
         """The template's tasks in order, with their elements (no values)."""
         path = f"process-templates/{_id(template_id)}/tasks"
-        return [self._parse(parse_template_task, i, "GET", path) for i in self._paginate(path, {})]
+        return self._items(parse_template_task, path, {}, keep)
 
     def iter_runs(
-        self, *, template_id: str | None = None, status: str | None = None
+        self,
+        *,
+        template_id: str | None = None,
+        status: str | None = None,
+        keep: Keep | None = None,
     ) -> Iterator[Run]:
         """Runs, newest first, optionally of one template and in one status."""
         params = {k: v for k, v in (("template_id", template_id), ("status", status)) if v}
         for item in self._paginate("process-runs", params):
-            yield self._parse(parse_run, item, "GET", "process-runs")
+            run = self._parse(parse_run, item, "GET", "process-runs")
+            if keep is not None:
+                keep(item)
+            yield run
 
-    def list_runs(self, *, template_id: str | None = None, status: str | None = None) -> list[Run]:
-        return list(self.iter_runs(template_id=template_id, status=status))
+    def list_runs(
+        self,
+        *,
+        template_id: str | None = None,
+        status: str | None = None,
+        keep: Keep | None = None,
+    ) -> list[Run]:
+        return list(self.iter_runs(template_id=template_id, status=status, keep=keep))
 
-    def get_run(self, run_id: str) -> Run:
-        return self._one(parse_run, "GET", f"process-runs/{_id(run_id)}")
+    def get_run(self, run_id: str, *, keep: Keep | None = None) -> Run:
+        return self._one(parse_run, "GET", f"process-runs/{_id(run_id)}", keep=keep)
 
-    def run_tasks(self, run_id: str) -> list[Task]:
+    def run_tasks(self, run_id: str, *, keep: Keep | None = None) -> list[Task]:
         """All tasks of a run, in section order, then task order."""
-        path = f"process-runs/{_id(run_id)}/tasks"
-        return [self._parse(parse_task, item, "GET", path) for item in self._paginate(path, {})]
+        return self._items(parse_task, f"process-runs/{_id(run_id)}/tasks", {}, keep)
 
     def get_task(self, run_id: str, task_id: str) -> Task:
         return self._one(parse_task, "GET", f"process-runs/{_id(run_id)}/tasks/{_id(task_id)}")
@@ -258,13 +276,29 @@ class NextStepClient:
         return self._one(parse_run, "POST", "process-runs", dict(body))
 
     def map(self, func: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """``func`` over ``items`` with up to ``max_in_flight`` at once; results in order."""
+        """``func`` over ``items`` with up to ``max_in_flight`` at once; results in order.
+
+        At most twice ``max_in_flight`` items are handed to the threads ahead of the
+        result taken (``Executor.map`` would take them all at once: a future per item,
+        which for 10,000 runs is memory that grows with the runs). Stopping early (an
+        error, Ctrl-C) cancels those not started.
+        """
         items = list(items)
         if self.max_in_flight == 1 or len(items) <= 1:
             yield from (func(item) for item in items)
             return
         with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="bulksync") as pool:
-            yield from pool.map(func, items)
+            waiting = iter(items)
+            ahead = deque(pool.submit(func, i) for i in islice(waiting, 2 * self.max_in_flight))
+            try:
+                while ahead:
+                    result = ahead.popleft().result()
+                    for item in islice(waiting, 1):
+                        ahead.append(pool.submit(func, item))
+                    yield result
+            finally:
+                for future in ahead:
+                    future.cancel()
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -276,13 +310,17 @@ class NextStepClient:
         body: Mapping[str, JSON] | None = None,
         *,
         max_wait: float | None = None,
+        keep: Keep | None = None,
     ) -> T:
         try:
             document = self.request(method, path, json_body=body, max_wait=max_wait)
             data = document.get("data") if isinstance(document, dict) else None
             if not isinstance(data, dict):
                 raise self._shape_error(method, path, 'the answer has no "data" object')
-            return self._parse(parse, data, method, path)
+            parsed = self._parse(parse, data, method, path)
+            if keep is not None:
+                keep(data)
+            return parsed
         except ResponseError as exc:
             if method == "GET" or (exc.status is not None and not 200 <= exc.status < 300):
                 raise
@@ -294,6 +332,21 @@ class NextStepClient:
                 url=exc.url,
                 status=exc.status,
             ) from None
+
+    def _items(
+        self,
+        parse: Callable[[JSON], T],
+        path: str,
+        params: Mapping[str, str],
+        keep: Keep | None,
+    ) -> list[T]:
+        """Every item of a paginated list, parsed; ``keep`` gets each one as answered."""
+        found = []
+        for item in self._paginate(path, params):
+            found.append(self._parse(parse, item, "GET", path))
+            if keep is not None:
+                keep(item)
+        return found
 
     def _parse(self, parse: Callable[[JSON], T], item: JSON, method: str, path: str) -> T:
         try:

@@ -138,6 +138,36 @@ class RateLimiter:
         finally:
             self.release()
 
+    def seconds_for(self, requests: int) -> float:
+        """About how long ``requests`` more requests take from now under this limit.
+
+        The places free now go at once; each request after them waits for the oldest
+        place taken to leave the window (a place in flight counts as taken now), one
+        window per ``limit`` requests. Latency is not counted: what the limit allows.
+        """
+        if requests <= 0:
+            return 0.0
+        with self._cond:
+            now = self._clock()
+            horizon = now - self.window - self.margin
+            taken = [t for t in self._answered if t > horizon]
+            in_flight = self._in_flight
+        # The window's places in the order they free up: answered ones first, then those
+        # in flight and the free ones, all taken at the latest now.
+        places = (taken + [now] * max(0, self.limit - len(taken)))[: self.limit]
+        waiting = requests - (self.limit - len(taken) - in_flight)
+        if waiting <= 0:
+            return 0.0
+        laps, place = divmod(waiting - 1, self.limit)
+        return max(0.0, places[place] + (laps + 1) * (self.window + self.margin) - now)
+
+    def per_minute(self) -> float:
+        """Requests answered in the last window, as a rate per minute (for a display)."""
+        with self._cond:
+            horizon = self._clock() - self.window
+            recent = sum(1 for t in self._answered if t > horizon)
+        return recent * 60.0 / self.window
+
     def floor_seconds(self, requests: int) -> float:
         """The least time ``requests`` requests can take under this limit, from empty."""
         if requests <= self.limit:

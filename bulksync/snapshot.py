@@ -50,7 +50,11 @@ class FieldValue(NamedTuple):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Runs and their tasks as they were read at ``taken_at`` from ``host``."""
+    """Runs and their tasks as they were read from ``host``, starting at ``taken_at``.
+
+    ``tasks`` is any mapping: a dict, or an export's spool read run by run
+    (``bulksync.spool``), so that a large export never holds every run's tasks at once.
+    """
 
     host: str
     taken_at: str
@@ -62,6 +66,9 @@ class Snapshot:
     section_titles: Mapping[str, str] = field(default_factory=dict)
     template: Template | None = None
     """The template itself, when it was read (a launch sheet: is it published?)."""
+    read_at: Mapping[str, str] = field(default_factory=dict)
+    """When each run's tasks were read (ISO 8601, UTC), by run id, where known: a run's
+    values are as they were then, which for a long export can be long after ``taken_at``."""
 
     def fields(self, *, assignees: bool = True) -> Iterator[FieldValue]:
         """Every editable value, run by run, task by task, in the run's own order."""

@@ -50,6 +50,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.issues": 3,
     "bulksync.launch": 3,
     "bulksync.fetch": 3,
+    "bulksync.spool": 3,
     "bulksync.sandbox": 3,
     # 4 sheets
     "bulksync.sheets": 4,
@@ -58,6 +59,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.diff": 5,
     "bulksync.launch_plan": 5,
     "bulksync.rundir": 5,
+    "bulksync.export": 5,
     # 6 acting
     "bulksync.journal": 6,
     "bulksync.patching": 6,

@@ -84,6 +84,44 @@ def test_a_limit_that_allows_nothing_is_refused(limit, window):
         RateLimiter(limit, window)
 
 
+def test_the_time_for_more_requests_counts_what_the_window_holds_now():
+    clock = Clock()
+    pacer = limiter(clock, limit=100, window=60.0)
+    assert pacer.seconds_for(100) == 0  # an empty window: a burst of 100
+    assert pacer.seconds_for(101) == 60  # the floor, as floor_seconds says from empty
+    for _ in range(100):
+        with pacer.slot():
+            pass
+    # the window is full now: one more waits the whole window, 101 more two windows
+    assert pacer.seconds_for(1) == 60 and pacer.seconds_for(101) == 120
+    clock.now += 45
+    assert pacer.seconds_for(100) == 15  # not the 0 s a burst rate would promise
+    assert pacer.per_minute() == 100
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    limit=st.integers(1, 5),
+    window=st.floats(1.0, 20.0),
+    history=st.lists(st.floats(0, 8.0), max_size=12),
+    requests=st.integers(0, 14),
+)
+def test_the_time_for_more_requests_is_what_sending_them_takes(limit, window, history, requests):
+    """A law: ``seconds_for(n)`` is how long n more answered-at-once requests take."""
+    clock = Clock()
+    pacer = RateLimiter(limit, window, margin=0.0, clock=clock, sleep=clock.sleep)
+    for gap in history:
+        clock.now += gap
+        with pacer.slot():
+            pass
+    foretold = pacer.seconds_for(requests)
+    start = clock.now
+    for _ in range(requests):
+        with pacer.slot():
+            pass
+    assert clock.now - start == pytest.approx(foretold, abs=0.01)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     limit=st.integers(1, 6),

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 import click
 from click.core import ParameterSource
 
 from bulksync.cli.group import CONTEXT, cli
-from bulksync.cli.options import _settings, say, shared_options
-from bulksync.fetch import fetch_snapshot
-from bulksync.report import progress_bar
-from bulksync.sheets import Layout, check_output, write_export
+from bulksync.cli.options import Settings, _settings, say, shared_options
+from bulksync.client import NextStepClient
+from bulksync.export import Confirm, Estimate, ExportRequest, export_runs
+from bulksync.report import duration, estimate_text, progress_bar
+from bulksync.sheets import Layout, check_output
+
+ASK_ABOVE: Final = 600.0
+"""Seconds: an export estimated to take longer asks before it reads the runs' tasks."""
 
 
 @cli.command("export", context_settings=CONTEXT)
@@ -61,6 +70,18 @@ from bulksync.sheets import Layout, check_output, write_export
     help="xlsx: protect the data sheet so read-only cells cannot be typed over "
     "(LibreOffice and Excel then refuse to sort it).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Go on with the interrupted export to this file (same options): the runs it "
+    "read are not read again, and the file is the one it would have written.",
+)
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Do not ask before an export estimated to take over 10 minutes.",
+)
 @shared_options
 @click.pass_context
 def export(
@@ -74,8 +95,15 @@ def export(
     new_rows: int | None,
     with_runs: bool,
     protect: bool,
+    resume: bool,
+    yes: bool,
 ) -> None:
     """Export runs to a spreadsheet to edit.
+
+    Once the runs are listed it says how many requests reading them takes, and how long
+    at the rate limit; over 10 minutes it asks first (--yes does not). The runs read are
+    kept in .bulksync/exports/ until the file is written: an export that stops goes on
+    with --resume.
 
     \b
     Examples:
@@ -84,6 +112,7 @@ def export(
       bulksync export --template tpl_vendor --status all --layout tasks -o vendors.csv
       bulksync export --template tpl_vendor --protect -o vendors-locked.xlsx
       bulksync export --template tpl_onboarding --new 20 -o launch.xlsx
+      bulksync export --template tpl_onboarding -o onboarding.xlsx --resume
     """
     settings = _settings(ctx)
     settings.activate()
@@ -91,31 +120,34 @@ def export(
     _check_launch(run_ids, new_rows, with_runs, layout, status_given=status_given)
     if bool(run_ids) == bool(template_id):
         raise click.UsageError("Name runs by id, or give --template ID (not both).")
-    chosen = Layout(layout) if layout else (Layout.RUNS if template_id else Layout.TASKS)
-    check_output(output, protect=protect)
+    request = ExportRequest(
+        output,
+        run_ids=run_ids,
+        template_id=template_id,
+        status=None if status == "all" else status,
+        layout=Layout(layout) if layout else None,
+        assignees=assignees,
+        new_rows=new_rows or 0,
+        with_runs=not new_rows or with_runs,
+        protect=protect,
+    )
+    check_output(output, protect=protect)  # before the client: nothing read for a bad path
     with (
         settings.client() as client,
-        progress_bar("Reading runs", quiet=settings.quiet) as progress,
+        contextlib.closing(_ReadingBar(client, quiet=settings.quiet)) as bar,
     ):
-        snapshot = fetch_snapshot(
+        outcome = export_runs(
             client,
-            run_ids=run_ids,
-            template_id=template_id,
-            status=None if status == "all" else status,
-            with_template=chosen is Layout.RUNS,
-            with_runs=not new_rows or with_runs,
-            launch=bool(new_rows),
-            progress=progress,
+            request,
+            resume=resume,
+            confirm=_confirm(settings, bar, output, yes=yes),
+            progress=bar,
         )
-    result = write_export(
-        snapshot,
-        output,
-        layout=chosen,
-        assignees=assignees,
-        protect=protect,
-        new_rows=new_rows or 0,
-    )
-    template = snapshot.template
+    result = outcome.result
+    if result is None:
+        say("Nothing was exported: no run's tasks were read.", err=True)
+        return
+    template = outcome.template
     if template is not None and not template.is_published and not settings.quiet:
         say(
             f"Warning: template {template.id} ({template.title}) is not published in "
@@ -129,6 +161,65 @@ def export(
         f"Exported {result.runs} runs, {result.values:,} values{new} to {result.path}{extra} "
         f"({result.layout.value} layout)."
     )
+
+
+def _confirm(settings: Settings, bar: _ReadingBar, output: Path, *, yes: bool) -> Confirm:
+    """Say what the export costs; above ``ASK_ABOVE`` seconds, ask (unless ``yes``)."""
+
+    def confirm(estimate: Estimate) -> bool:
+        bar.estimate = estimate
+        ask = estimate.seconds > ASK_ABOVE and not yes
+        if ask or (not settings.quiet and (estimate.runs or estimate.resumed)):
+            say(estimate_text(estimate, output), err=True)
+        if not ask:
+            return True
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                f"This export takes at least {duration(estimate.seconds)}, and asks first; "
+                "there is no terminal to ask on: run it in a terminal, or give --yes."
+            )
+        return click.confirm("Read the runs?", err=True)
+
+    return confirm
+
+
+class _ReadingBar:
+    """The progress of reading the runs: runs read of all, the requests per minute, and
+    the time left from the requests still to send at the rate limit (or at the pace so
+    far, if slower); drawn from the first progress on, after any question."""
+
+    def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
+        self.limiter = client.limiter
+        self.quiet = quiet
+        self.estimate: Estimate | None = None
+        self._stack = contextlib.ExitStack()
+        self._update: Callable[[int, int], None] | None = None
+        self._start: tuple[float, int] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._update is None:
+            self._start = (time.monotonic(), done)
+            self._update = self._stack.enter_context(
+                progress_bar("Reading runs", quiet=self.quiet, note=self.note, left=self.left)
+            )
+        self._update(done, total)
+
+    def left(self, done: int, total: int) -> float | None:
+        pages = self.estimate.pages_per_run if self.estimate else 1
+        by_limit = self.limiter.seconds_for((total - done) * pages)
+        if self._start is None or done <= self._start[1]:
+            return by_limit
+        began, first = self._start
+        by_pace = (time.monotonic() - began) / (done - first) * (total - done)
+        return max(by_limit, by_pace)
+
+    def note(self) -> str:
+        rate = f"{self.limiter.per_minute():.0f} requests/min"
+        return rate + ("; waiting for the rate limit" if self.limiter.sleepers else "")
+
+    def close(self) -> None:
+        self._stack.close()
+        self._update = None
 
 
 def _check_launch(

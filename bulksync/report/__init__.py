@@ -14,6 +14,7 @@ from bulksync.report.html import plan_html
 from bulksync.report.json import plan_json
 from bulksync.report.terminal import (
     duration,
+    estimate_text,
     pace_note,
     printable,
     progress_bar,
@@ -26,6 +27,7 @@ from bulksync.report.text import plan_text, start_results_text
 
 __all__ = [
     "duration",
+    "estimate_text",
     "pace_note",
     "plan_html",
     "plan_json",

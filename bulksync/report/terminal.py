@@ -1,6 +1,7 @@
 """Output for a terminal: text made safe to show, aligned tables, progress bars, pace.
 
-Also the JSON listings of ``bulksync list --json``. Nothing here knows about import plans.
+Also the JSON listings of ``bulksync list --json``, and what an export will cost.
+Nothing here knows about import plans.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
@@ -24,6 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from bulksync.export import Estimate
 from bulksync.model import Run, Template
 
 # What a terminal would obey instead of show: C0 controls (ESC starts every sequence
@@ -97,12 +100,32 @@ class _NoteColumn(ProgressColumn):
         return Text(self.note(), style="yellow")
 
 
+class _LeftColumn(ProgressColumn):
+    """The time left as the caller computes it from (done, total)."""
+
+    def __init__(self, left: Callable[[int, int], float | None]) -> None:
+        super().__init__()
+        self.left = left
+
+    def render(self, task: Task) -> Text:
+        total = int(task.total) if task.total is not None else None
+        seconds = None if total is None else self.left(int(task.completed), total)
+        return Text("" if seconds is None else f"{duration(seconds)} left", style="cyan")
+
+
 @contextmanager
 def progress_bar(
-    label: str, *, quiet: bool, note: Callable[[], str] | None = None
+    label: str,
+    *,
+    quiet: bool,
+    note: Callable[[], str] | None = None,
+    left: Callable[[int, int], float | None] | None = None,
 ) -> Iterator[Callable[[int, int], None]]:
     """A progress callback ``(done, total)`` drawn as a bar on stderr (nothing if quiet),
-    with the time left and, if given, a ``note`` such as the rate-limit waits."""
+    with the time left and, if given, a ``note`` such as the rate-limit waits.
+
+    The time left is rich's, from the pace so far, unless ``left`` computes it from
+    (done, total): a paced read knows better than its first burst does."""
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         # No bar where nobody watches it (a pipe, a log file, CI).
@@ -112,7 +135,7 @@ def progress_bar(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TimeRemainingColumn(),
+        TimeRemainingColumn() if left is None else _LeftColumn(left),
     ]
     if note is not None:
         columns.append(_NoteColumn(note))
@@ -133,6 +156,47 @@ def duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+def estimate_text(estimate: Estimate, output: Path) -> str:
+    """What an export costs, said before it reads the runs' tasks; and where the runs
+    read are kept meanwhile."""
+    per_run = (
+        "a task list per run"
+        if estimate.pages_per_run == 1
+        else f"{estimate.pages_per_run} task-list pages per run (over 100 tasks)"
+    )
+    if estimate.resumed:
+        head = (
+            f"Resuming the export of {output}: {estimate.spooled:,} of {estimate.runs:,} runs "
+            f"read already, {estimate.to_read:,} to read: {estimate.to_send:,} requests "
+            f"({per_run})"
+        )
+    else:
+        head = (
+            f"Exporting {estimate.runs:,} runs: {estimate.requests:,} requests "
+            f"({estimate.sent:,} sent to list them, then {per_run})"
+        )
+    lines = [f"{head}; {pace_note(estimate.requests, estimate.rate_limit, estimate.window)}."]
+    if estimate.replaces:
+        lines.append(
+            f"An interrupted export of {output} kept its runs in {_near(estimate.spool)}; this "
+            "export starts over and replaces them (--resume would go on with them instead)."
+        )
+    if estimate.to_read:
+        lines.append(
+            f"The runs read are kept in {_near(estimate.spool)} until the file is written: if "
+            "the export stops, run the same command with --resume to go on from there."
+        )
+    return "\n".join(lines)
+
+
+def _near(path: Path) -> str:
+    """A path relative to the working folder when it is under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def pace_note(requests: int, rate_limit: int, window: float) -> str:

@@ -82,9 +82,13 @@ class SandboxResponse:
 
 @dataclass
 class SandboxStats:
-    """What the sandbox saw: requests by method and status, writes applied."""
+    """What the sandbox saw: requests by method and status, and by endpoint; writes
+    applied."""
 
     by_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    by_endpoint: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(method, endpoint) → requests, whatever the answer: the endpoint is a route's name
+    (``runs``, ``run_tasks``, ``template_tasks`` …), or "" for no endpoint."""
     dropped: int = 0
     patches_applied: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -96,6 +100,11 @@ class SandboxStats:
     def count(self, method: str, status: int) -> int:
         with self._lock:
             return self.by_status[(method, status)]
+
+    def sent_to(self, method: str, endpoint: str) -> int:
+        """Requests with this method to this endpoint (``"GET", "run_tasks"``)."""
+        with self._lock:
+            return self.by_endpoint[(method, endpoint)]
 
 
 def _utc_now() -> dt.datetime:
@@ -159,10 +168,12 @@ class Sandbox:
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request as NextStep would, faults included."""
         response = self._handle(request)
+        endpoint = _endpoint(request.path)
         with self.stats._lock:
             if response.drop:
                 self.stats.dropped += 1
             self.stats.by_status[(request.method, 0 if response.drop else response.status)] += 1
+            self.stats.by_endpoint[(request.method, endpoint[0] if endpoint else "")] += 1
         return response
 
     def _handle(self, request: SandboxRequest) -> SandboxResponse:
@@ -228,24 +239,17 @@ class Sandbox:
     # -- routing ------------------------------------------------------------------------
 
     def _route(self, request: SandboxRequest) -> SandboxResponse:
-        path = request.path
-        if path.startswith(API_PREFIX):
-            path = path[len(API_PREFIX) :]
-        path = path.rstrip("/") or "/"
-        for name, pattern in _ROUTES:
-            match = pattern.match(path)
-            if match is None:
-                continue
-            if request.method not in _METHODS[name]:
-                return _error(
-                    405, "method_not_allowed", f"{request.method} is not allowed on {path}"
-                )
-            args = {k: unquote(v) for k, v in match.groupdict().items()}
-            handler: Callable[..., SandboxResponse] = getattr(
-                self, f"_{request.method.lower()}_{name}"
-            )
-            return handler(request, **args)
-        return _error(404, "not_found", f"No such endpoint: {request.method} {path}")
+        endpoint = _endpoint(request.path)
+        if endpoint is None:
+            path = _api_path(request.path)
+            return _error(404, "not_found", f"No such endpoint: {request.method} {path}")
+        name, match = endpoint
+        if request.method not in _METHODS[name]:
+            path = _api_path(request.path)
+            return _error(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
+        args = {k: unquote(v) for k, v in match.groupdict().items()}
+        handler: Callable[..., SandboxResponse] = getattr(self, f"_{request.method.lower()}_{name}")
+        return handler(request, **args)
 
     # -- templates ----------------------------------------------------------------------
 
@@ -345,6 +349,22 @@ class Sandbox:
         with self.stats._lock:
             self.stats.patches_applied += 1
         return _json(200, {"data": doc})
+
+
+def _api_path(path: str) -> str:
+    if path.startswith(API_PREFIX):
+        path = path[len(API_PREFIX) :]
+    return path.rstrip("/") or "/"
+
+
+def _endpoint(path: str) -> tuple[str, re.Match[str]] | None:
+    """The route a request's path goes to (its name and match), or None."""
+    path = _api_path(path)
+    for name, pattern in _ROUTES:
+        match = pattern.match(path)
+        if match is not None:
+            return name, match
+    return None
 
 
 def _page(items: list[Doc], query: Mapping[str, str]) -> SandboxResponse:

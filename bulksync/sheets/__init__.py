@@ -180,8 +180,13 @@ def write_export(
     max_rows: int = MAX_ROWS,
     protect: bool = False,
     new_rows: int = 0,
+    export_id: str | None = None,
 ) -> ExportResult:
     """Write the snapshot to ``path`` (.xlsx or .csv) in a layout.
+
+    ``now`` is the export's time and ``export_id`` its id (random by default), both
+    recorded in the file; a resumed export passes those of its first attempt, so that
+    it writes the file the uninterrupted export would have written.
 
     An xlsx data sheet is not protected, so that it can be sorted; ``protect`` locks
     its read-only cells (LibreOffice and Excel then refuse to sort it). A CSV has no
@@ -204,10 +209,10 @@ def write_export(
         layout=layout.value,
         sheet=grid.sheet,
         runs=len(snapshot.runs),
-        values=snapshot.count_fields(assignees=with_assignees),
+        values=grid.values,
         template_id=snapshot.template_id,
         assignees=with_assignees,
-        export_id=secrets.token_hex(6),
+        export_id=export_id or secrets.token_hex(6),
         columns=[(c.key, c.group, c.title) for c in grid.columns if c.kind]
         if layout is Layout.RUNS
         else (),

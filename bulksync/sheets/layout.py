@@ -115,6 +115,7 @@ class Context:
             "status": run.status,
             "due_date": due_date_of(run),
             "started_by": run.started_by or "",
+            "read_at": snapshot.read_at.get(run_id, ""),
             "tasks": {
                 t.id: [t.title, sections.get(t.section_id or "", "")]
                 for t in snapshot.tasks.get(run_id, ())
@@ -137,6 +138,9 @@ class Grid:
     """Per column, what a row for a run to start takes there: None where such a row has
     nothing to give (status, ids; n/a in a value column the template no longer has).
     Empty for the tasks layout, and for a runs layout without the template's tasks."""
+    values: int = 0
+    """The editable values the rows hold, counted in the pass that sized the grid (so
+    that a snapshot read from disk is not read once more to count them)."""
 
 
 TASK_COLUMNS = (
@@ -213,7 +217,9 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
                         Cell(spec.key.field),
                     ]
 
-    return Grid(Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context(snapshot))
+    return Grid(
+        Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context(snapshot), values=count
+    )
 
 
 def runs_grid(snapshot: Snapshot, *, assignees: bool = False, new_rows: int = 0) -> Grid:
@@ -232,7 +238,7 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False, new_rows: int = 0)
             "fetch_snapshot(..., with_template=True)."
         )
     columns, takes = _template_columns(snapshot, assignees=assignees)
-    _add_run_columns(columns, snapshot, assignees=assignees)
+    values = _add_run_columns(columns, snapshot, assignees=assignees)
     value_columns = list(columns.values())
     dates = codec_for("date")
 
@@ -270,6 +276,7 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False, new_rows: int = 0)
         Context(snapshot),
         new_rows=new_rows,
         launch=launch,
+        values=values,
     )
 
 
@@ -301,19 +308,23 @@ def _template_columns(
     return columns, takes
 
 
-def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignees: bool) -> None:
-    """Columns for fields the runs have but the template no longer does.
+def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignees: bool) -> int:
+    """Columns for fields the runs have but the template no longer does; return how many
+    values the runs have.
 
     This pass keeps only column keys; each run's fields are made again as its row is
     written, so memory does not grow with the number of runs.
     """
+    values = 0
     for run in snapshot.runs:
         for task in snapshot.tasks.get(run.id, ()):
             for value in task_fields(run, task, assignees=assignees):
                 spec = value.spec
                 key = f"{spec.template_task_id}:{spec.key.field}"
+                values += 1
                 if key not in columns:
                     columns[key] = _column(key, spec.label, task.title, spec.kind)
+    return values
 
 
 def build_grid(

@@ -78,9 +78,13 @@ class BaseWriter:
     the next run, so the writer holds one run at a time. The document::
 
         {"title": …, "status": …, "due_date": "YYYY-MM-DD" or "", "started_by": …,
+         "read_at": ISO 8601 (only where known),
          "tasks": {TASK_ID: [title, section, template task id, [[spec, locked, value], …]]}}
 
-    where ``spec`` indexes the field specs all runs share (``shared_json``, last).
+    where ``spec`` indexes the field specs all runs share (``shared_json``, last), and
+    ``read_at`` is when the run's values were read: each run's base is the state it was
+    in then (issue 13; no format change: a reader that does not know the key ignores it,
+    and a document of an earlier export, without it, reads as ``RunBase.read_at == ""``).
     """
 
     def __init__(self, context: Context, emit: Callable[[str, str], None]) -> None:
@@ -129,6 +133,8 @@ class BaseWriter:
             "started_by": context.get("started_by", ""),
             "tasks": tasks,
         }
+        if context.get("read_at"):
+            document["read_at"] = context["read_at"]
         self._emit(self._run, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
         self._tasks = {}
 
@@ -153,6 +159,7 @@ class RunBase:
         "_shared",
         "_where",
         "due_date",
+        "read_at",
         "run_id",
         "started_by",
         "status",
@@ -178,6 +185,9 @@ class RunBase:
         """The run's due date as its Due date cell showed it (``YYYY-MM-DD``), or ""."""
         self.started_by = str(first.get("started_by") or "")
         """Who started the run, as its Started by cell showed it, or ""."""
+        self.read_at = str(first.get("read_at") or "")
+        """When the run's values were read at export (ISO 8601), or "" (an export made
+        before bulksync stamped each run)."""
         self.tasks: dict[str, tuple[str, str]] = {}
         """task id → (title, section title)"""
         self.task_of: dict[str, str] = {}

@@ -48,6 +48,7 @@ from bulksync.sheets.xlsx_rules import (
     add_span,
     add_validations,
     highlight_edits,
+    new_spans,
 )
 from bulksync.sheets.xlsx_rules import BASE_SHEET as BASE_SHEET
 from bulksync.sheets.xlsx_rules import LISTS_SHEET as LISTS_SHEET
@@ -288,8 +289,8 @@ class _Rows:
         self.data, self.mirror, self.formats, self.base = data, mirror, formats, base
         self.last = first_data_row - 1
         """The last row written."""
-        self.validations: Validations = defaultdict(lambda: defaultdict(list))
-        self.read_only: dict[str, Spans] = defaultdict(lambda: defaultdict(list))
+        self.validations: Validations = defaultdict(new_spans)
+        self.read_only: dict[str, Spans] = defaultdict(new_spans)
         """Read-only value cells by why they are (their input message)."""
         self.value_cols: set[int] = set()
         self.new_context_cols: list[int] = []

@@ -7,7 +7,10 @@ file is closed, so cells alike share one rule over a list of ranges.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from xlsxwriter.format import Format
@@ -21,8 +24,10 @@ MAX_ROWS: Final = 1_048_576
 LISTS_SHEET: Final = "_lists (do not edit)"
 BASE_SHEET: Final = "_base (do not edit)"
 
-Spans = dict[int, list[list[int]]]
-"""Cells by column: spans of consecutive rows."""
+Spans = dict[int, "array[int]"]
+"""Cells by column: spans of consecutive rows, each two numbers (first and last row) of
+an array: the tasks layout has a span per value, and 300,000 lists of two would hold
+more memory than every other part of the export."""
 Validations = dict[Takes, Spans]
 """Cells to validate alike, by what they take (kind, options, required …), then column:
 row spans."""
@@ -39,15 +44,21 @@ EMAIL_CHECK: Final = 'ISNUMBER(FIND("@",{cell}))'
 """The ``email`` check of a cell (``Takes.check``): it has an @ in it."""
 
 
+def new_spans() -> Spans:
+    """Spans to ``add_span`` to, column by column."""
+    return defaultdict(lambda: array("l"))
+
+
 def add_span(spans: Spans, col: int, row: int, last: int | None = None) -> None:
     """Add a cell (or the rows ``row`` to ``last``) to its column's spans (rows come in
     order)."""
     last = row if last is None else last
     found = spans[col]
-    if found and found[-1][1] == row - 1:
-        found[-1][1] = last
+    if found and found[-1] == row - 1:
+        found[-1] = last
     else:
-        found.append([row, last])
+        found.append(row)
+        found.append(last)
 
 
 def highlight_edits(
@@ -86,13 +97,12 @@ def highlight_edits(
         )
 
 
-def _ranges(spans: list[list[int]], col: int) -> list[str]:
-    """Spans of consecutive rows of one column as A1 ranges."""
-    out: list[str] = []
-    for start, end in spans:
-        a, b = xl_rowcol_to_cell(start, col), xl_rowcol_to_cell(end, col)
-        out.append(a if a == b else f"{a}:{b}")
-    return out
+def _ranges(spans: Spans) -> Iterator[str]:
+    """Spans of consecutive rows as A1 ranges, column by column, made as they are taken."""
+    for col, found in sorted(spans.items()):
+        for i in range(0, len(found), 2):
+            a, b = xl_rowcol_to_cell(found[i], col), xl_rowcol_to_cell(found[i + 1], col)
+            yield a if a == b else f"{a}:{b}"
 
 
 def add_read_only(
@@ -108,19 +118,12 @@ def add_read_only(
         for col, column in enumerate(grid.columns)
         if column.kind is None and not column.hidden and column.key not in ("value",)
     ]
-    groups: list[tuple[str, list[str]]] = [
-        (
-            "context: what the export showed",
-            [
-                f"{xl_rowcol_to_cell(first_row, c)}:{xl_rowcol_to_cell(last_row, c)}"
-                for c in context
-            ],
-        )
-    ]
-    for why, by_col in read_only.items():
-        groups.append(
-            (why, [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)])
-        )
+    context_group = (
+        "context: what the export showed",
+        [f"{xl_rowcol_to_cell(first_row, c)}:{xl_rowcol_to_cell(last_row, c)}" for c in context],
+    )
+    groups: list[tuple[str, Iterable[str]]] = [context_group]
+    groups += [(why, _ranges(by_col)) for why, by_col in read_only.items()]
     if last_row < first_row:
         groups = groups[1:]  # no runs: no context cells
     for why, ranges in groups:
@@ -132,10 +135,10 @@ def add_read_only(
         _validate(data, ranges, rule)
 
 
-def _validate(data: Worksheet, ranges: list[str], rule: dict[str, Any]) -> None:
+def _validate(data: Worksheet, ranges: Iterable[str], rule: dict[str, Any]) -> None:
     """One rule over many ranges; Excel stores one sqref per rule, kept under its limit."""
-    for i in range(0, len(ranges), 2000):
-        part = ranges[i : i + 2000]
+    taken = iter(ranges)
+    while part := list(itertools.islice(taken, 2000)):
         row, col = xl_cell_to_rowcol(part[0].split(":")[0])
         data.data_validation(row, col, row, col, rule | {"multi_range": " ".join(part)})
 
@@ -155,9 +158,11 @@ def add_validations(data: Worksheet, lists: Worksheet, groups: Validations) -> N
         return list_ranges[options]
 
     for takes, by_col in groups.items():
-        ranges = [r for col, spans in sorted(by_col.items()) for r in _ranges(spans, col)]
-        if ranges:
-            _validate(data, ranges, _rule(takes, ranges[0].split(":")[0], listed))
+        ranges = _ranges(by_col)
+        top = next(ranges, None)
+        if top is not None:
+            rule = _rule(takes, top.split(":")[0], listed)
+            _validate(data, itertools.chain([top], ranges), rule)
 
 
 def _rule(takes: Takes, top: str, listed: ListSource) -> dict[str, Any]:
