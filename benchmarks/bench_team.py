@@ -34,10 +34,12 @@ local timings: it checks counts, never timings.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import dataclasses
 import json
 import math
+import pstats
 import shutil
 import statistics
 import sys
@@ -282,8 +284,15 @@ def raw_csv_read(path: Path) -> None:
 RAW_WRITERS = (("xlsx", raw_xlsx_write, "xlsxwriter"), ("csv", raw_csv_write, "csv"))
 
 
-def local(files: Files, repeat: int, work: Path, host: str) -> list[dict[str, Any]]:
-    """bulksync's write and dry run against the raw libraries, in this process."""
+LOCAL_TARGET = 2.0
+"""Issue 13: export writing and dry runs at most 2× the raw libraries."""
+
+
+def local(
+    files: Files, repeat: int, work: Path, host: str, *, profile: bool = False
+) -> list[dict[str, Any]]:
+    """bulksync's write and dry run against the raw libraries, in this process; with
+    ``profile``, the hot spots of bulksync's side of each job over the target."""
     assert files.snapshot is not None
     snapshot = files.snapshot
     live = {run.id: list(snapshot.tasks[run.id]) for run in snapshot.runs}
@@ -294,41 +303,70 @@ def local(files: Files, repeat: int, work: Path, host: str) -> list[dict[str, An
         grid = build_grid(snapshot, layout)
         rows = list(grid.rows)
         for fmt, raw, name in RAW_WRITERS:
-            ours = median_of(
-                partial(write_export, snapshot, out / f"w.{fmt}", layout=layout), repeat
-            )
-            theirs = median_of(partial(raw, grid, rows, out / f"raw.{fmt}"), repeat)
-            found.append(_row("write", layout, fmt, 0.0, ours, theirs, name))
+            ours = partial(write_export, snapshot, out / f"w.{fmt}", layout=layout)
+            theirs = partial(raw, grid, rows, out / f"raw.{fmt}")
+            found.append(_compare("write", layout, fmt, 0.0, ours, theirs, name, repeat))
         for fmt in FORMATS:
             for share in SHARES:
                 path = files.paths[(layout, fmt, share)]
-                ours = median_of(partial(dry_run, path, live, host), repeat)
-                raw_read = calamine_read if fmt == "xlsx" else raw_csv_read
-                theirs = median_of(partial(raw_read, path), repeat)
+                ours = partial(dry_run, path, live, host)
+                theirs = partial(calamine_read if fmt == "xlsx" else raw_csv_read, path)
                 name = "calamine" if fmt == "xlsx" else "csv"
-                found.append(_row("dry run", layout, fmt, share, ours, theirs, name))
+                found.append(_compare("dry run", layout, fmt, share, ours, theirs, name, repeat))
+    for row in found:
+        ours = row.pop("ours")
+        if profile and row["ratio"] > LOCAL_TARGET:
+            row["hot_spots"] = hot_spots(ours)
     return found
+
+
+def _compare(
+    job: str,
+    layout: Layout,
+    fmt: str,
+    share: float,
+    ours: Callable[[], object],
+    theirs: Callable[[], object],
+    raw: str,
+    repeat: int,
+) -> dict[str, Any]:
+    mine, raws = median_of(ours, repeat), median_of(theirs, repeat)
+    return {
+        "job": job,
+        "layout": layout.value,
+        "format": fmt,
+        "share": share,
+        "bulksync": mine,
+        "raw": raws,
+        "raw_library": raw,
+        "ratio": mine / raws if raws else math.inf,
+        "ours": ours,
+    }
+
+
+def hot_spots(func: Callable[[], object], top: int = 6) -> list[dict[str, Any]]:
+    """The functions ``func`` spends the most of its own time in, by cProfile."""
+    profiler = cProfile.Profile()
+    profiler.runcall(func)
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    ranked = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)
+    return [
+        {
+            "function": f"{Path(file).name}:{line}({name})",
+            "own": own,
+            "share": own / total if total else 0.0,
+            "cumulative": cumulative,
+            "calls": calls,
+        }
+        for (file, line, name), (_, calls, own, cumulative, _) in ranked[:top]
+    ]
 
 
 def dry_run(path: Path, live: dict[str, list[Task]], host: str) -> object:
     """What ``import --dry-run`` does between reading live state and reporting."""
     sheet = read_sheet(path, only_edited=True)
     return plan_import(sheet, lambda ids: {i: live[i] for i in ids}, host=host)
-
-
-def _row(
-    job: str, layout: Layout, fmt: str, share: float, ours: float, theirs: float, raw: str
-) -> dict[str, Any]:
-    return {
-        "job": job,
-        "layout": layout.value,
-        "format": fmt,
-        "share": share,
-        "bulksync": ours,
-        "raw": theirs,
-        "raw_library": raw,
-        "ratio": ours / theirs if theirs else math.inf,
-    }
 
 
 # -- part 4: the naive script ---------------------------------------------------------------
@@ -477,7 +515,9 @@ def measure(args: argparse.Namespace, work: Path, say: Callable[[str], None]) ->
             results["naive"] = naive(team, args.repeat, files, args.seed)
         if "local" not in skip:
             say("local cost against the raw libraries…")
-            results["local"] = local(files, args.repeat, work, host=files.snapshot.host)
+            results["local"] = local(
+                files, args.repeat, work, host=files.snapshot.host, profile=args.profile
+            )
     return results
 
 
@@ -503,6 +543,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="CI: 30 runs, 1 repeat, no local timings"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile bulksync's side of each local job over 2× and print its hot spots",
     )
     parser.add_argument("--work", type=Path, help="keep the team and files in this folder")
     parser.add_argument("--json", type=Path, help="write every figure to this file")

@@ -105,6 +105,16 @@ def _print_local(rows: list[dict[str, Any]], say: Callable[[str], None]) -> None
             f"| {r['job']} | {r['layout']} | {r['format']} | {r['share']:.0%} | "
             f"{r['bulksync']:.3f} s | {r['raw']:.3f} s | {r['raw_library']} | {r['ratio']:.2f} |"
         )
+    profiled = [r for r in rows if r.get("hot_spots")]
+    if profiled:
+        say("\n### Hot spots of the jobs over 2× (cProfile, bulksync's side, own time)\n")
+    for r in profiled:
+        say(f"- {r['job']}, {r['layout']} layout, {r['format']}, {r['share']:.0%} edited:")
+        for spot in r["hot_spots"]:
+            say(
+                f"  - `{spot['function']}` {spot['share']:.0%} of the time "
+                f"({spot['calls']:,} calls, {spot['cumulative']:.3f} s with what it calls)"
+            )
 
 
 def _print_naive(found: dict[str, Any], say: Callable[[str], None]) -> None:
