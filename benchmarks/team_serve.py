@@ -3,9 +3,9 @@
 ``Team`` generates the team (``team.py``), serves copies of it in turn at one loopback
 address (so a sheet exported from one copy imports into another: same host), and runs
 ``bulksync`` commands against it, each in a process of its own: wall time, CPU time,
-peak RSS (the kernel's account of that one process) and the requests the sandbox
-answered meanwhile. ``Job`` is a job measured over repeats, against the least number of
-requests it can send.
+peak RSS (the kernel's account of that one process, through ``LAUNCHER``) and the
+requests the sandbox answered meanwhile. ``Job`` is a job measured over repeats, against
+the least number of requests it can send.
 """
 
 from __future__ import annotations
@@ -115,29 +115,51 @@ class Team:
         return self.process(argv, cwd)
 
     def process(self, argv: list[str], cwd: Path) -> Process:
-        """Run a command; its wall time, CPU time and peak RSS (the kernel's account of
-        that one process), and the requests the sandbox answered meanwhile."""
+        """Run a command; its wall time, CPU time and peak RSS, and the requests the
+        sandbox answered meanwhile."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEXTSTEP_")}
         cwd.mkdir(parents=True, exist_ok=True)
         before = self.requests()
-        out_path, err_path = cwd / ".stdout", cwd / ".stderr"
+        out_path, err_path, usage = cwd / ".stdout", cwd / ".stderr", cwd / ".usage"
+        launcher = [sys.executable, "-S", "-c", LAUNCHER, str(usage)]
         with out_path.open("wb") as out, err_path.open("wb") as err:
-            started = time.perf_counter()
-            child = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, env=env)
-            _, status, usage = os.wait4(child.pid, 0)
-            wall = time.perf_counter() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
+            subprocess.run([*launcher, *argv], cwd=cwd, stdout=out, stderr=err, env=env)
+        code, wall, cpu, rss = usage.read_text(encoding="utf-8").split()
         sent = self.requests()
         sent.subtract(before)
         return Process(
-            code=child.returncode,
+            code=int(code),
             out=out_path.read_text(encoding="utf-8", errors="replace"),
             err=err_path.read_text(encoding="utf-8", errors="replace"),
-            wall=wall,
-            cpu=usage.ru_utime + usage.ru_stime,
-            rss_mib=usage.ru_maxrss / 1024,
+            wall=float(wall),
+            cpu=float(cpu),
+            rss_mib=int(rss) / 1024,
             requests=+sent,
         )
+
+
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as report:
+    cpu = usage.ru_utime + usage.ru_stime
+    report.write(f"{os.waitstatus_to_exitcode(status)} {wall} {cpu} {usage.ru_maxrss}")
+"""
+"""Runs a command and writes its exit code, wall and CPU seconds and peak RSS (KiB).
+
+Why a launcher: Linux counts in a child's peak RSS the memory of the process it was
+forked from, up to its exec; forked from the benchmark, which holds the team, every
+command would seem to peak at the benchmark's size. Forked from this small process
+instead (about 10 MiB), a command's figure is its own.
+"""
 
 
 @dataclass
