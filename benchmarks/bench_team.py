@@ -39,6 +39,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import pstats
 import shutil
 import statistics
@@ -344,23 +345,30 @@ def _compare(
     }
 
 
-def hot_spots(func: Callable[[], object], top: int = 6) -> list[dict[str, Any]]:
-    """The functions ``func`` spends the most of its own time in, by cProfile."""
+def hot_spots(func: Callable[[], object], top: int = 5) -> dict[str, Any]:
+    """Where ``func`` spends its time, by cProfile: bulksync's functions with the most
+    time under them (entry points, with nearly all of it, left out), and the functions
+    with the most time of their own (anyone's)."""
     profiler = cProfile.Profile()
     profiler.runcall(func)
     stats = pstats.Stats(profiler)
     total = stats.total_tt
-    ranked = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)
-    return [
+    rows = [
         {
             "function": f"{Path(file).name}:{line}({name})",
-            "own": own,
-            "share": own / total if total else 0.0,
-            "cumulative": cumulative,
+            "module": file,
+            "own": own / total,
+            "under": cumulative / total,
             "calls": calls,
         }
-        for (file, line, name), (_, calls, own, cumulative, _) in ranked[:top]
+        for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items()
     ]
+    ours = [r for r in rows if f"{os.sep}bulksync{os.sep}" in r["module"] and r["under"] < 0.9]
+    return {
+        "profiled_seconds": total,
+        "under": sorted(ours, key=lambda r: r["under"], reverse=True)[:top],
+        "own": sorted(rows, key=lambda r: r["own"], reverse=True)[:top],
+    }
 
 
 def dry_run(path: Path, live: dict[str, list[Task]], host: str) -> object:

@@ -107,14 +107,16 @@ def _print_local(rows: list[dict[str, Any]], say: Callable[[str], None]) -> None
         )
     profiled = [r for r in rows if r.get("hot_spots")]
     if profiled:
-        say("\n### Hot spots of the jobs over 2× (cProfile, bulksync's side, own time)\n")
+        say("\n### Hot spots of the jobs over 2× (cProfile of bulksync's side)\n")
     for r in profiled:
-        say(f"- {r['job']}, {r['layout']} layout, {r['format']}, {r['share']:.0%} edited:")
-        for spot in r["hot_spots"]:
-            say(
-                f"  - `{spot['function']}` {spot['share']:.0%} of the time "
-                f"({spot['calls']:,} calls, {spot['cumulative']:.3f} s with what it calls)"
-            )
+        spots = r["hot_spots"]
+        under = "; ".join(f"`{s['function']}` {s['under']:.0%}" for s in spots["under"])
+        own = "; ".join(f"`{s['function']}` {s['own']:.0%}" for s in spots["own"])
+        say(
+            f"- {r['job']}, {r['layout']} layout, {r['format']}, {r['share']:.0%} edited "
+            f"({spots['profiled_seconds']:.2f} s profiled). Most time under: {under}. "
+            f"Most time of their own: {own}."
+        )
 
 
 def _print_naive(found: dict[str, Any], say: Callable[[str], None]) -> None:
