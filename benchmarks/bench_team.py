@@ -250,13 +250,18 @@ def _paced_result(
 # -- part 3: local cost against the raw libraries, in process ------------------------------
 
 
-def median_of(func: Callable[[], object], repeat: int) -> float:
-    times = []
+def medians(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """The median times of two functions run in turn (A B A B …), so that a machine
+    slowed by someone else's work slows both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for func, taken in zip((ours, theirs), times, strict=True):
+            started = time.perf_counter()
+            func()
+            taken.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def raw_xlsx_write(grid: Grid, rows: list[list[Cell]], path: Path) -> None:
@@ -331,7 +336,7 @@ def _compare(
     raw: str,
     repeat: int,
 ) -> dict[str, Any]:
-    mine, raws = median_of(ours, repeat), median_of(theirs, repeat)
+    mine, raws = medians(ours, theirs, repeat)
     return {
         "job": job,
         "layout": layout.value,
@@ -347,23 +352,33 @@ def _compare(
 
 def hot_spots(func: Callable[[], object], top: int = 5) -> dict[str, Any]:
     """Where ``func`` spends its time, by cProfile: bulksync's functions with the most
-    time under them (entry points, with nearly all of it, left out), and the functions
-    with the most time of their own (anyone's)."""
+    time under them (leaving out entry points, with nearly all of it, and functions that
+    pass most of theirs to one callee), and the functions with the most time of their own
+    (anyone's)."""
     profiler = cProfile.Profile()
     profiler.runcall(func)
     stats = pstats.Stats(profiler)
     total = stats.total_tt
+    biggest_callee: dict[Any, float] = {}
+    for _, (_, _, _, _, callers) in stats.stats.items():
+        for caller, (_, _, _, under) in callers.items():
+            biggest_callee[caller] = max(biggest_callee.get(caller, 0.0), under)
     rows = [
         {
-            "function": f"{Path(file).name}:{line}({name})",
-            "module": file,
+            "function": f"{Path(key[0]).name}:{key[1]}({key[2]})",
+            "module": key[0],
             "own": own / total,
-            "under": cumulative / total,
+            "under": under / total,
             "calls": calls,
+            "passes_on": biggest_callee.get(key, 0.0) >= 0.8 * under if under else False,
         }
-        for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items()
+        for key, (_, calls, own, under, _) in stats.stats.items()
     ]
-    ours = [r for r in rows if f"{os.sep}bulksync{os.sep}" in r["module"] and r["under"] < 0.9]
+    ours = [
+        r
+        for r in rows
+        if f"{os.sep}bulksync{os.sep}" in r["module"] and r["under"] < 0.9 and not r["passes_on"]
+    ]
     return {
         "profiled_seconds": total,
         "under": sorted(ours, key=lambda r: r["under"], reverse=True)[:top],
