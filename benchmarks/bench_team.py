@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_import import calamine_read, with_data_sheet_of
 from bench_sheets import _raw_xlsxwriter
-from team import Edit, clobbered, edit_live, edit_snapshot, editable
+from team import Edit, edit_live, edit_snapshot, editable, lost
 from team_report import machine, print_report, to_json
 from team_serve import Job, Process, Team, edited_counts, floor, measured, pages
 
@@ -91,7 +91,6 @@ class Files:
     paths: dict[tuple[Layout, str, float], Path] = field(default_factory=dict)
     edits: dict[float, list[Edit]] = field(default_factory=dict)
     snapshot: Snapshot | None = None
-    edited: dict[float, Snapshot] = field(default_factory=dict)
 
 
 def export_jobs(team: Team, repeat: int, files: Files) -> list[Job]:
@@ -118,7 +117,6 @@ def make_edited_files(team: Team, files: Files, seed: int) -> None:
     scratch.mkdir(exist_ok=True)
     for share in SHARES[1:]:
         edited, files.edits[share] = edit_snapshot(files.snapshot, share, seed_value=seed)
-        files.edited[share] = edited
         for layout in LAYOUTS:
             for fmt in FORMATS:
                 original = files.paths[(layout, fmt, 0.0)]
@@ -181,7 +179,7 @@ def apply_job(team: Team, repeat: int, files: Files) -> Job:
         shutil.copy(files.paths[(Layout.RUNS, "xlsx", 0.01)], sheet)
         runs.append(team.run(["import", str(sheet), "--yes"], where).ok())
         with team.client() as client:
-            applied.append(len(edits) - clobbered(client, edits))
+            applied.append(len(edits) - lost(client, edits))
     team.use("main")
     return measured(
         "apply, runs layout, xlsx, 1% edited",
@@ -472,8 +470,8 @@ def naive(team: Team, repeat: int, files: Files, seed: int) -> dict[str, Any]:
             found[who] = {
                 **report,
                 "requests": dict(done.requests),
-                "clobbered": clobbered(client, others),
-                "edits_applied": len(edits) - clobbered(client, edits),
+                "clobbered": lost(client, others),
+                "edits_applied": len(edits) - lost(client, edits),
                 "edits": len(edits),
                 **_cost([done]),
             }
@@ -500,11 +498,8 @@ def problems(results: dict[str, Any]) -> list[str]:
                 found.append(f"{job.name}: {sent} requests, the minimum is {job.minimum}")
     for job in results["dry_runs"]:
         x = job.extra
-        if (x["changes"], x["patches_planned"], x["errors"]) != (
-            x["edits"],
-            x["patches_needed"],
-            0,
-        ):
+        planned = (x["changes"], x["patches_planned"], x["errors"], x["conflicts"])
+        if planned != (x["edits"], x["patches_needed"], 0, 0):
             found.append(f"{job.name}: planned {x}")
     job = results["apply"]
     x = job.extra

@@ -219,8 +219,8 @@ def edit_live(client: NextStepClient, edits: list[Edit]) -> None:
         client.patch_task(edit.run_id, edit.task_id, elements={edit.element_id: edit.new})
 
 
-def clobbered(client: NextStepClient, edits: list[Edit]) -> int:
-    """How many of another person's ``edits`` no longer hold their value."""
+def lost(client: NextStepClient, edits: list[Edit]) -> int:
+    """How many of ``edits`` NextStep does not hold now (written over, or never made)."""
     live: dict[str, dict[tuple[str, str], Any]] = {}
     lost = 0
     for edit in edits:
