@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -241,6 +242,9 @@ def test_a_disk_that_fills_after_a_patch_keeps_its_record_and_resume_and_undo_wo
 def test_a_run_directory_that_cannot_be_made_is_a_clear_error_and_nothing_is_sent(http, tmp_path):
     bulk, sandbox = http()
     exported_and_edited(bulk, tmp_path)
+    # The export kept its spool in .bulksync/exports (removed once written): the folder
+    # is replaced by a file, so that no run directory can be made in it.
+    shutil.rmtree(tmp_path / ".bulksync")
     (tmp_path / ".bulksync").write_text("not a folder", encoding="utf-8")
     result = bulk("import", "onb.xlsx", "--yes")
     assert result.exit_code == ExitCode.STORAGE, result.output
