@@ -4,6 +4,9 @@ Every stage the CLI runs is a function here, joined by value types::
 
     fetch_snapshot(client, …)            -> Snapshot      live state, for an export
     write_export(snapshot, path)         -> ExportResult  the sheet a person edits
+    export_runs(client, ExportRequest(path, …), resume=…, confirm=…)
+                                         -> ExportOutcome both, estimated first, through
+                                                          a spool on disk that resumes
     read_sheet(path)                     -> Sheet         what they edited
     plan_import(sheet, LiveState(client).read, host=…)
                                          -> Plan          Issues, Changes, Patches
@@ -44,6 +47,7 @@ from bulksync.errors import (
     StorageError,
     TransportError,
 )
+from bulksync.export import Estimate, ExportOutcome, ExportRequest, export_runs
 from bulksync.fetch import LiveState, Reading, fetch_snapshot
 from bulksync.issues import Issue, IssueCode, Severity
 from bulksync.journal import Written, written_values
@@ -89,7 +93,10 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "Element",
+    "Estimate",
     "ExitCode",
+    "ExportOutcome",
+    "ExportRequest",
     "ExportResult",
     "FieldKey",
     "FieldSpec",
@@ -136,6 +143,7 @@ __all__ = [
     "classify",
     "codec_for",
     "describe",
+    "export_runs",
     "fetch_snapshot",
     "latest_run_dir",
     "new_run_dir",
