@@ -181,7 +181,12 @@ def export_runs(
     check_output(request.output, protect=request.protect)
     begun = _resume(client, request) if resume else _begin(client, request, now)
     estimate = _estimate(client, begun, resumed=resume)
-    if confirm is not None and not confirm(estimate):
+    try:
+        go_on = confirm is None or confirm(estimate)
+    except BaseException:  # refused for want of a terminal, Ctrl-C at the question
+        begun.stop()
+        raise
+    if not go_on:
         begun.stop()
         return ExportOutcome(estimate, None, begun.listing.template)
     spool = begun.spool or begun.commit(request, client.host)

@@ -94,18 +94,25 @@ def test_a_long_export_without_a_terminal_or_yes_refuses_before_reading_any_run(
     assert tasks_read(sandbox) == 0
     assert sandbox.stats.total() == 2  # the list of runs and the template's tasks
     assert not (tmp_path / "onb.xlsx").exists()
-    assert not spool_dir(tmp_path / "onb.xlsx").exists()
+    assert not list(spool_dir(tmp_path / "onb.xlsx").parent.iterdir())  # no spool, no draft
+
+
+ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def asked_on_a_terminal(args: list[str], answer: str, cwd: Path, sandbox) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal and answer its question; after "y", stop it (kill)
-    once it reads its first task list: at 3 requests a minute it would take minutes."""
+    """Run the CLI on a pseudo-terminal (200 columns) and answer its question; after "y",
+    stop it (kill) once its progress bar shows it waiting for the rate limit (it has read
+    its first task list): at 3 requests a minute it would take minutes. The output comes
+    back without its colours and cursor moves."""
     main, side = pty.openpty()
-    process = child(args, cwd, stdin=side, stdout=side, stderr=side, close_fds=True)
+    wide = {**os.environ, "COLUMNS": "200"}  # the bar on one line
+    process = child(args, cwd, stdin=side, stdout=side, stderr=side, close_fds=True, env=wide)
     os.close(side)
     output = b""
     answered = False
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         ready, _, _ = select.select([main], [], [], 0.05)
         if ready:
             try:
@@ -118,13 +125,14 @@ def asked_on_a_terminal(args: list[str], answer: str, cwd: Path, sandbox) -> tup
         if not answered and output.rstrip().endswith(b"[y/N]:"):
             os.write(main, answer.encode() + b"\n")
             answered = True
-        if answered and answer == "y" and tasks_read(sandbox):
+        if answered and answer == "y" and b"waiting for the rate limit" in ESCAPES.sub(b"", output):
             process.kill()
         if process.poll() is not None and not ready:
             break
+    process.kill()  # if the deadline passed
     process.wait(timeout=30)
     os.close(main)
-    return process.returncode, output.decode("utf-8", "replace")
+    return process.returncode, ESCAPES.sub(b"", output).decode("utf-8", "replace")
 
 
 def test_a_long_export_asks_on_a_terminal_and_yes_goes_without_asking(http, tmp_path):
@@ -138,6 +146,10 @@ def test_a_long_export_asks_on_a_terminal_and_yes_goes_without_asking(http, tmp_
     code, output = asked_on_a_terminal([*EXPORT, "-o", "onb.xlsx", *SLOW], "y", tmp_path, sandbox)
     assert code == -signal.SIGKILL, output  # it went on reading, until stopped here
     assert tasks_read(sandbox) >= 1
+    # The bar: runs read of all, and the time left at 3 a minute, not at the first burst's
+    # pace (3 requests in a second would say 13 s for the 39 runs left).
+    bar = output.rpartition("Reading runs")[2]
+    assert re.search(r" 1/40 1[23] min left 3 requests/min; waiting for the rate limit", bar), bar
     # --yes, and no terminal at all: no question, the reading starts
     settled(sandbox)
     sandbox.stats = SandboxStats()

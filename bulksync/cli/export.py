@@ -186,7 +186,8 @@ def _confirm(settings: Settings, bar: _ReadingBar, output: Path, *, yes: bool) -
 class _ReadingBar:
     """The progress of reading the runs: runs read of all, the requests per minute, and
     the time left from the requests still to send at the rate limit (or at the pace so
-    far, if slower); drawn from the first progress on, after any question."""
+    far, where the limit never made the reads wait and the server is slower); drawn
+    from the first progress on, after any question."""
 
     def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
         self.limiter = client.limiter
@@ -207,7 +208,10 @@ class _ReadingBar:
     def left(self, done: int, total: int) -> float | None:
         pages = self.estimate.pages_per_run if self.estimate else 1
         by_limit = self.limiter.seconds_for((total - done) * pages)
-        if self._start is None or done <= self._start[1]:
+        limited = self.limiter.sleepers or self.limiter.waited
+        if limited or self._start is None or done <= self._start[1]:
+            # The limit paces the reads (the pace so far would count its waits, spread
+            # over the few runs read yet), or there is no pace yet.
             return by_limit
         began, first = self._start
         by_pace = (time.monotonic() - began) / (done - first) * (total - done)
