@@ -356,7 +356,7 @@ def _read_and_write(
 ) -> ExportResult:
     """Read the runs the spool lacks into it, then write the file from the spool."""
     total = len(listing.runs)
-    missing = [run.id for run in listing.runs if run.id not in spool]
+    missing = list(dict.fromkeys(run.id for run in listing.runs if run.id not in spool))
     done = total - len(missing)
     if progress:
         progress(done, total)

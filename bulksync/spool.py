@@ -110,7 +110,7 @@ class Draft:
     def discard(self) -> None:
         """Remove the draft (the export stopped before its first run was read)."""
         self._listing.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        _remove(self.folder)
 
 
 class Spool:
@@ -217,7 +217,18 @@ class Spool:
     def remove(self) -> None:
         """The export is written: the spool goes."""
         self.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        _remove(self.folder)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a spool (or draft), and its exports/ and .bulksync folders if that leaves
+    them empty: an export leaves nothing behind beside its file."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (other spools, run directories, the sandbox), or gone
+            return
 
 
 def _record(line: bytes) -> tuple[str, str] | None:

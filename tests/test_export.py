@@ -80,7 +80,7 @@ def test_the_estimate_comes_before_any_task_list_and_counts_every_request(make_s
     assert estimate.requests == sandbox.stats.total() == 3 + estimate.runs
     assert tasks_read(sandbox) == estimate.runs
     assert outcome.result is not None and outcome.result.runs == estimate.runs
-    assert not spool_dir(request.output).exists()  # written: the spool is gone
+    assert not (tmp_path / ".bulksync").exists()  # written: the spool is gone, no folder left
 
 
 def test_the_estimate_is_the_time_at_the_clients_rate_limit_and_no_stops_everything(
@@ -97,9 +97,7 @@ def test_the_estimate_is_the_time_at_the_clients_rate_limit_and_no_stops_everyth
     assert outcome.result is None
     assert tasks_read(sandbox) == 0
     assert not (tmp_path / "onb.xlsx").exists()
-    assert not spool_dir(request.output).parent.exists() or not any(
-        spool_dir(request.output).parent.iterdir()
-    )  # not even the listing is kept
+    assert not (tmp_path / ".bulksync").exists()  # not even the listing is kept
 
 
 def interrupted(sandbox, request, after: int = 5) -> Spool:

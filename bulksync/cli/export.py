@@ -198,6 +198,9 @@ class _ReadingBar:
         self._start: tuple[float, int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
+        if done >= total:
+            self.close()  # every run read: the file is written next, the bar goes
+            return
         if self._update is None:
             self._start = (time.monotonic(), done)
             self._update = self._stack.enter_context(
