@@ -68,6 +68,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.launch_rows": 6,
     "bulksync.undo": 6,
     "bulksync.results": 6,
+    "bulksync.annotate": 6,
     # 7 rendering & config
     "bulksync.report": 7,
     "bulksync.config": 7,

@@ -103,6 +103,35 @@ class Calc:
         kind = cell.getType().value  # EMPTY, VALUE, TEXT, FORMULA
         return {"kind": kind, "string": cell.getString(), "value": cell.getValue()}
 
+    def look(self, ref: str) -> dict[str, object]:
+        """What a person sees of a cell: its text, its comment, and the background of
+        the first conditional format over it whose condition is a formula (as Calc
+        shows: the first that applies wins)."""
+        sheet, address = self.sheet(ref)
+        cell = sheet.getCellRangeByName(address)
+        spot = cell.getCellAddress()
+        note = ""
+        notes = sheet.getAnnotations()
+        for i in range(notes.getCount()):
+            found = notes.getByIndex(i)
+            where = found.getPosition()
+            if (where.Column, where.Row) == (spot.Column, spot.Row):
+                note = found.getString()
+        fill = None
+        styles = self.doc.getStyleFamilies().getByName("CellStyles")
+        formats = sheet.getPropertyValue("ConditionalFormats").getConditionalFormats()
+        for form in formats:
+            if (
+                not form.getPropertyValue("Range")
+                .queryIntersection(cell.getRangeAddress())
+                .getCount()
+            ):
+                continue
+            entry = form.getByIndex(0)
+            fill = styles.getByName(entry.getPropertyValue("StyleName")).CellBackColor
+            break
+        return {"string": cell.getString(), "note": note, "fill": fill}
+
     def column(self, ref: str, column: int) -> list[str]:
         sheet, address = self.sheet(ref)
         block = sheet.getCellRangeByName(address)
@@ -183,6 +212,8 @@ def run(command: dict[str, object]) -> dict[str, object]:
                 )
             elif "filter" in step:
                 answers.append(calc.filter(step["filter"], step["column"], step["equals"]))
+            elif "look" in step:
+                answers.append(calc.look(step["look"]))
             elif "read" in step:
                 answers.append(calc.cell(step["read"]))
             else:

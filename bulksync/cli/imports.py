@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bulksync.annotate import checked_path
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import _settings, shared_options
 from bulksync.cli.planning import conclude, planned, writing
@@ -38,6 +39,12 @@ from bulksync.sheets import read_sheet
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Also write the report to FILE.html (a page for reviewers) or FILE.json. Repeatable.",
+)
+@click.option(
+    "--annotate",
+    is_flag=True,
+    help="Also write FILE.checked.xlsx: your workbook with each error cell red, each "
+    "conflict amber and each change green, a comment on each saying why (xlsx only).",
 )
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
 @click.option(
@@ -99,6 +106,7 @@ def import_(
     file: Path,
     dry_run: bool,
     reports: tuple[Path, ...],
+    annotate: bool,
     as_json: bool,
     on_conflict: str,
     force: bool,
@@ -134,6 +142,8 @@ def import_(
     settings = _settings(ctx)
     settings.activate()
     _check_import_options(reports, dry_run=dry_run, canary=canary, yes=yes, resume=resume)
+    if annotate:
+        reports = (*reports, _annotated(file))
     sheet = read_sheet(file, encoding=encoding, no_base=no_base, only_edited=True)
     # The run directories of this sheet are those of this file and this export of it.
     run_of = RunOf.sheet(file, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
@@ -197,6 +207,17 @@ def _check_import_options(
         )
     if resume and dry_run:
         raise click.UsageError("--resume is for applying; a dry run has nothing to resume.")
+
+
+def _annotated(file: Path) -> Path:
+    """Where --annotate writes the marked-up copy (a usage error for a CSV)."""
+    if file.suffix.lower() != ".xlsx":
+        raise click.BadParameter(
+            f"{file.name}: --annotate marks up an .xlsx workbook, and a CSV file has no "
+            "colours or comments; --report FILE.html lists every cell instead.",
+            param_hint="--annotate",
+        )
+    return checked_path(file)
 
 
 def _previous_run(file: Path, run_of: RunOf) -> Path:

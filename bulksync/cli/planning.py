@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from bulksync.annotate import annotate_workbook
 from bulksync.apply import apply_plan
 from bulksync.cli.options import Settings, say
 from bulksync.client import NextStepClient
@@ -150,7 +151,14 @@ def _show_plan(
     )
     say(text, err=as_json)
     for report in reports:
-        say(f"Report written to {report}.", err=as_json)
+        if report.suffix.lower() == ".xlsx":
+            say(
+                f"Your workbook, marked up: {report} (red: errors, amber: conflicts and "
+                "warnings, green: changes; each marked cell's comment says why).",
+                err=as_json,
+            )
+        else:
+            say(f"Report written to {report}.", err=as_json)
 
 
 def _wait_note(client: NextStepClient) -> str:
@@ -167,9 +175,13 @@ def _write_reports(
     dry_run: bool,
     result: ApplyResult | None = None,
 ) -> None:
-    """The HTML and JSON report files (after applying, with each value's outcome)."""
+    """The HTML and JSON report files, and the marked-up copy of the workbook (after
+    applying, with each value's outcome)."""
     limit, window = client.limiter.limit, client.limiter.window
     for report in reports:
+        if report.suffix.lower() == ".xlsx":
+            annotate_workbook(Path(plan.path), plan, result, out=report)
+            continue
         if report.suffix.lower() == ".json":
             text = plan_json(plan, result)
         else:
