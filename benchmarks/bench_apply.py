@@ -32,7 +32,7 @@ from bench_import import with_data_sheet_of
 from bulksync.apply import apply_plan
 from bulksync.diff import plan_import
 from bulksync.fetch import LiveState, fetch_snapshot
-from bulksync.plan import Result
+from bulksync.plans import Result
 from bulksync.rundir import JOURNAL, new_run_dir, read_journal
 from bulksync.sandbox import SandboxConfig, open_sandbox, sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export

@@ -1,5 +1,11 @@
 """bulksync: edit NextStep process runs in a spreadsheet, safely.
 
+Three calls do the whole job from Python (docs/library.md walks through them)::
+
+    export(client, template=…, path=None)  -> Export        .frame(): a pandas DataFrame
+    plan(client, file_or_edited_frame)       -> Plan          the dry run; .frame(), Jupyter
+    plan.apply(client)                       -> ApplyResult   journalled as the CLI does
+
 Every stage the CLI runs is a function here, joined by value types::
 
     fetch_snapshot(client, …)            -> Snapshot      live state, for an export
@@ -23,6 +29,7 @@ through callbacks. docs/library.md shows each stage; the sandbox
 
 from __future__ import annotations
 
+from bulksync.annotate import annotate_workbook
 from bulksync.apply import apply_plan
 from bulksync.baseurl import DEFAULT_BASE_URL
 from bulksync.client import NextStepClient
@@ -47,14 +54,14 @@ from bulksync.errors import (
     StorageError,
     TransportError,
 )
-from bulksync.export import Estimate, ExportOutcome, ExportRequest, export_runs
+from bulksync.exporter import Estimate, ExportOutcome, ExportRequest, export_runs
 from bulksync.fetch import LiveState, Reading, fetch_snapshot
 from bulksync.issues import Issue, IssueCode, Severity
 from bulksync.journal import Written, written_values
 from bulksync.launch_rows import Launch, start_runs
 from bulksync.model import UNSET, Element, Run, Section, Task, Template, TemplateTask
 from bulksync.pacing import RateLimiter
-from bulksync.plan import (
+from bulksync.plans import (
     ApplyResult,
     CanaryReport,
     Change,
@@ -70,11 +77,13 @@ from bulksync.plan import (
 )
 from bulksync.report import plan_html, plan_json, plan_text
 from bulksync.rundir import latest_run_dir, new_run_dir, new_undo_dir
+from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import ExportResult, Layout, Sheet, SheetCell, read_sheet, write_export
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, Snapshot
 from bulksync.stats import RequestStats
 from bulksync.undo import plan_undo
 from bulksync.version import __version__
+from bulksync.workflow import Export, export, plan
 
 __all__ = [
     "ASSIGNEE",
@@ -95,6 +104,7 @@ __all__ = [
     "Element",
     "Estimate",
     "ExitCode",
+    "Export",
     "ExportOutcome",
     "ExportRequest",
     "ExportResult",
@@ -139,21 +149,26 @@ __all__ = [
     "ValueResult",
     "Written",
     "__version__",
+    "annotate_workbook",
     "apply_plan",
     "classify",
     "codec_for",
     "describe",
+    "export",
     "export_runs",
     "fetch_snapshot",
     "latest_run_dir",
     "new_run_dir",
     "new_undo_dir",
+    "open_sandbox",
+    "plan",
     "plan_html",
     "plan_import",
     "plan_json",
     "plan_text",
     "plan_undo",
     "read_sheet",
+    "sandbox_client",
     "start_runs",
     "write_export",
     "written_values",

@@ -36,7 +36,7 @@ from bulksync.errors import SheetError, StorageError
 from bulksync.issues import Issue
 from bulksync.launch import StartResultKind
 from bulksync.model import JSON
-from bulksync.plan import ApplyResult, Change, Plan, Result, describe
+from bulksync.plans import ApplyResult, Change, Plan, Result, describe
 
 if TYPE_CHECKING:
     from openpyxl.formatting.formatting import ConditionalFormatting

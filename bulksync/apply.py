@@ -43,7 +43,7 @@ from bulksync.launch import Start, StartOutcome, StartResult, StartResultKind
 from bulksync.launch_apply import Starter
 from bulksync.model import Task
 from bulksync.patching import RateLimited, send_patch
-from bulksync.plan import (
+from bulksync.plans import (
     ApplyResult,
     CanaryReport,
     OnConflict,

@@ -33,7 +33,7 @@ from bulksync.launch import Started
 from bulksync.launch_plan import TemplateSource, plan_starts
 from bulksync.model import JSON, Task
 from bulksync.perf import cycle_collector_paused
-from bulksync.plan import Change, ImportOptions, LiveReader, OnConflict, Outcome, Patch, Plan
+from bulksync.plans import Change, ImportOptions, LiveReader, OnConflict, Outcome, Patch, Plan
 from bulksync.sheets.meta import BaseSnapshot
 from bulksync.sheets.reading import Sheet
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field

@@ -4,7 +4,7 @@
 per 100 runs (or one GET per run named by id), one paginated task list per run, and
 for the runs layout the template's task list once; for a sheet to start runs from, the
 template itself (is it published?), and with no runs, nothing else. It is made of two
-steps that ``bulksync.export`` also takes one at a time, to estimate and spool between
+steps that ``bulksync.exporter`` also takes one at a time, to estimate and spool between
 them: ``list_export`` (everything before the runs' tasks: a ``Listing``) and
 ``read_runs`` (each run's tasks, and when they were read).
 
@@ -73,7 +73,7 @@ def fetch_snapshot(
     ``launch``, for a sheet to start runs from: the template itself is read too
     (``Snapshot.template``: is it published?), and its tasks. ``with_runs=False`` reads
     no runs at all, only the template: two requests. Everything is held in memory; an
-    export of thousands of runs is better made with ``bulksync.export.export_runs``,
+    export of thousands of runs is better made with ``bulksync.exporter.export_runs``,
     which keeps them on disk as they are read, and can resume.
     """
     taken_at = now().isoformat(timespec="seconds")

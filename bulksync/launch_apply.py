@@ -35,7 +35,7 @@ from bulksync.launch import Start, StartResult, StartResultKind, Then, created_s
 from bulksync.launch_plan import title_key
 from bulksync.model import Run, Task
 from bulksync.patching import send_patch
-from bulksync.plan import Change, Outcome, Patch, Result, ValueResult
+from bulksync.plans import Change, Outcome, Patch, Result, ValueResult
 from bulksync.snapshot import FieldKey, live_field
 
 MAX_UNKNOWN: Final = 4

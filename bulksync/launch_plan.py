@@ -41,7 +41,7 @@ from bulksync.launch import (
     start_key,
 )
 from bulksync.model import JSON, Run, Template, TemplateTask
-from bulksync.plan import ImportOptions, OnConflict
+from bulksync.plans import ImportOptions, OnConflict
 from bulksync.sheets.reading import NewRow, Sheet, SheetCell, as_shown, col_name
 from bulksync.snapshot import FieldKey, FieldSpec
 from bulksync.validate import Read, decode

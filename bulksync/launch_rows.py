@@ -38,7 +38,7 @@ from bulksync.journal import started_rows
 from bulksync.launch import StartResultKind
 from bulksync.launch_plan import title_key
 from bulksync.model import Run, TemplateTask
-from bulksync.plan import ApplyResult, ImportOptions, OnConflict, Plan
+from bulksync.plans import ApplyResult, ImportOptions, OnConflict, Plan
 from bulksync.rundir import RunOf, export_run_dirs, made_at, new_run_dir, writer_lock
 from bulksync.sheets.layout import Column, Layout, runs_grid
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta

@@ -15,7 +15,7 @@ from bulksync.diff import classify
 from bulksync.errors import ApiError, BulksyncError, OutcomeUnknownError, RateLimitedError
 from bulksync.journal import Journal
 from bulksync.model import JSON, Task
-from bulksync.plan import Change, Outcome, Patch, Result, ValueResult, describe
+from bulksync.plans import Change, Outcome, Patch, Result, ValueResult, describe
 from bulksync.snapshot import live_field
 
 MAX_UNKNOWN: Final = 4

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bulksync.launch import StartResult
-from bulksync.plan import ApplyResult, Change, Plan, Result, ValueResult, describe
+from bulksync.plans import ApplyResult, Change, Plan, Result, ValueResult, describe
 from bulksync.private import private_file
 from bulksync.rundir import ERRORS, RESULTS, START_KEY_PREFIX, merge_results
 from bulksync.sheets import write_retry_csv

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bulksync.errors import LockedError, SheetError, StorageError
-from bulksync.plan import describe
+from bulksync.plans import describe
 from bulksync.private import DIR_MODE, private_dir, private_file
 from bulksync.sheets.csvfile import guard
 

@@ -1,6 +1,6 @@
 """An export's spool: what it has read so far, on disk, so that an interrupted export resumes.
 
-One folder per output file (``bulksync.export.spool_dir`` names it)::
+One folder per output file (``bulksync.exporter.spool_dir`` names it)::
 
     .bulksync/exports/<output name>-<hash>/     0700
       listing.jsonl   the listing as first read, a line per document as NextStep answered

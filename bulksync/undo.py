@@ -9,7 +9,7 @@ from bulksync.diff import build_patches, classify, make_change
 from bulksync.issues import UNDO_GONE, Issue, IssueCode
 from bulksync.journal import Written, started_runs, written_values
 from bulksync.model import Task
-from bulksync.plan import Change, LiveReader, OnConflict, Outcome, Plan
+from bulksync.plans import Change, LiveReader, OnConflict, Outcome, Plan
 from bulksync.snapshot import FieldKey, live_field
 
 

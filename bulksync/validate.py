@@ -30,7 +30,7 @@ from bulksync.issues import (
     Severity,
 )
 from bulksync.model import JSON, Task
-from bulksync.plan import ImportOptions
+from bulksync.plans import ImportOptions
 from bulksync.sheets.meta import UNHOLDABLE
 from bulksync.sheets.reading import Sheet, SheetCell, Special, garbled_message, lost_message
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, live_field

@@ -16,7 +16,7 @@ from bulksync.apply import apply_plan
 from bulksync.diff import plan_import
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState, fetch_snapshot
-from bulksync.plan import CanaryReport, Result
+from bulksync.plans import CanaryReport, Result
 from bulksync.rundir import RESULTS, new_run_dir
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export

@@ -46,7 +46,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.client": 2,
     "bulksync.sender": 2,
     # 3 plan values & reads
-    "bulksync.plan": 3,
+    "bulksync.plans": 3,
     "bulksync.issues": 3,
     "bulksync.launch": 3,
     "bulksync.fetch": 3,
@@ -59,7 +59,7 @@ LAYERS: Mapping[str, int] = {
     "bulksync.diff": 5,
     "bulksync.launch_plan": 5,
     "bulksync.rundir": 5,
-    "bulksync.export": 5,
+    "bulksync.exporter": 5,
     # 6 acting
     "bulksync.journal": 6,
     "bulksync.patching": 6,
@@ -74,6 +74,8 @@ LAYERS: Mapping[str, int] = {
     "bulksync.config": 7,
     # 8 shell
     "bulksync.cli": 8,
+    "bulksync.workflow": 8,
+    "bulksync.frames": 7,
 }
 LAYER_NAMES = {
     0: "foundations",
@@ -84,7 +86,7 @@ LAYER_NAMES = {
     5: "planning",
     6: "acting",
     7: "rendering & config",
-    8: "shell",
+    8: "shells: the CLI and the library's three calls",
 }
 # The public surface and the entry point sit above every layer and may import anything.
 EXEMPT = frozenset({"bulksync", "bulksync.__main__"})
@@ -440,7 +442,7 @@ def bad_tree(tmp_path: Path) -> Path:
             "    from bulksync.sheets import Sheet\n"
         ),
         "model.py": "def f():\n    import bulksync.apply\n",
-        "plan.py": (
+        "plans.py": (
             "from bulksync import Plan\nfrom . import errors\nfrom bulksync import __version__\n"
         ),
         "snapshot.py": "from bulksync.client import NextStepClient\n",
@@ -493,8 +495,8 @@ def test_upward_imports_are_caught_wherever_they_are(bad_tree):
     assert _where(found, bad_tree) == {
         ("errors.py", 3),  # under TYPE_CHECKING
         ("model.py", 2),  # inside a function
-        ("plan.py", 1),  # the public surface
-        ("plan.py", 3),  # the public surface, for its version too (bulksync.version has it)
+        ("plans.py", 1),  # the public surface
+        ("plans.py", 3),  # the public surface, for its version too (bulksync.version has it)
         ("sandbox/__init__.py", 2),  # a relative import
     }
     messages = "\n".join(map(str, found))
@@ -522,7 +524,7 @@ def test_printing_in_the_library_is_caught_and_allowed_in_the_cli(bad_tree):
 def test_a_clean_tree_passes(bad_tree):
     for name in ("apply.py", "diff.py", "mystery.py", "journal.py", "model.py", "errors.py"):
         (bad_tree / name).write_text("from bulksync.errors import BulksyncError\n")
-    (bad_tree / "plan.py").write_text("from . import errors\n")
+    (bad_tree / "plans.py").write_text("from . import errors\n")
     (bad_tree / "snapshot.py").write_text("from bulksync.model import Run\n")
     (bad_tree / "config.py").write_text("def later():\n    import bulksync.sandbox\n")
     (bad_tree / "sandbox/__init__.py").write_text("from .app import Sandbox\n")

@@ -22,7 +22,7 @@ import openpyxl
 import pytest
 
 from bulksync.errors import ExitCode
-from bulksync.export import spool_dir
+from bulksync.exporter import spool_dir
 from bulksync.sandbox import SandboxStats
 from bulksync.sheets import read_sheet
 from bulksync.sheets.csvfile import sidecar

@@ -19,7 +19,7 @@ from bulksync.diff import classify, plan_import
 from bulksync.errors import ExitCode
 from bulksync.issues import IssueCode
 from bulksync.model import JSON, Element, Run, Task
-from bulksync.plan import ImportOptions, OnConflict, Outcome, Plan
+from bulksync.plans import ImportOptions, OnConflict, Outcome, Plan
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.snapshot import Snapshot
 

@@ -1,4 +1,4 @@
-"""``bulksync.export.export_runs``: an export estimated, confirmed, spooled and resumed.
+"""``bulksync.exporter.export_runs``: an export estimated, confirmed, spooled and resumed.
 
 Against the in-process sandbox. The command line, a real ``kill -9`` and the files
 compared with an uninterrupted export's are in ``test_cli_export_resume.py``.
@@ -16,7 +16,7 @@ import pytest
 
 from bulksync.client import NextStepClient
 from bulksync.errors import SheetError, TransportError
-from bulksync.export import ExportRequest, export_runs, spool_dir
+from bulksync.exporter import ExportRequest, export_runs, spool_dir
 from bulksync.model import Run, Task
 from bulksync.sandbox import IN_PROCESS_BASE_URL, SandboxStats, sandbox_client
 from bulksync.sandbox.transport import SandboxTransport

@@ -12,7 +12,7 @@ from bulksync.issues import IssueCode
 from bulksync.launch import Started, StartOutcome, created_since, since_export
 from bulksync.launch_plan import plan_starts, title_key
 from bulksync.model import Run, Template, TemplateTask
-from bulksync.plan import ImportOptions, OnConflict
+from bulksync.plans import ImportOptions, OnConflict
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta
 from bulksync.sheets.reading import NewRow, Sheet, SheetCell
 from bulksync.snapshot import FieldKey

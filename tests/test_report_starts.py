@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bulksync.launch import Prefill, Start, StartOutcome, StartResult, StartResultKind, Then
-from bulksync.plan import ApplyResult, Change, OnConflict, Outcome, Patch, Plan
+from bulksync.plans import ApplyResult, Change, OnConflict, Outcome, Patch, Plan
 from bulksync.report import plan_html, plan_json, plan_text, start_results_text
 from bulksync.snapshot import FieldKey
 from tests.test_report_golden import FIXTURES, VERSION, check_golden, html_outline

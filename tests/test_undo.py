@@ -11,7 +11,7 @@ from bulksync.apply import apply_plan
 from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
 from bulksync.fetch import LiveState, fetch_snapshot
-from bulksync.plan import Outcome, Result
+from bulksync.plans import Outcome, Result
 from bulksync.rundir import new_run_dir, new_undo_dir
 from bulksync.sandbox import sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export

@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import Settings, _settings, say, shared_options
 from bulksync.client import NextStepClient
-from bulksync.export import Confirm, Estimate, ExportRequest, export_runs
+from bulksync.exporter import Confirm, Estimate, ExportRequest, export_runs
 from bulksync.report import duration, estimate_text, progress_bar
 from bulksync.sheets import Layout, check_output
 

@@ -15,7 +15,7 @@ from bulksync.cli.planning import conclude, planned, writing
 from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
 from bulksync.journal import started_rows
-from bulksync.plan import ImportOptions, OnConflict
+from bulksync.plans import ImportOptions, OnConflict
 from bulksync.rundir import (
     RunOf,
     export_run_dirs,

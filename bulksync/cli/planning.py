@@ -16,7 +16,7 @@ from bulksync.client import NextStepClient
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState
 from bulksync.launch import StartResultKind
-from bulksync.plan import ApplyResult, CanaryReport, Plan, Result
+from bulksync.plans import ApplyResult, CanaryReport, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,

@@ -11,7 +11,7 @@ from importlib import resources
 import jinja2
 
 from bulksync.launch import StartOutcome
-from bulksync.plan import ApplyResult, Plan
+from bulksync.plans import ApplyResult, Plan
 from bulksync.report.starts import UNDO_NOTE, requests_phrase, start_rows
 from bulksync.report.terminal import pace_note
 from bulksync.report.values import marked

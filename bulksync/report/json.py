@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bulksync.plan import ApplyResult, Plan
+from bulksync.plans import ApplyResult, Plan
 from bulksync.results import result_dicts
 
 

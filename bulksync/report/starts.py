@@ -13,7 +13,7 @@ from typing import Final
 
 from bulksync.codecs import COMPLETION
 from bulksync.launch import Start, StartOutcome, StartResult, StartResultKind, Then
-from bulksync.plan import ApplyResult, Plan
+from bulksync.plans import ApplyResult, Plan
 from bulksync.report.values import marked
 
 UNDO_NOTE: Final = (

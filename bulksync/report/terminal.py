@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from bulksync.export import Estimate
+from bulksync.exporter import Estimate
 from bulksync.model import Run, Template
 
 # What a terminal would obey instead of show: C0 controls (ESC starts every sequence

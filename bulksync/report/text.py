@@ -8,7 +8,7 @@ from rich.cells import cell_len
 
 from bulksync.issues import Issue
 from bulksync.launch import Start
-from bulksync.plan import ApplyResult, Change, Plan
+from bulksync.plans import ApplyResult, Change, Plan
 from bulksync.report.starts import (
     UNDO_NOTE,
     creates_counts,

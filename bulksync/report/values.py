@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from bulksync.model import JSON
-from bulksync.plan import describe
+from bulksync.plans import describe
 
 EDGE_SPACE: Final = "⎵"
 """A space at either end of a value, as the reports show it: ``Noah⎵``. A trailing

@@ -38,7 +38,7 @@ from bulksync.snapshot import FieldValue, Snapshot
 from bulksync.version import __version__
 
 if TYPE_CHECKING:
-    from bulksync.plan import Change
+    from bulksync.plans import Change
 
 __all__ = [
     "ExportResult",
