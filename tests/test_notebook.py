@@ -49,7 +49,9 @@ def test_export_frame_edit_plan_apply_and_export_again(client, tmp_path):
     # The bulk edit: every active run with no laptop gets a ThinkPad and a headset.
     todo = frame[STATUS].eq("active") & frame[LAPTOP].isna()
     frame.loc[todo, LAPTOP] = "ThinkPad X1 Carbon"
-    frame.loc[todo, ACCESSORIES] = pd.Series([["Headset"]] * int(todo.sum()), index=frame[todo].index)
+    frame.loc[todo, ACCESSORIES] = pd.Series(
+        [["Headset"]] * int(todo.sum()), index=frame[todo].index
+    )
     edited = sorted(frame.index[todo])
     assert len(edited) == 3
     plan = bulksync.plan(client, frame)
@@ -137,9 +139,7 @@ def test_the_tidy_frame_is_edited_and_planned_too(client):
     row = tidy.index[(tidy["run_id"] == "run_onb_011") & (tidy["field_id"] == "el_onb_email")][0]
     tidy.loc[row, "value"] = "noah@tidy.example"
     plan = bulksync.plan(client, tidy)
-    assert [(c.key.run_id, c.sheet) for c in plan.changes] == [
-        ("run_onb_011", "noah@tidy.example")
-    ]
+    assert [(c.key.run_id, c.sheet) for c in plan.changes] == [("run_onb_011", "noah@tidy.example")]
 
 
 def test_a_frame_that_lost_its_export_is_refused_with_how_to_fix_it(client):
