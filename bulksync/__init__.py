@@ -77,7 +77,6 @@ from bulksync.plans import (
 )
 from bulksync.report import plan_html, plan_json, plan_text
 from bulksync.rundir import latest_run_dir, new_run_dir, new_undo_dir
-from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import ExportResult, Layout, Sheet, SheetCell, read_sheet, write_export
 from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, Snapshot
 from bulksync.stats import RequestStats
@@ -173,3 +172,13 @@ __all__ = [
     "write_export",
     "written_values",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The sandbox's two openers, loaded when first asked for: the emulator is not
+    loaded with the package (a command against NextStep never needs it)."""
+    if name in ("open_sandbox", "sandbox_client"):
+        from bulksync import sandbox
+
+        return getattr(sandbox, name)
+    raise AttributeError(f"module 'bulksync' has no attribute {name!r}")

@@ -136,7 +136,8 @@ def plan(
         sheet, live.read, host=client.host, options=options, source=live, ledger=ledger
     )
     fields = {f.name: getattr(made, f.name) for f in dataclasses.fields(_Plan)}
-    return Plan(**fields, source=_Source(path, sheet, live))
+    pace = (client.limiter.limit, client.limiter.window)
+    return Plan(**fields, source=_Source(path, sheet, live, pace))
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,8 @@ class _Source:
     path: Path
     sheet: Sheet
     live: LiveState
+    pace: tuple[int, float] = (100, 60.0)
+    """The client's rate limit (requests, window): the report's time to apply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +205,8 @@ class Plan(_Plan):
         return plan_frame(self)
 
     def _repr_html_(self) -> str:
-        return _fragment(plan_html(self, rate_limit=100, window=60.0, dry_run=True))
+        limit, window = self.source.pace if self.source else (100, 60.0)
+        return _fragment(plan_html(self, rate_limit=limit, window=window, dry_run=True))
 
 
 @dataclass(frozen=True, slots=True)
