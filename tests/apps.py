@@ -125,14 +125,20 @@ class LibreOffice:
     def call(self, command: dict[str, Any]) -> dict[str, Any]:
         if self.process.poll() is not None:
             raise RuntimeError(f"LibreOffice has exited ({self.process.returncode})")
-        done = subprocess.run(
-            [SYSTEM_PYTHON, str(DRIVER)],
-            input=json.dumps({"port": self.port, **command}),
-            capture_output=True,
-            text=True,
-            timeout=CALL_TIMEOUT,
-            check=False,
-        )
+        for _ in range(2):
+            done = subprocess.run(
+                [SYSTEM_PYTHON, str(DRIVER)],
+                input=json.dumps({"port": self.port, **command}),
+                capture_output=True,
+                text=True,
+                timeout=CALL_TIMEOUT,
+                check=False,
+            )
+            # A driver that died saying nothing lost its UNO bridge (seen once on a
+            # machine at a load of 7): a command opens its file afresh, so it is run
+            # once more. A driver that says why it failed is not.
+            if done.returncode == 0 or done.stderr.strip():
+                break
         if done.returncode != 0:
             raise RuntimeError(f"the UNO driver failed:\n{done.stderr}")
         answer: dict[str, Any] = json.loads(done.stdout)
