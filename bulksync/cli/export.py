@@ -7,20 +7,24 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 from click.core import ParameterSource
 
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import Settings, _settings, say, shared_options
-from bulksync.client import NextStepClient
-from bulksync.export import Confirm, Estimate, ExportRequest, export_runs
-from bulksync.report import duration, estimate_text, progress_bar
-from bulksync.sheets import Layout, check_output
+
+if TYPE_CHECKING:
+    from bulksync.client import NextStepClient
+    from bulksync.export import Confirm, Estimate
 
 ASK_ABOVE: Final = 600.0
 """Seconds: an export estimated to take longer asks before it reads the runs' tasks."""
+
+LAYOUTS: Final = ("tasks", "runs")
+"""The values of ``bulksync.sheets.Layout``, named here so that help needs no sheets
+module (tests/test_startup.py checks that they agree)."""
 
 
 @cli.command("export", context_settings=CONTEXT)
@@ -42,7 +46,7 @@ ASK_ABOVE: Final = 600.0
 )
 @click.option(
     "--layout",
-    type=click.Choice([layout.value for layout in Layout]),
+    type=click.Choice(LAYOUTS),
     help="tasks: a row per value (default with run ids); runs: a row per run "
     "(default with --template).",
 )
@@ -114,6 +118,9 @@ def export(
       bulksync export --template tpl_onboarding --new 20 -o launch.xlsx
       bulksync export --template tpl_onboarding -o onboarding.xlsx --resume
     """
+    from bulksync.export import ExportRequest, export_runs
+    from bulksync.sheets import Layout, check_output
+
     settings = _settings(ctx)
     settings.activate()
     status_given = ctx.get_parameter_source("status") is not ParameterSource.DEFAULT
@@ -166,6 +173,8 @@ def export(
 def _confirm(settings: Settings, bar: _ReadingBar, output: Path, *, yes: bool) -> Confirm:
     """Say what the export costs; above ``ASK_ABOVE`` seconds, ask (unless ``yes``)."""
 
+    from bulksync.report import duration, estimate_text
+
     def confirm(estimate: Estimate) -> bool:
         bar.estimate = estimate
         ask = estimate.seconds > ASK_ABOVE and not yes
@@ -202,6 +211,8 @@ class _ReadingBar:
             self.close()  # every run read: the file is written next, the bar goes
             return
         if self._update is None:
+            from bulksync.report import progress_bar
+
             self._start = (time.monotonic(), done)
             self._update = self._stack.enter_context(
                 progress_bar("Reading runs", quiet=self.quiet, note=self.note, left=self.left)
@@ -248,7 +259,7 @@ def _check_launch(
         raise click.UsageError(
             "--new makes a sheet to start runs of one template: give --template ID, not run ids."
         )
-    if layout == Layout.TASKS.value:
+    if layout == "tasks":
         raise click.UsageError(
             "--new writes the runs layout (a row per run); the tasks layout has no rows for "
             "runs to start. Leave out --layout tasks."

@@ -4,6 +4,10 @@ Shared options (``-v``, ``-q``, ``--api-key``, ``--base-url``, ``--sandbox``,
 ``--allow-insecure-http``, ``--traceback`` and the pacing ones) are accepted before or
 after a command's name; each level's callback records what it was given in the one
 ``Settings`` object of the invocation.
+
+Every ``bulksync`` start imports the command modules, so they import at their top only
+click and light modules (``bulksync.defaults``, ``errors``, ``version``); the rest is
+imported inside the function that uses it (tests/test_startup.py checks which).
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bulksync.client import NextStepClient
-from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
-from bulksync.report import printable
-from bulksync.sandbox import DEFAULT_STATE
+from bulksync.defaults import API_KEY_ENV, BASE_URL_ENV, DEFAULT_STATE
+
+if TYPE_CHECKING:
+    from bulksync.client import NextStepClient
+    from bulksync.config import Connection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,6 +71,8 @@ class Settings:
         logging.getLogger("bulksync.http").setLevel(http_level)
 
     def connection(self) -> Connection:
+        from bulksync.config import Connection
+
         return Connection.resolve(
             api_key=self.api_key, base_url=self.base_url, sandbox=self.sandbox
         )
@@ -92,6 +99,8 @@ class Settings:
 
 def say(text: str, *, err: bool = False) -> None:
     """Echo text for people: control characters from servers and sheets made visible."""
+    from bulksync.report import printable
+
     click.echo(printable(text), err=err)
 
 
@@ -99,6 +108,8 @@ class _PrintableFormatter(logging.Formatter):
     """Log lines on a terminal carry no control sequence (server text ends up in them)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        from bulksync.report import printable
+
         return printable(super().format(record))
 
 
