@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -14,6 +12,7 @@ from click.core import ParameterSource
 
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import Settings, _settings, say, shared_options
+from bulksync.cli.progress import PacedBar
 
 if TYPE_CHECKING:
     from bulksync.client import NextStepClient
@@ -192,52 +191,25 @@ def _confirm(settings: Settings, bar: _ReadingBar, output: Path, *, yes: bool) -
     return confirm
 
 
-class _ReadingBar:
-    """The progress of reading the runs: runs read of all, the requests per minute, and
-    the time left from the requests still to send at the rate limit (or at the pace so
-    far, where the limit never made the reads wait and the server is slower); drawn
-    from the first progress on, after any question."""
+class _ReadingBar(PacedBar):
+    """The progress of reading the runs (``PacedBar``), a run's requests being its task
+    list pages; drawn from the first progress on, after any question, and gone once
+    every run is read (the file is written next)."""
 
     def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
-        self.limiter = client.limiter
-        self.quiet = quiet
+        super().__init__(
+            "Reading runs", client.limiter, quiet=quiet, requests_per_item=self._pages_per_run
+        )
         self.estimate: Estimate | None = None
-        self._stack = contextlib.ExitStack()
-        self._update: Callable[[int, int], None] | None = None
-        self._start: tuple[float, int] | None = None
+
+    def _pages_per_run(self) -> float:
+        return self.estimate.pages_per_run if self.estimate else 1
 
     def __call__(self, done: int, total: int) -> None:
         if done >= total:
-            self.close()  # every run read: the file is written next, the bar goes
+            self.close()
             return
-        if self._update is None:
-            from bulksync.report import progress_bar
-
-            self._start = (time.monotonic(), done)
-            self._update = self._stack.enter_context(
-                progress_bar("Reading runs", quiet=self.quiet, note=self.note, left=self.left)
-            )
-        self._update(done, total)
-
-    def left(self, done: int, total: int) -> float | None:
-        pages = self.estimate.pages_per_run if self.estimate else 1
-        by_limit = self.limiter.seconds_for((total - done) * pages)
-        limited = self.limiter.sleepers or self.limiter.waited
-        if limited or self._start is None or done <= self._start[1]:
-            # The limit paces the reads (the pace so far would count its waits, spread
-            # over the few runs read yet), or there is no pace yet.
-            return by_limit
-        began, first = self._start
-        by_pace = (time.monotonic() - began) / (done - first) * (total - done)
-        return max(by_limit, by_pace)
-
-    def note(self) -> str:
-        rate = f"{self.limiter.per_minute():.0f} requests/min"
-        return rate + ("; waiting for the rate limit" if self.limiter.sleepers else "")
-
-    def close(self) -> None:
-        self._stack.close()
-        self._update = None
+        super().__call__(done, total)
 
 
 def _check_launch(

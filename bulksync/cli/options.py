@@ -43,6 +43,7 @@ class Settings:
     sandbox: bool = False
     traceback: bool = False
     max_rate: int | None = None
+    rate_window: float | None = None
     in_flight: int | None = None
     allow_insecure_http: bool = False
     max_retry_after: float | None = None
@@ -82,7 +83,9 @@ class Settings:
         """A client for the command; ``-v`` reports its request counts at the end."""
         kwargs: dict[str, Any] = {}
         if self.max_rate:
-            kwargs.update(rate_limit=self.max_rate, window=60.0)
+            kwargs["rate_limit"] = self.max_rate
+        if self.max_rate or self.rate_window:
+            kwargs["window"] = self.rate_window or 60.0
         if self.in_flight:
             kwargs["max_in_flight"] = self.in_flight
         if self.allow_insecure_http:
@@ -187,6 +190,16 @@ def shared_options(func: F) -> F:
             callback=_set("max_rate"),
             help="Requests per minute bulksync allows itself [default: 100, NextStep's "
             "limit]. Raise it only if your plan's limit is higher.",
+        ),
+        click.option(
+            # Not in the help: for rehearsing against `sandbox serve --window S`, where
+            # --max-rate N then counts N requests per S seconds instead of per minute.
+            "--rate-window",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            hidden=True,
+            expose_value=False,
+            callback=_set("rate_window"),
         ),
         click.option(
             "--in-flight",
