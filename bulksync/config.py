@@ -14,9 +14,9 @@ from typing import Any
 
 from bulksync.baseurl import DEFAULT_BASE_URL
 from bulksync.client import NextStepClient
+from bulksync.defaults import API_KEY_ENV, BASE_URL_ENV
 
-API_KEY_ENV = "NEXTSTEP_API_KEY"
-BASE_URL_ENV = "NEXTSTEP_BASE_URL"
+__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "Connection"]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ well-behaved import never sees a 429:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -51,48 +52,106 @@ class RateLimiter:
         self._in_flight = 0
         self._hold_until = 0.0
         self.waited = 0.0
-        """Seconds spent waiting for a place, summed over every request."""
+        """Seconds spent waiting for a place, summed over every request (requests that
+        wait side by side each count: see ``blocked`` for the time it cost)."""
         self.sleepers = 0
-        """Requests waiting for a place right now (for a progress display)."""
+        """Requests sleeping until a place frees, right now (for a progress display)."""
         self._reserved = threading.local()
+        self._held_back = 0  # requests waiting for a place, asleep or for an answer
+        self._blocked = 0.0
+        self._blocked_since = 0.0
+        self._wakes: list[float] = []  # when each sleeping request looks again
 
     def acquire(self, places: int = 1) -> float:
         """Wait for ``places`` places in the window and take them; return the seconds
         waited. A thread inside ``reserved`` takes one of its reserved places instead."""
         waited = 0.0
-        while True:
-            with self._cond:
-                now = self._clock()
-                # _EPSILON: a place freed exactly at the window's edge could, by float
-                # rounding, still count in the server's window (found by hypothesis).
-                horizon = now - self.window - self.margin - _EPSILON
-                while self._answered and self._answered[0] <= horizon:
-                    self._answered.popleft()
-                mine = self._mine()
-                if now < self._hold_until:
-                    pause = self._hold_until - now
-                elif places == 1 and mine > 0:
-                    self._reserved.count = mine - 1  # already counted in _in_flight
-                    self.waited += waited
-                    return waited
-                elif len(self._answered) + self._in_flight + places <= self.limit:
-                    self._in_flight += places
-                    self.waited += waited
-                    return waited
-                elif self._answered:
-                    pause = self._answered[0] - horizon
-                else:
-                    # Every place is taken by a request still in flight: wait for an answer.
-                    self._cond.wait()
-                    continue
-            # A floor on the pause: float rounding must not make a loop of zero-length waits.
-            pause = max(pause, 0.001)
-            self.sleepers += 1
-            try:
-                self._sleep(pause)
-            finally:
-                self.sleepers -= 1
-            waited += pause
+        held_back = False
+        try:
+            while True:
+                with self._cond:
+                    pause = self._take(places)
+                    if pause is None:
+                        self.waited += waited
+                        return waited
+                    if not held_back:
+                        held_back = True
+                        self._hold_back(+1)
+                    if pause == math.inf:
+                        # Every place is taken by a request in flight: wait for an answer.
+                        self._cond.wait()
+                        continue
+                    # A floor on the pause: float rounding must not loop on zero waits.
+                    pause = max(pause, 0.001)
+                    wake = self._clock() + pause
+                    self._wakes.append(wake)
+                    self.sleepers += 1
+                try:
+                    self._sleep(pause)
+                finally:
+                    with self._cond:
+                        self.sleepers -= 1
+                        self._wakes.remove(wake)
+                waited += pause
+        finally:
+            if held_back:
+                with self._cond:
+                    self._hold_back(-1)
+
+    def _take(self, places: int) -> float | None:
+        """Take the places if the window has them (None); else the seconds until it may
+        (``math.inf``: until a request in flight is answered). Under ``_cond``."""
+        now = self._clock()
+        # _EPSILON: a place freed exactly at the window's edge could, by float
+        # rounding, still count in the server's window (found by hypothesis).
+        horizon = now - self.window - self.margin - _EPSILON
+        while self._answered and self._answered[0] <= horizon:
+            self._answered.popleft()
+        mine = self._mine()
+        if now < self._hold_until:
+            return self._hold_until - now
+        if places == 1 and mine > 0:
+            self._reserved.count = mine - 1  # already counted in _in_flight
+            return None
+        if len(self._answered) + self._in_flight + places <= self.limit:
+            self._in_flight += places
+            return None
+        if self._answered:
+            return self._answered[0] - horizon
+        return math.inf
+
+    def _hold_back(self, change: int) -> None:
+        """Count a request held back (+1) or let go (-1); time with any held back is
+        ``blocked``. Under ``_cond``."""
+        now = self._clock()
+        if self._held_back == 0:
+            self._blocked_since = now
+        self._held_back += change
+        if self._held_back == 0:
+            self._blocked += now - self._blocked_since
+
+    @property
+    def blocked(self) -> float:
+        """Seconds of the clock during which the limit held a request back (no request
+        outside a reservation could be sent), so far. Requests waiting side by side
+        count once: this is the time waiting cost, where ``waited`` sums the waits."""
+        with self._cond:
+            if self._held_back:
+                return self._blocked + self._clock() - self._blocked_since
+            return self._blocked
+
+    @property
+    def waiting(self) -> bool:
+        """True while the limit holds a request back."""
+        return self._held_back > 0
+
+    def wait_left(self) -> float | None:
+        """Seconds until the first request held back looks again for a place (after a
+        429, when its ``Retry-After`` ends); None if none is asleep waiting."""
+        with self._cond:
+            if not self._wakes:
+                return None
+            return max(0.0, min(self._wakes) - self._clock())
 
     def release(self) -> None:
         """The request taken with ``acquire`` got its answer (or failed) just now."""

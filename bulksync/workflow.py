@@ -65,7 +65,7 @@ class Export:
         """The values as exported: ``runs``, one row per run (index: the run id;
         columns: (task title, field label), and ("", "Run") and ("", "Status")), typed
         by field type; or ``tasks``, one row per value, tidy (run_id, task_id,
-        field_id, task, field, type, value). Edit it and give it to ``bulksync.plan``."""
+        field_id, task, field, type, value). Edit it and give it to ``bulksync.plans``."""
         return export_frame(self.path, layout or self.layout)
 
 
@@ -154,7 +154,7 @@ class _Source:
 
 @dataclass(frozen=True, slots=True)
 class Plan(_Plan):
-    """A plan made by ``bulksync.plan``: everything the stages' ``Plan`` has, and
+    """A plan made by ``bulksync.plans``: everything the stages' ``Plan`` has, and
     ``apply``, ``frame`` and ``_repr_html_``."""
 
     source: _Source | None = None

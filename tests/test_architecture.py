@@ -30,6 +30,7 @@ MAX_COMPLEXITY = 20
 LAYERS: Mapping[str, int] = {
     # 0 foundations
     "bulksync.errors": 0,
+    "bulksync.defaults": 0,
     "bulksync.model": 0,
     "bulksync.perf": 0,
     "bulksync.private": 0,

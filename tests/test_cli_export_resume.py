@@ -125,7 +125,7 @@ def asked_on_a_terminal(args: list[str], answer: str, cwd: Path, sandbox) -> tup
         if not answered and output.rstrip().endswith(b"[y/N]:"):
             os.write(main, answer.encode() + b"\n")
             answered = True
-        if answered and answer == "y" and b"waiting for the rate limit" in ESCAPES.sub(b"", output):
+        if answered and answer == "y" and b"s for the rate limit" in ESCAPES.sub(b"", output):
             process.kill()
         if process.poll() is not None and not ready:
             break
@@ -149,7 +149,9 @@ def test_a_long_export_asks_on_a_terminal_and_yes_goes_without_asking(http, tmp_
     # The bar: runs read of all, and the time left at 3 a minute, not at the first burst's
     # pace (3 requests in a second would say 13 s for the 39 runs left).
     bar = output.rpartition("Reading runs")[2]
-    assert re.search(r" 1/40 1[23] min left 3 requests/min; waiting for the rate limit", bar), bar
+    assert re.search(
+        r" 1/40 1[23] min left 3 requests/min\s+waiting \d+ s for the rate limit", bar
+    ), bar
     # --yes, and no terminal at all: no question, the reading starts
     settled(sandbox)
     sandbox.stats = SandboxStats()

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 from click.core import ParameterSource
 
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import Settings, _settings, say, shared_options
-from bulksync.client import NextStepClient
-from bulksync.exporter import Confirm, Estimate, ExportRequest, export_runs
-from bulksync.report import duration, estimate_text, progress_bar
-from bulksync.sheets import Layout, check_output
+from bulksync.cli.progress import PacedBar
+
+if TYPE_CHECKING:
+    from bulksync.client import NextStepClient
+    from bulksync.exporter import Confirm, Estimate
 
 ASK_ABOVE: Final = 600.0
 """Seconds: an export estimated to take longer asks before it reads the runs' tasks."""
+
+LAYOUTS: Final = ("tasks", "runs")
+"""The values of ``bulksync.sheets.Layout``, named here so that help needs no sheets
+module (tests/test_startup.py checks that they agree)."""
 
 
 @cli.command("export", context_settings=CONTEXT)
@@ -42,7 +45,7 @@ ASK_ABOVE: Final = 600.0
 )
 @click.option(
     "--layout",
-    type=click.Choice([layout.value for layout in Layout]),
+    type=click.Choice(LAYOUTS),
     help="tasks: a row per value (default with run ids); runs: a row per run "
     "(default with --template).",
 )
@@ -114,6 +117,9 @@ def export(
       bulksync export --template tpl_onboarding --new 20 -o launch.xlsx
       bulksync export --template tpl_onboarding -o onboarding.xlsx --resume
     """
+    from bulksync.exporter import ExportRequest, export_runs
+    from bulksync.sheets import Layout, check_output
+
     settings = _settings(ctx)
     settings.activate()
     status_given = ctx.get_parameter_source("status") is not ParameterSource.DEFAULT
@@ -166,6 +172,8 @@ def export(
 def _confirm(settings: Settings, bar: _ReadingBar, output: Path, *, yes: bool) -> Confirm:
     """Say what the export costs; above ``ASK_ABOVE`` seconds, ask (unless ``yes``)."""
 
+    from bulksync.report import duration, estimate_text
+
     def confirm(estimate: Estimate) -> bool:
         bar.estimate = estimate
         ask = estimate.seconds > ASK_ABOVE and not yes
@@ -183,50 +191,25 @@ def _confirm(settings: Settings, bar: _ReadingBar, output: Path, *, yes: bool) -
     return confirm
 
 
-class _ReadingBar:
-    """The progress of reading the runs: runs read of all, the requests per minute, and
-    the time left from the requests still to send at the rate limit (or at the pace so
-    far, where the limit never made the reads wait and the server is slower); drawn
-    from the first progress on, after any question."""
+class _ReadingBar(PacedBar):
+    """The progress of reading the runs (``PacedBar``), a run's requests being its task
+    list pages; drawn from the first progress on, after any question, and gone once
+    every run is read (the file is written next)."""
 
     def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
-        self.limiter = client.limiter
-        self.quiet = quiet
+        super().__init__(
+            "Reading runs", client.limiter, quiet=quiet, requests_per_item=self._pages_per_run
+        )
         self.estimate: Estimate | None = None
-        self._stack = contextlib.ExitStack()
-        self._update: Callable[[int, int], None] | None = None
-        self._start: tuple[float, int] | None = None
+
+    def _pages_per_run(self) -> float:
+        return self.estimate.pages_per_run if self.estimate else 1
 
     def __call__(self, done: int, total: int) -> None:
         if done >= total:
-            self.close()  # every run read: the file is written next, the bar goes
+            self.close()
             return
-        if self._update is None:
-            self._start = (time.monotonic(), done)
-            self._update = self._stack.enter_context(
-                progress_bar("Reading runs", quiet=self.quiet, note=self.note, left=self.left)
-            )
-        self._update(done, total)
-
-    def left(self, done: int, total: int) -> float | None:
-        pages = self.estimate.pages_per_run if self.estimate else 1
-        by_limit = self.limiter.seconds_for((total - done) * pages)
-        limited = self.limiter.sleepers or self.limiter.waited
-        if limited or self._start is None or done <= self._start[1]:
-            # The limit paces the reads (the pace so far would count its waits, spread
-            # over the few runs read yet), or there is no pace yet.
-            return by_limit
-        began, first = self._start
-        by_pace = (time.monotonic() - began) / (done - first) * (total - done)
-        return max(by_limit, by_pace)
-
-    def note(self) -> str:
-        rate = f"{self.limiter.per_minute():.0f} requests/min"
-        return rate + ("; waiting for the rate limit" if self.limiter.sleepers else "")
-
-    def close(self) -> None:
-        self._stack.close()
-        self._update = None
+        super().__call__(done, total)
 
 
 def _check_launch(
@@ -248,7 +231,7 @@ def _check_launch(
         raise click.UsageError(
             "--new makes a sheet to start runs of one template: give --template ID, not run ids."
         )
-    if layout == Layout.TASKS.value:
+    if layout == "tasks":
         raise click.UsageError(
             "--new writes the runs layout (a row per run); the tasks layout has no rows for "
             "runs to start. Leave out --layout tasks."

@@ -5,24 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 import click
 
-from bulksync.annotate import checked_path
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import _settings, shared_options
-from bulksync.cli.planning import conclude, planned, writing
-from bulksync.diff import plan_import
 from bulksync.errors import ExitCode, SheetError
-from bulksync.journal import started_rows
-from bulksync.plans import ImportOptions, OnConflict
-from bulksync.rundir import (
-    RunOf,
-    export_run_dirs,
-    latest_run_dir,
-    new_run_dir,
-)
-from bulksync.sheets import read_sheet
+
+if TYPE_CHECKING:
+    from bulksync.rundir import RunOf
+
+ON_CONFLICT: Final = ("skip", "mine")
+"""The values of ``bulksync.plans.OnConflict``, the first the default, named here so that
+help needs no planning module (tests/test_startup.py checks that they agree)."""
 
 
 @cli.command("import", context_settings=CONTEXT)
@@ -49,8 +45,8 @@ from bulksync.sheets import read_sheet
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON on stdout.")
 @click.option(
     "--on-conflict",
-    type=click.Choice([c.value for c in OnConflict]),
-    default=OnConflict.SKIP.value,
+    type=click.Choice(ON_CONFLICT),
+    default=ON_CONFLICT[0],
     show_default=True,
     help="A value changed in the sheet and in NextStep since the export: skip it, or "
     "write the sheet's value over the live one (mine).",
@@ -139,6 +135,13 @@ def import_(
       bulksync import onboarding.xlsx --canary 5
       bulksync import vendors.csv --dry-run --json --encoding cp1252
     """
+    from bulksync.cli.planning import conclude, planned, writing
+    from bulksync.diff import plan_import
+    from bulksync.journal import started_rows
+    from bulksync.plans import ImportOptions, OnConflict
+    from bulksync.rundir import RunOf, export_run_dirs, new_run_dir
+    from bulksync.sheets import read_sheet
+
     settings = _settings(ctx)
     settings.activate()
     _check_import_options(reports, dry_run=dry_run, canary=canary, yes=yes, resume=resume)
@@ -211,6 +214,8 @@ def _check_import_options(
 
 def _annotated(file: Path) -> Path:
     """Where --annotate writes the marked-up copy (a usage error for a CSV)."""
+    from bulksync.annotate import checked_path
+
     if file.suffix.lower() != ".xlsx":
         raise click.BadParameter(
             f"{file.name}: --annotate marks up an .xlsx workbook, and a CSV file has no "
@@ -222,6 +227,8 @@ def _annotated(file: Path) -> Path:
 
 def _previous_run(file: Path, run_of: RunOf) -> Path:
     """The run directory ``--resume`` continues: the latest of this sheet's imports."""
+    from bulksync.rundir import latest_run_dir
+
     previous = latest_run_dir(file, run_of=run_of)
     if previous is None:
         raise SheetError(

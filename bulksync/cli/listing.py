@@ -6,7 +6,6 @@ import click
 
 from bulksync.cli.group import CONTEXT, BulksyncGroup, cli
 from bulksync.cli.options import _settings, shared_options
-from bulksync.report import runs_table, templates_table, to_json
 
 
 @cli.group("list", cls=BulksyncGroup, context_settings=CONTEXT)
@@ -33,6 +32,8 @@ def list_templates(ctx: click.Context, as_json: bool) -> None:
       bulksync --sandbox list templates
       bulksync list templates --json | jq '.[].id'
     """
+    from bulksync.report import templates_table, to_json
+
     settings = _settings(ctx)
     settings.activate()
     with settings.client() as client:
@@ -61,6 +62,8 @@ def list_runs(ctx: click.Context, template_id: str | None, status: str, as_json:
       bulksync list runs --template tpl_onboarding --status active
       bulksync list runs --status completed --json
     """
+    from bulksync.report import runs_table, to_json
+
     settings = _settings(ctx)
     settings.activate()
     with settings.client() as client:

@@ -4,6 +4,10 @@ Shared options (``-v``, ``-q``, ``--api-key``, ``--base-url``, ``--sandbox``,
 ``--allow-insecure-http``, ``--traceback`` and the pacing ones) are accepted before or
 after a command's name; each level's callback records what it was given in the one
 ``Settings`` object of the invocation.
+
+Every ``bulksync`` start imports the command modules, so they import at their top only
+click and light modules (``bulksync.defaults``, ``errors``, ``version``); the rest is
+imported inside the function that uses it (tests/test_startup.py checks which).
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bulksync.client import NextStepClient
-from bulksync.config import API_KEY_ENV, BASE_URL_ENV, Connection
-from bulksync.report import printable
-from bulksync.sandbox import DEFAULT_STATE
+from bulksync.defaults import API_KEY_ENV, BASE_URL_ENV, DEFAULT_STATE
+
+if TYPE_CHECKING:
+    from bulksync.client import NextStepClient
+    from bulksync.config import Connection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +43,7 @@ class Settings:
     sandbox: bool = False
     traceback: bool = False
     max_rate: int | None = None
+    rate_window: float | None = None
     in_flight: int | None = None
     allow_insecure_http: bool = False
     max_retry_after: float | None = None
@@ -66,6 +72,8 @@ class Settings:
         logging.getLogger("bulksync.http").setLevel(http_level)
 
     def connection(self) -> Connection:
+        from bulksync.config import Connection
+
         return Connection.resolve(
             api_key=self.api_key, base_url=self.base_url, sandbox=self.sandbox
         )
@@ -75,7 +83,9 @@ class Settings:
         """A client for the command; ``-v`` reports its request counts at the end."""
         kwargs: dict[str, Any] = {}
         if self.max_rate:
-            kwargs.update(rate_limit=self.max_rate, window=60.0)
+            kwargs["rate_limit"] = self.max_rate
+        if self.max_rate or self.rate_window:
+            kwargs["window"] = self.rate_window or 60.0
         if self.in_flight:
             kwargs["max_in_flight"] = self.in_flight
         if self.allow_insecure_http:
@@ -92,6 +102,8 @@ class Settings:
 
 def say(text: str, *, err: bool = False) -> None:
     """Echo text for people: control characters from servers and sheets made visible."""
+    from bulksync.report import printable
+
     click.echo(printable(text), err=err)
 
 
@@ -99,6 +111,8 @@ class _PrintableFormatter(logging.Formatter):
     """Log lines on a terminal carry no control sequence (server text ends up in them)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        from bulksync.report import printable
+
         return printable(super().format(record))
 
 
@@ -176,6 +190,16 @@ def shared_options(func: F) -> F:
             callback=_set("max_rate"),
             help="Requests per minute bulksync allows itself [default: 100, NextStep's "
             "limit]. Raise it only if your plan's limit is higher.",
+        ),
+        click.option(
+            # Not in the help: for rehearsing against `sandbox serve --window S`, where
+            # --max-rate N then counts N requests per S seconds instead of per minute.
+            "--rate-window",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            hidden=True,
+            expose_value=False,
+            callback=_set("rate_window"),
         ),
         click.option(
             "--in-flight",

@@ -12,6 +12,7 @@ import click
 from bulksync.annotate import annotate_workbook
 from bulksync.apply import apply_plan
 from bulksync.cli.options import Settings, say
+from bulksync.cli.progress import PacedBar
 from bulksync.client import NextStepClient
 from bulksync.errors import ExitCode
 from bulksync.fetch import LiveState
@@ -22,7 +23,6 @@ from bulksync.report import (
     plan_json,
     plan_text,
     printable,
-    progress_bar,
     start_results_text,
     write_report,
 )
@@ -54,8 +54,11 @@ def planned(
     """The plan ``make`` builds from live state read now (``LiveState.read``, and for
     new rows the template and its runs), with a progress bar while it reads; also when
     applying, so that a stale plan is never sent."""
-    with progress_bar("Reading live state", quiet=quiet) as progress:
-        live = LiveState(client, progress=progress)
+    bar = PacedBar(
+        "Reading live state", client.limiter, quiet=quiet, sent=lambda: client.stats.total
+    )
+    with contextlib.closing(bar):
+        live = LiveState(client, progress=bar)
         plan = make(live)
     live.progress = None
     return plan, live
@@ -161,12 +164,6 @@ def _show_plan(
             say(f"Report written to {report}.", err=as_json)
 
 
-def _wait_note(client: NextStepClient) -> str:
-    limiter = client.limiter
-    now = "waiting for the rate limit; " if limiter.sleepers else ""
-    return f"{now}{limiter.waited:.0f} s waited" if now or limiter.waited >= 1 else ""
-
-
 def _write_reports(
     plan: Plan,
     reports: Sequence[Path],
@@ -214,7 +211,19 @@ def _apply(
     run_dir = make_run_dir()
     if not settings.quiet:
         say(f"Journal and results: {run_dir}", err=True)
-    with contextlib.closing(_ApplyingBar(client, quiet=settings.quiet)) as bar:
+    # A bar per batch of requests: opened at its first progress, closed before the
+    # canary asks about the rest.
+    # Until a PATCH is done, count each run's read with its PATCHes: a run is read again
+    # before it is written when its read is older than a couple of seconds.
+    runs = len({patch.run_id for patch in plan.patches})
+    bar = PacedBar(
+        "Applying",
+        client.limiter,
+        quiet=settings.quiet,
+        sent=lambda: client.stats.total,
+        expected_per_item=1 + runs / len(plan.patches) if plan.patches else 1.0,
+    )
+    with contextlib.closing(bar):
         result = apply_plan(
             plan,
             client,
@@ -230,29 +239,7 @@ def _apply(
     ctx.exit(int(result.exit_code()))
 
 
-class _ApplyingBar:
-    """The progress callback of applying: a bar per batch of requests, opened when its
-    first progress comes and closed before the canary asks about the rest."""
-
-    def __init__(self, client: NextStepClient, *, quiet: bool) -> None:
-        self.client = client
-        self.quiet = quiet
-        self._stack = contextlib.ExitStack()
-        self._update: Callable[[int, int], None] | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._update is None:
-            self._update = self._stack.enter_context(
-                progress_bar("Applying", quiet=self.quiet, note=lambda: _wait_note(self.client))
-            )
-        self._update(done, total)
-
-    def close(self) -> None:
-        self._stack.close()
-        self._update = None
-
-
-def _canary_prompt(bar: _ApplyingBar, *, yes: bool) -> Callable[[CanaryReport], bool]:
+def _canary_prompt(bar: PacedBar, *, yes: bool) -> Callable[[CanaryReport], bool]:
     """Show what the canary came to; ask (unless ``yes``) whether the rest goes."""
 
     def confirm(canary: CanaryReport) -> bool:
@@ -273,7 +260,8 @@ def _canary_prompt(bar: _ApplyingBar, *, yes: bool) -> Callable[[CanaryReport], 
 def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_json: bool) -> None:
     """The outcome of applying: counts, the JSON report, and each value not applied."""
     counts = result.summary()
-    waited = f"{client.limiter.waited:.0f} s spent waiting for the rate limit"
+    # Wall-clock time during which the limit held requests back (parallel waits once).
+    waited = f"{client.limiter.blocked:.0f} s spent waiting for the rate limit"
     if result.results or not result.starts:
         line = (
             f"Applied {counts['applied']} value(s) in {result.requests} request(s); "

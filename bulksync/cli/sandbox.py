@@ -9,10 +9,8 @@ import click
 
 from bulksync.cli.group import CONTEXT, BulksyncGroup, cli
 from bulksync.cli.options import _settings, say, shared_options
-from bulksync.config import API_KEY_ENV, BASE_URL_ENV
+from bulksync.defaults import API_KEY_ENV, BASE_URL_ENV, DEFAULT_STATE
 from bulksync.errors import ConfigError
-from bulksync.sandbox import DEFAULT_STATE, SANDBOX_API_KEY, SandboxConfig, open_sandbox
-from bulksync.sandbox import reset_sandbox as _reset_sandbox
 
 
 @cli.group("sandbox", cls=BulksyncGroup, context_settings=CONTEXT)
@@ -115,6 +113,7 @@ def sandbox_serve(
       bulksync sandbox serve --port 9000 --rate-limit 20 --window 10
       bulksync sandbox serve --fail-rate 0.2 --drop-rate 0.05 --latency-ms 80
     """
+    from bulksync.sandbox import SANDBOX_API_KEY, SandboxConfig, open_sandbox
     from bulksync.sandbox.server import make_server
 
     settings = _settings(ctx)
@@ -169,8 +168,10 @@ def sandbox_reset(ctx: click.Context, state: Path, seed_dir: Path | None) -> Non
       bulksync sandbox reset
       bulksync sandbox reset --state /tmp/rehearsal.db --seed ./my_team
     """
+    from bulksync.sandbox import reset_sandbox
+
     settings = _settings(ctx)
     settings.activate()
-    _reset_sandbox(state, seed_dir=seed_dir)
+    reset_sandbox(state, seed_dir=seed_dir)
     if not settings.quiet:
         say(f"Sandbox state {state} reset from {seed_dir or 'the bundled sample_data/'}.", err=True)

@@ -9,13 +9,6 @@ import click
 
 from bulksync.cli.group import CONTEXT, cli
 from bulksync.cli.options import _settings, say, shared_options
-from bulksync.cli.planning import conclude, planned, writing
-from bulksync.rundir import (
-    journal_of,
-    new_undo_dir,
-    read_journal,
-)
-from bulksync.undo import plan_undo
 
 
 @cli.command("undo", context_settings=CONTEXT)
@@ -37,6 +30,10 @@ def undo(ctx: click.Context, run_dir: Path, dry_run: bool, yes: bool, as_json: b
       bulksync undo .bulksync/imports/20261128T101500-onboarding --dry-run
       bulksync undo .bulksync/imports/20261128T101500-onboarding --yes
     """
+    from bulksync.cli.planning import conclude, planned, writing
+    from bulksync.rundir import journal_of, new_undo_dir, read_journal
+    from bulksync.undo import plan_undo
+
     settings = _settings(ctx)
     settings.activate()
     read_journal(journal_of(run_dir))  # a clear error now if it is not a readable run

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -113,6 +113,21 @@ class _LeftColumn(ProgressColumn):
         return Text("" if seconds is None else f"{duration(seconds)} left", style="cyan")
 
 
+class _ProgressWithStatus(Progress):
+    """A progress display with a line of its own under the bar, while ``status`` has
+    something to say (a wait for the rate limit): room for it on a narrow terminal."""
+
+    def __init__(self, *columns: ProgressColumn, status: Callable[[], str], **kwargs: Any) -> None:
+        self.status = status  # first: the display may be drawn while it starts
+        super().__init__(*columns, **kwargs)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield from super().get_renderables()
+        line = self.status()
+        if line:
+            yield Text(line, style="yellow")
+
+
 @contextmanager
 def progress_bar(
     label: str,
@@ -120,9 +135,11 @@ def progress_bar(
     quiet: bool,
     note: Callable[[], str] | None = None,
     left: Callable[[int, int], float | None] | None = None,
+    status: Callable[[], str] | None = None,
 ) -> Iterator[Callable[[int, int], None]]:
     """A progress callback ``(done, total)`` drawn as a bar on stderr (nothing if quiet),
-    with the time left and, if given, a ``note`` such as the rate-limit waits.
+    with the time left and, if given, a ``note`` such as the requests a minute, and a
+    ``status`` line under the bar while it is not empty (such as a wait).
 
     The time left is rich's, from the pace so far, unless ``left`` computes it from
     (done, total): a paced read knows better than its first burst does."""
@@ -139,7 +156,9 @@ def progress_bar(
     ]
     if note is not None:
         columns.append(_NoteColumn(note))
-    with Progress(*columns, console=console, transient=True) as bar:
+    with _ProgressWithStatus(
+        *columns, status=status or str, console=console, transient=True
+    ) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:

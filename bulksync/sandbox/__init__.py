@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bulksync.client import NextStepClient
+from bulksync.defaults import DEFAULT_STATE
 from bulksync.errors import ConfigError
 from bulksync.sandbox.app import SANDBOX_API_KEY, Sandbox, SandboxConfig, SandboxStats
 from bulksync.sandbox.seed import default_seed_dir, seed
@@ -18,8 +19,6 @@ from bulksync.sandbox.transport import SandboxTransport
 
 IN_PROCESS_BASE_URL: Final = "http://sandbox.invalid/api/v1"
 """The base URL of the in-process sandbox (``.invalid`` can never be a real host)."""
-
-DEFAULT_STATE: Final = Path(".bulksync") / "sandbox.db"
 
 __all__ = [
     "DEFAULT_STATE",

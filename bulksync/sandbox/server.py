@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bulksync.sandbox.app import Sandbox, SandboxRequest
 
@@ -69,7 +71,8 @@ def _drop_connection(send: Send) -> None:
     """Close the socket without an answer, as a failing load balancer would.
 
     ASGI has no word for this, so it reaches for the transport of uvicorn's h11 protocol
-    (``send`` is a bound method of its request cycle). The server is pinned to h11.
+    (``send`` is a bound method of its request cycle). The server is pinned to h11
+    (``_SandboxProtocol``).
     """
     cycle = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
@@ -78,13 +81,64 @@ def _drop_connection(send: Send) -> None:
     transport.abort()
 
 
+class _OneWritePerTurn:
+    """A transport whose writes made in one turn of the event loop leave as one.
+
+    uvicorn writes a response's status line and headers, then its body, each with a
+    ``write`` of its own; the sandbox's app sends both in the same turn, so joining them
+    puts a whole answer in one segment. Everything else is the wrapped transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def _flush(self) -> None:
+        data, self._pending = b"".join(self._pending), []
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = []
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _SandboxProtocol(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY set and one write per answer.
+
+    uvicorn binds its socket with protocol number 0, so asyncio leaves Nagle's algorithm
+    on for the connections it accepts: the second small write of an answer then waits for
+    the client's delayed ACK, about 40 ms a request on a kept-alive connection.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(_OneWritePerTurn(transport))  # type: ignore[arg-type]
+
+
 def make_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765) -> uvicorn.Server:
     """A uvicorn server for the sandbox; ``port=0`` picks a free one."""
     config = uvicorn.Config(
         SandboxASGI(sandbox),
         host=host,
         port=port,
-        http="h11",
+        http=_SandboxProtocol,
         lifespan="on",
         log_level="warning",
         access_log=False,
@@ -97,7 +151,11 @@ class ServerThread:
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = make_server(sandbox, host, port)
-        self._thread = threading.Thread(target=self.server.run, name="sandbox-http", daemon=True)
+        # Bound as ``sandbox serve`` binds it, so that tests serve the way it does.
+        sock = self.server.config.bind_socket()
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="sandbox-http", daemon=True
+        )
 
     def start(self) -> str:
         """Start serving; return the base URL."""
