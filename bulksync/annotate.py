@@ -24,6 +24,7 @@ calamine (faster, read-only). docs/library.md says why each is used where it is.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -61,6 +62,7 @@ FILLS: Final = {
 }
 AUTHOR: Final = "bulksync"
 SUFFIX: Final = ".checked.xlsx"
+_CELL: Final = re.compile(r"\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6}")
 _OURS: Final = "\n\n— bulksync: "
 """Between a person's own comment and ours, in one cell's comment."""
 _URGENCY: Final = list(Mark)
@@ -123,14 +125,21 @@ def annotate_workbook(
         )
     if out.resolve() == path.resolve():
         raise SheetError(f"{path.name}: the marked copy would overwrite the file itself.")
-    book = _load(path)
-    _unmark(book)
     marks = cell_marks(plan, result)
+    if marks and not any(_CELL.fullmatch(m.ref) for m in marks):
+        raise SheetError(
+            f"None of this plan's findings is at a cell of {path.name} (the plan of a "
+            "DataFrame names frame rows and columns): annotate the plan of the file "
+            "itself, bulksync.plan(client, path)."
+        )
+    book = _load(path)
+    _keep_booleans(book)
+    _unmark(book)
     counts: Counter[Mark] = Counter()
     unplaced = 0
     ranges: dict[str, dict[Mark, list[str]]] = {}
     for mark in marks:
-        if mark.sheet not in book.sheetnames:
+        if mark.sheet not in book.sheetnames or not _CELL.fullmatch(mark.ref):
             unplaced += 1
             continue
         _mark_cell(book[mark.sheet], mark)
@@ -233,6 +242,22 @@ def _load(path: Path) -> Workbook:
         return openpyxl.load_workbook(path, rich_text=True)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise SheetError(f"{path.name}: cannot open the workbook to mark it up ({exc}).") from exc
+
+
+_BOOLEAN_FORMULAS: Final = {"=TRUE()": True, "=FALSE()": False}
+
+
+def _keep_booleans(book: Workbook) -> None:
+    """LibreOffice saves a TRUE or FALSE cell as the formula ``TRUE()`` with its value,
+    and openpyxl writes a formula without its saved value, so a tick would read as
+    empty in the copy: such a cell is written as the value it is."""
+    for sheet in book:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f" and isinstance(cell.value, str):
+                    value = _BOOLEAN_FORMULAS.get(cell.value.replace(" ", "").upper())
+                    if value is not None:
+                        cell.value = value
 
 
 def _mark_cell(sheet: Worksheet, mark: CellMark) -> None:

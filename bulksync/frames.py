@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,9 +25,11 @@ from bulksync.errors import SheetError
 from bulksync.plans import ApplyResult, Change, Plan
 from bulksync.sheets import Layout, Sheet, SheetCell, read_sheet
 from bulksync.sheets.meta import BaseSnapshot
+from bulksync.sheets.reading import RowProblem, as_shown, context_problem, duplicate_problem
 from bulksync.snapshot import FieldKey, FieldValue
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 ATTRS: Final = "bulksync"
@@ -38,7 +41,7 @@ _DTYPES: Final = {
     COMPLETION: "boolean",
     "number": "Float64",
     "multichoice": "object",
-    "date": "datetime64[ns]",
+    "date": "datetime64[s]",
 }
 
 
@@ -88,6 +91,7 @@ def _wide(sheet: Sheet, path: Path) -> pd.DataFrame:
         frame[column] = _typed(frame[column], kind)
     frame.attrs[ATTRS] = {
         "path": str(path),
+        "export_id": sheet.meta.export_id,
         "layout": Layout.RUNS.value,
         "columns": {column: ident[:2] for column, ident in columns.items()},
     }
@@ -107,6 +111,7 @@ def _column_for(
 
 
 def _typed(values: pd.Series, kind: str) -> pd.Series:
+    import numpy as np
     import pandas as pd
 
     dtype = _DTYPES.get(kind, "string")
@@ -114,12 +119,26 @@ def _typed(values: pd.Series, kind: str) -> pd.Series:
     if dtype == "object":
         return values.map(lambda v: list(v) if isinstance(v, list | tuple) else [])
     if dtype.startswith("datetime"):
-        return pd.to_datetime(values.map(lambda v: v or None), errors="coerce").astype(dtype)
+        days = [_day(v) for v in values]
+        return pd.Series(np.array(days, dtype="datetime64[D]").astype(dtype), index=values.index)
     if dtype == "Float64":
         return pd.to_numeric(values, errors="coerce").astype("Float64")
     if dtype == "boolean":
         return values.map(lambda v: None if v is None else bool(v)).astype("boolean")
     return values.map(lambda v: None if v is None or v == "" else str(v)).astype("string")
+
+
+def _day(value: object) -> np.datetime64:
+    """A date as NextStep holds it (``YYYY-MM-DD``), at day resolution: any year fits,
+    where pandas' default nanoseconds end in 2262."""
+    import numpy as np
+
+    if not value:
+        return np.datetime64("NaT", "D")
+    try:
+        return np.datetime64(str(value)[:10], "D")
+    except ValueError:
+        return np.datetime64("NaT", "D")
 
 
 def _tidy(sheet: Sheet, path: Path) -> pd.DataFrame:
@@ -140,7 +159,11 @@ def _tidy(sheet: Sheet, path: Path) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(TIDY))
     for name in TIDY[:-1]:
         frame[name] = frame[name].astype("string")
-    frame.attrs[ATTRS] = {"path": str(path), "layout": Layout.TASKS.value}
+    frame.attrs[ATTRS] = {
+        "path": str(path),
+        "export_id": sheet.meta.export_id,
+        "layout": Layout.TASKS.value,
+    }
     return frame
 
 
@@ -163,47 +186,117 @@ def origin(frame: pd.DataFrame) -> Path:
 def sheet_of_frame(frame: pd.DataFrame) -> Sheet:
     """The sheet an edited frame stands for: the export file's metadata and base
     snapshot, and the frame's values as its cells (each named by the frame's row and
-    column, where an error points)."""
+    column, where an error points). Rows the file would have as errors (a run twice, a
+    run's title or status edited, a value typed where the run has no such field) are
+    the sheet's row problems: errors of the plan."""
+    if not hasattr(frame, "iterrows") or not hasattr(frame, "columns"):
+        raise SheetError(
+            f"bulksync.plan takes an edited file or the edited DataFrame of "
+            f"Export.frame(), not a {type(frame).__name__}: edit the column in the "
+            "frame it came from (frame.loc[rows, (task, field)] = …) and plan the frame."
+        )
     path = origin(frame)
     info = frame.attrs[ATTRS]
     sheet = read_sheet(path)
+    if info.get("export_id") and sheet.meta.export_id != info["export_id"]:
+        raise SheetError(
+            f"{path} was written again by another export since this frame was made, so "
+            "it no longer holds this frame's base snapshot, and values changed in "
+            "NextStep since would look like your edits. Export again and redo the edit "
+            "there (export to a path of its own, or path=None, to keep a frame's file)."
+        )
+    found = Found()
     if info.get("layout") == Layout.TASKS.value:
-        cells = list(_tidy_cells(frame, sheet))
+        _tidy_cells(frame, sheet, found)
     else:
-        cells = list(_wide_cells(frame, sheet, info.get("columns", {})))
+        _wide_cells(frame, sheet, info.get("columns", {}), found)
     return Sheet(
         path=str(path),
         meta=sheet.meta,
         base=sheet.base,
-        cells=tuple(cells),
+        cells=tuple(found.cells),
+        row_problems=tuple(found.problems),
         has_base=sheet.has_base,
     )
 
 
+@dataclass
+class Found:
+    cells: list[SheetCell] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+
+
 def _wide_cells(
-    frame: pd.DataFrame, sheet: Sheet, columns: Mapping[tuple[str, str], tuple[str, str]]
-) -> Iterator[SheetCell]:
+    frame: pd.DataFrame,
+    sheet: Sheet,
+    columns: Mapping[tuple[str, str], tuple[str, str]],
+    found: Found,
+) -> None:
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        raise SheetError(
+            "The frame has none of its export's columns (task title, field label): plan "
+            "the whole frame Export.frame() gave, with its two levels of column names, "
+            "not a part of it (frame[task]) or a reshaped one (swaplevel, droplevel)."
+        )
+    seen: set[str] = set()
     for run_id, row in frame.iterrows():
-        run = sheet.base.run(str(run_id))
+        run_id = str(run_id)
+        run = sheet.base.run(run_id)
         if run is None:
             raise SheetError(
                 f"The frame's row {run_id!r} is no run of the export it came from: only "
                 "the runs exported can be edited (runs are started from a launch sheet)."
             )
-        for column, (template_task_id, field) in columns.items():
-            if column not in row.index:
-                continue
+        if run_id in seen:
+            found.problems.append(
+                duplicate_problem(
+                    f"row {run_id} (again)", f"Run {run_id} is in two rows", None, run_id
+                )
+            )
+            continue
+        seen.add(run_id)
+        _context(row, run_id, RUN, run.title, found)
+        _context(row, run_id, STATUS, run.status, found)
+        for column in present:
+            template_task_id, field_id = columns[column]
             task_id = run.task_of.get(template_task_id, template_task_id)
-            key = FieldKey(str(run_id), task_id, field)
+            key = FieldKey(run_id, task_id, field_id)
+            value = cell_value(row[column])
             if key in run:
-                yield SheetCell(key, _where(run_id, column), cell_value(row[column]))
+                found.cells.append(SheetCell(key, _where(run_id, column), value))
+            elif value is not None:
+                found.problems.append(
+                    RowProblem(
+                        _where(run_id, column),
+                        "not_applicable",
+                        f"Run {run_id} has no such field (it was made from another "
+                        "version of the template); leave it empty (<NA>).",
+                        FieldKey(run_id, "", field_id),
+                        as_shown(value),
+                    )
+                )
 
 
-def _tidy_cells(frame: pd.DataFrame, sheet: Sheet) -> Iterator[SheetCell]:
+def _context(
+    row: pd.Series, run_id: str, column: tuple[str, str], expected: str, found: Found
+) -> None:
+    """A run's title or status in the frame: an import writes neither."""
+    if column not in row.index:
+        return
+    shown = cell_value(row[column])
+    if as_shown(shown) != as_shown(expected):
+        found.problems.append(
+            context_problem(_where(run_id, column), column[1], expected, as_shown(shown), None)
+        )
+
+
+def _tidy_cells(frame: pd.DataFrame, sheet: Sheet, found: Found) -> None:
     missing = [c for c in ("run_id", "task_id", "field_id", "value") if c not in frame.columns]
     if missing:
         raise SheetError(f"The frame has no column {missing[0]!r}; put it back.")
-    for index, run_id, task_id, field, value in zip(
+    seen: set[FieldKey] = set()
+    for index, run_id, task_id, field_id, value in zip(
         frame.index,
         frame["run_id"],
         frame["task_id"],
@@ -211,13 +304,20 @@ def _tidy_cells(frame: pd.DataFrame, sheet: Sheet) -> Iterator[SheetCell]:
         frame["value"],
         strict=True,
     ):
-        key = FieldKey(str(run_id), str(task_id), str(field))
+        key = FieldKey(str(run_id), str(task_id), str(field_id))
         if key not in sheet.base:
             raise SheetError(
                 f"The frame's row {index!r} names a value the export does not have "
-                f"(run {run_id}, task {task_id}, field {field}): put back its ids."
+                f"(run {run_id}, task {task_id}, field {field_id}): put back its ids."
             )
-        yield SheetCell(key, f"row {index!r}, column 'value'", cell_value(value))
+        where = f"row {index!r}, column 'value'"
+        if key in seen:
+            found.problems.append(
+                duplicate_problem(where, "The frame has this value in two rows", key, value)
+            )
+            continue
+        seen.add(key)
+        found.cells.append(SheetCell(key, where, cell_value(value)))
 
 
 def _where(run_id: object, column: tuple[str, str]) -> str:
@@ -229,6 +329,8 @@ def cell_value(value: object) -> CellValue:
     a date for a timestamp at midnight; a multichoice list's items joined by "; "."""
     if value is None:
         return None
+    if getattr(value, "ndim", 0) >= 1 and hasattr(value, "tolist"):
+        value = value.tolist()  # a numpy array, a pandas array or Series of items
     if isinstance(value, list | tuple | set | frozenset):
         return "; ".join(str(v) for v in value) if value else None
     if _missing(value):

@@ -78,6 +78,7 @@ def export(
     path: Path | str | None = None,
     layout: Layout | str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Export:
     """Export the runs of ``template`` in ``status`` (``active``, ``completed``, None
@@ -87,9 +88,18 @@ def export(
     The file is written to ``path`` (.xlsx or .csv). Without one it goes to
     ``.bulksync/frames/`` in the current folder: a frame's edits are planned against
     the base snapshot the file holds, and the journals of applying them are kept
-    beside it, for ``bulksync undo``."""
+    beside it, for ``bulksync undo``.
+
+    An existing file at ``path`` is not replaced unless ``overwrite=True``: it may hold
+    edits not imported yet, or be the file an edited frame is planned against."""
     if not template and not runs:
         raise SheetError("Name a template (template=…) or runs (runs=[…]) to export.")
+    if path is not None and Path(path).exists() and not overwrite and not resume:
+        raise SheetError(
+            f"{path} exists, and may hold edits not imported yet (or be the export an "
+            "edited frame is planned against): import it first, export to another path, "
+            "or give overwrite=True to replace it."
+        )
     if path is None:  # one file per export: a frame plans against its own export's base
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         path = FRAMES_DIR / f"{template or 'runs'}-{stamp}-{secrets.token_hex(3)}.xlsx"
@@ -150,6 +160,8 @@ class _Source:
     live: LiveState
     pace: tuple[int, float] = (100, 60.0)
     """The client's rate limit (requests, window): the report's time to apply."""
+    applied: list[str] = dataclasses.field(default_factory=list)
+    """The run directory of the apply of this plan, once it began (a plan goes once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +183,26 @@ class Plan(_Plan):
         """Send the plan as ``bulksync import`` does: under the file's one-writer lock,
         journalled in ``.bulksync/imports/`` beside the file, each run read again right
         before its PATCHes when its read is stale. With ``canary``, the first requests
-        go first and ``confirm`` (given what they came to) says whether the rest go.
+        go first and ``confirm`` (given what they came to) says whether the rest go;
+        ``confirm`` without ``canary`` is asked once before anything is sent. A plan
+        is applied once: plan again to send what is left after an apply was cut off.
 
         A plan with errors is refused (``SheetError``): nothing is sent while one
         stands. Conflicts are left as they are, or written under ``on_conflict="mine"``."""
         if self.source is None:
             raise SheetError("This plan was not made by bulksync.plan(); it has no file.")
+        if client.host != self.host:
+            raise SheetError(
+                f"This plan was made against {self.host}, and this client is for "
+                f"{client.host}: its reads say nothing of the values there. Plan with this "
+                "client (bulksync.plan(client, …)), then apply that plan."
+            )
+        if self.source.applied:
+            raise SheetError(
+                f"This plan was applied already (journal: {self.source.applied[0]}); "
+                "applying it again would trust reads made before that. Plan again: what "
+                "went is no change then, and only what is left is sent."
+            )
         if self.errors:
             raise SheetError(
                 f"The plan has {len(self.errors)} error(s) (plan.frame() lists them, with "
@@ -184,8 +210,11 @@ class Plan(_Plan):
             )
         path, meta = self.source.path, self.source.sheet.meta
         run_of = RunOf.sheet(path, exported_from=meta.host, exported_at=meta.exported_at)
+        if confirm is not None and canary is None:
+            canary = 0  # asked before anything is sent, with nothing sent yet
         with writer_lock(path, client.host, command=f"bulksync.plan({path.name}).apply()"):
             run_dir = new_run_dir(path, run_of=run_of)
+            self.source.applied.append(str(run_dir))
             done = apply_plan(
                 self,
                 client,
