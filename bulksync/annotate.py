@@ -211,7 +211,7 @@ def _at(cell: str, mark: Mark, note: str) -> CellMark:
 
 def _shown(value: JSON) -> str:
     text = describe(value)
-    return text if text == "(empty)" else repr(text)
+    return text if text == "(empty)" else f"'{text}'"  # as typed: line breaks and all
 
 
 def _change_note(change: Change) -> str:

@@ -210,6 +210,10 @@ class Plan(_Plan):
             )
         path, meta = self.source.path, self.source.sheet.meta
         run_of = RunOf.sheet(path, exported_from=meta.host, exported_at=meta.exported_at)
+        if canary is not None and (
+            isinstance(canary, bool) or not isinstance(canary, int) or canary < 0
+        ):
+            raise ValueError(f"canary is a number of requests, 0 or more, not {canary!r}")
         if confirm is not None and canary is None:
             canary = 0  # asked before anything is sent, with nothing sent yet
         with writer_lock(path, client.host, command=f"bulksync.plan({path.name}).apply()"):
