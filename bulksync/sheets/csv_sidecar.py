@@ -1,0 +1,225 @@
+"""A CSV export's sidecar ``FILE.csv.base.json``: its metadata, base snapshot and row digests.
+
+The sidecar is JSON, written one run per line so that reading it holds each run's
+document as text, parsed only when a row of that run needs it (as the xlsx's hidden
+sheet holds it)::
+
+    {"meta":{…},"runs":{
+    "RUN_ID":{document},
+    …
+    },"shared":{…},"rows":CHECKSUM,"digests":HEX,"ids":HEX,"cells":HEX}
+
+``digests`` is an 8-byte digest of each data row exactly as written (``row_digest`` of
+its cells' text), in row order. A row whose cells digest to the value recorded for its
+place is as exported and is skipped before anything in it is decoded: what the hidden
+``_base`` copy of an xlsx does. ``ids`` (the tasks layout) is the same of each row's id
+cells, which tells a row edited in its place from one sorted or pasted there; ``cells``
+(the runs layout, a row per run) is the same of each cell, row by row, so that of a row
+with an edit only the cells that differ are read. ``rows``, also in the CSV's last
+header cell, is a digest of the three lists, so lists that do not match it (damaged, or
+edited) are not used, and the rows are read in full.
+
+The sidecar is bulksync's, as the hidden sheets of an xlsx are: someone who edits a row
+*and* rewrites its digest, the list's checksum and the CSV's header to match makes that
+row read as unedited, so its edit is not imported (nothing is written over; the edit is
+left out, as it is when the same cell is edited in an xlsx's hidden copy). Nothing in a
+digest can make bulksync write a value the sheet does not hold.
+
+A sidecar written in one line (by an earlier bulksync, or rewritten by a script) is read
+whole, as before; one without ``digests`` has every row read in full.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from bulksync.errors import SheetError
+from bulksync.sheets.meta import ExportMeta
+
+DIGEST_SIZE: Final = 8
+NO_DIGEST: Final = bytes(DIGEST_SIZE)
+"""Written for a row that has no digest (a cell holds a NUL character): never matches."""
+_RUNS_OPEN: Final = ',"runs":{\n'
+_TAIL: Final = '},"shared":'
+
+
+def row_digest(cells: Sequence[str]) -> bytes | None:
+    """A digest of a row's cells as text, or None where a cell holds the separator."""
+    joined = "\x00".join(cells)
+    if joined.count("\x00") != max(len(cells) - 1, 0):
+        return None  # a NUL inside a cell would make two different rows join alike
+    return hashlib.blake2b(
+        joined.encode("utf-8", "surrogatepass"), digest_size=DIGEST_SIZE
+    ).digest()
+
+
+def checksum(digests: bytes, ids: bytes, cells: bytes = b"") -> str:
+    """The ``rows`` checksum: of the row, id and cell digests, 16 hex digits."""
+    whole = hashlib.blake2b(digests, digest_size=8)
+    whole.update(b"|" + ids + b"|" + cells)
+    return whole.hexdigest()
+
+
+class SidecarWriter:
+    """Writes the sidecar as the CSV's rows are written: run documents as they come,
+    a digest per row, and the rest once the rows are done."""
+
+    def __init__(self, handle: TextIO, meta: ExportMeta) -> None:
+        self._handle = handle
+        self._first = True
+        self._digests = bytearray()
+        self._ids = bytearray()
+        self._cells = bytearray()
+        handle.write('{"meta":' + json.dumps(meta.as_dict(), ensure_ascii=False) + _RUNS_OPEN)
+
+    def emit(self, run_id: str, document: str) -> None:
+        """A run's base document (``BaseWriter``'s ``emit``), on a line of its own."""
+        self._handle.write(("" if self._first else ",\n") + json.dumps(run_id) + ":" + document)
+        self._first = False
+
+    def row(self, cells: Sequence[str], ids: Sequence[str] | None = None) -> None:
+        """A data row as written, and its id cells' text (the tasks layout); without
+        ``ids`` (the runs layout), each cell's digest as well."""
+        self._digests += row_digest(cells) or NO_DIGEST
+        if ids is not None:
+            self._ids += row_digest(ids) or NO_DIGEST
+        else:
+            for cell in cells:
+                self._cells += row_digest((cell,)) or NO_DIGEST
+
+    def close(self, shared_json: str) -> str:
+        """The last line; returns the ``rows`` checksum that ties the CSV to it."""
+        rows = checksum(bytes(self._digests), bytes(self._ids), bytes(self._cells))
+        tail = {
+            "rows": rows,
+            "digests": self._digests.hex(),
+            "ids": self._ids.hex(),
+            "cells": self._cells.hex(),
+        }
+        self._handle.write(
+            ("\n" if not self._first else "")
+            + _TAIL
+            + shared_json
+            + ","
+            + json.dumps(tail)[1:]  # "rows":…,"digests":…,"ids":…}
+        )
+        return rows
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A sidecar as read: its parts, run documents as text (or parsed, from a one-line
+    sidecar), and the row digests where it has them and they match its checksum."""
+
+    meta: ExportMeta
+    shared: Mapping[str, Any]
+    runs: Mapping[str, Sequence[str | Mapping[str, Any]]]
+    rows: str
+    digests: bytes | None = None
+    ids: bytes = b""
+    cells: bytes = b""
+
+
+def read_sidecar(side: Path) -> Sidecar:
+    """The sidecar at ``side``; a ``SheetError`` if it is damaged."""
+    try:
+        with side.open(encoding="utf-8", newline="") as handle:
+            first = handle.readline()
+            if first.startswith('{"meta":') and first.endswith(_RUNS_OPEN):
+                document, runs = _read_lines(first, handle)
+            else:  # one line: an earlier bulksync's, or rewritten by a script
+                document = json.loads(first + handle.read())
+                runs = {k: [v] for k, v in document["runs"].items()}
+        meta = ExportMeta.from_dict(document["meta"], str(side))
+        rows = str(document["rows"])
+        return Sidecar(meta, document["shared"], runs, rows, *_digests(document))
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        raise SheetError(f"{side} is damaged; export again.") from None
+
+
+def _read_lines(first: str, lines: Iterator[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A sidecar written a run per line: each run's document kept as its text."""
+    document = json.loads(first[: -len(_RUNS_OPEN)] + "}")
+    runs: dict[str, list[str]] = {}
+    key = json.JSONDecoder().raw_decode
+    for line in lines:
+        if line.startswith(_TAIL):
+            document.update(json.loads("{" + line[len("},") :]))
+            return document, runs
+        run_id, end = key(line)
+        if line[end] != ":":
+            raise ValueError("run line")
+        runs[str(run_id)] = [line[end + 1 :].rstrip("\r\n").removesuffix(",")]
+    raise ValueError("no end")
+
+
+def _digests(document: Mapping[str, Any]) -> tuple[bytes | None, bytes, bytes]:
+    """The row, id and cell digests; None and none where the sidecar has none or they do
+    not match its checksum."""
+    try:
+        digests = bytes.fromhex(document["digests"])
+        ids = bytes.fromhex(document.get("ids", ""))
+        cells = bytes.fromhex(document.get("cells", ""))
+    except (KeyError, TypeError, ValueError):
+        return None, b"", b""
+    if checksum(digests, ids, cells) != document["rows"]:
+        return None, b"", b""
+    return digests, ids, cells
+
+
+class RowCheck:
+    """The exported row at each place, as far as the digests tell (a layout reader's
+    ``exported_of``): the row itself when its digest is the one recorded for its place
+    (it is skipped whole), else None; in the runs layout, with ``cells``, the row with
+    each cell whose digest is not the recorded one made to differ (a NUL appended: the
+    exported text is not known, only that it is not this), so that only those cells are
+    read. Called once per data row, in order; ``look`` is called with every row that is
+    not skipped whole (index, row).
+
+    With ``ids`` (the tasks layout, its id columns ``id_cols``), ``moved`` is set when a
+    row that is read holds ids that are not those exported at its place (a sorted, pasted
+    or appended row): the rows skipped cannot then be told from a copy of it, and the
+    caller reads the file again in full."""
+
+    def __init__(
+        self,
+        side: Sidecar | None,
+        look: Callable[[int, Sequence[str]], None],
+        id_cols: Sequence[int] = (),
+    ) -> None:
+        self._digests = (side.digests if side else None) or b""
+        self._ids = side.ids if side else b""
+        self._cells = side.cells if side else b""
+        rows = len(self._digests) // DIGEST_SIZE
+        self._width = len(self._cells) // DIGEST_SIZE // rows if rows else 0
+        self._id_cols = id_cols if self._ids else ()
+        self._look = look
+        self.moved = False
+
+    def __call__(self, index: int, row: Sequence[str]) -> Sequence[str] | None:
+        at = index * DIGEST_SIZE
+        recorded = self._digests[at : at + DIGEST_SIZE]
+        if recorded and row_digest(row) == recorded:
+            return row
+        self._look(index, row)
+        if self._id_cols and not self.moved:
+            cells = [row[c] if c < len(row) else "" for c in self._id_cols]
+            if any(cells) and row_digest(cells) != self._ids[at : at + DIGEST_SIZE]:
+                self.moved = True
+        if not recorded or len(row) != self._width:
+            return None
+        return self._as_exported(index, row)
+
+    def _as_exported(self, index: int, row: Sequence[str]) -> list[str]:
+        cells, at = self._cells, index * self._width * DIGEST_SIZE
+        exported = []
+        for cell in row:
+            same = row_digest((cell,)) == cells[at : at + DIGEST_SIZE]
+            exported.append(cell if same else cell + "\x00")
+            at += DIGEST_SIZE
+        return exported
