@@ -235,7 +235,8 @@ def test_a_forged_sidecar_can_hide_an_edit_but_never_writes_a_value(tmp_path):
     cells = bytearray.fromhex(document["cells"])
     at = (4 * len(rows[5]) + col) * 8
     cells[at : at + 8] = row_digest(["Bea"]) or b""
-    forged = checksum(bytes(digests), bytes.fromhex(document["ids"]), bytes(cells))
+    ids = bytes.fromhex(document["ids"])
+    forged = checksum(bytes(digests), ids, bytes(cells), document["width"])
     document["digests"], document["cells"] = digests.hex(), cells.hex()
     old, document["rows"] = document["rows"], forged
     side.write_text(json.dumps(document), encoding="utf-8")

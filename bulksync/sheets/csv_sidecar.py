@@ -41,6 +41,7 @@ from typing import Any, Final, TextIO
 from bulksync.errors import SheetError
 from bulksync.sheets.meta import ExportMeta
 
+_blake2b = hashlib.blake2b
 DIGEST_SIZE: Final = 8
 NO_DIGEST: Final = bytes(DIGEST_SIZE)
 """Written for a row that has no digest (a cell holds a NUL character): never matches."""
@@ -53,15 +54,14 @@ def row_digest(cells: Sequence[str]) -> bytes | None:
     joined = "\x00".join(cells)
     if joined.count("\x00") != max(len(cells) - 1, 0):
         return None  # a NUL inside a cell would make two different rows join alike
-    return hashlib.blake2b(
-        joined.encode("utf-8", "surrogatepass"), digest_size=DIGEST_SIZE
-    ).digest()
+    return _blake2b(joined.encode(), digest_size=DIGEST_SIZE).digest()
 
 
-def checksum(digests: bytes, ids: bytes, cells: bytes = b"") -> str:
-    """The ``rows`` checksum: of the row, id and cell digests, 16 hex digits."""
-    whole = hashlib.blake2b(digests, digest_size=8)
-    whole.update(b"|" + ids + b"|" + cells)
+def checksum(digests: bytes, ids: bytes, cells: bytes, width: int) -> str:
+    """The ``rows`` checksum: of the row, id and cell digests and the cells a row has,
+    16 hex digits."""
+    whole = _blake2b(digests, digest_size=8)
+    whole.update(b"|" + ids + b"|" + cells + b"|" + str(width).encode())
     return whole.hexdigest()
 
 
@@ -75,6 +75,7 @@ class SidecarWriter:
         self._digests = bytearray()
         self._ids = bytearray()
         self._cells = bytearray()
+        self._width = 0
         handle.write('{"meta":' + json.dumps(meta.as_dict(), ensure_ascii=False) + _RUNS_OPEN)
 
     def emit(self, run_id: str, document: str) -> None:
@@ -86,17 +87,20 @@ class SidecarWriter:
         """A data row as written, and its id cells' text (the tasks layout); without
         ``ids`` (the runs layout), each cell's digest as well."""
         self._digests += row_digest(cells) or NO_DIGEST
+        self._width = len(cells)
         if ids is not None:
-            self._ids += row_digest(ids) or NO_DIGEST
+            # Only tells a row moved from one in place: no need to refuse a NUL.
+            self._ids += _blake2b("\x00".join(ids).encode(), digest_size=DIGEST_SIZE).digest()
         else:
             for cell in cells:
-                self._cells += row_digest((cell,)) or NO_DIGEST
+                self._cells += _blake2b(cell.encode(), digest_size=DIGEST_SIZE).digest()
 
     def close(self, shared_json: str) -> str:
         """The last line; returns the ``rows`` checksum that ties the CSV to it."""
-        rows = checksum(bytes(self._digests), bytes(self._ids), bytes(self._cells))
+        rows = checksum(bytes(self._digests), bytes(self._ids), bytes(self._cells), self._width)
         tail = {
             "rows": rows,
+            "width": self._width,
             "digests": self._digests.hex(),
             "ids": self._ids.hex(),
             "cells": self._cells.hex(),
@@ -123,6 +127,8 @@ class Sidecar:
     digests: bytes | None = None
     ids: bytes = b""
     cells: bytes = b""
+    width: int = 0
+    """The cells each row was written with (the header's, the tie cell included)."""
 
 
 def read_sidecar(side: Path) -> Sidecar:
@@ -158,18 +164,19 @@ def _read_lines(first: str, lines: Iterator[str]) -> tuple[dict[str, Any], dict[
     raise ValueError("no end")
 
 
-def _digests(document: Mapping[str, Any]) -> tuple[bytes | None, bytes, bytes]:
-    """The row, id and cell digests; None and none where the sidecar has none or they do
-    not match its checksum."""
+def _digests(document: Mapping[str, Any]) -> tuple[bytes | None, bytes, bytes, int]:
+    """The row, id and cell digests and the row width; none where the sidecar has none
+    or they do not match its checksum."""
     try:
         digests = bytes.fromhex(document["digests"])
         ids = bytes.fromhex(document.get("ids", ""))
         cells = bytes.fromhex(document.get("cells", ""))
+        width = int(document["width"])
     except (KeyError, TypeError, ValueError):
-        return None, b"", b""
-    if checksum(digests, ids, cells) != document["rows"]:
-        return None, b"", b""
-    return digests, ids, cells
+        return None, b"", b"", 0
+    if checksum(digests, ids, cells, width) != document["rows"]:
+        return None, b"", b"", 0
+    return digests, ids, cells, width
 
 
 class RowCheck:
@@ -195,8 +202,7 @@ class RowCheck:
         self._digests = (side.digests if side else None) or b""
         self._ids = side.ids if side else b""
         self._cells = side.cells if side else b""
-        rows = len(self._digests) // DIGEST_SIZE
-        self._width = len(self._cells) // DIGEST_SIZE // rows if rows else 0
+        self._width = side.width if side else 0
         self._id_cols = id_cols if self._ids else ()
         self._look = look
         self.moved = False
@@ -204,14 +210,21 @@ class RowCheck:
     def __call__(self, index: int, row: Sequence[str]) -> Sequence[str] | None:
         at = index * DIGEST_SIZE
         recorded = self._digests[at : at + DIGEST_SIZE]
-        if recorded and row_digest(row) == recorded:
+        # row_digest, with the count of separators replaced by the count of cells: a row
+        # with as many cells as exported, and the same text joined, has the same cells.
+        if (
+            recorded
+            and len(row) == self._width
+            and _blake2b("\x00".join(row).encode(), digest_size=DIGEST_SIZE).digest() == recorded
+        ):
             return row
         self._look(index, row)
         if self._id_cols and not self.moved:
             cells = [row[c] if c < len(row) else "" for c in self._id_cols]
-            if any(cells) and row_digest(cells) != self._ids[at : at + DIGEST_SIZE]:
+            ids = _blake2b("\x00".join(cells).encode(), digest_size=DIGEST_SIZE).digest()
+            if any(cells) and ids != self._ids[at : at + DIGEST_SIZE]:
                 self.moved = True
-        if not recorded or len(row) != self._width:
+        if not recorded or not self._cells or len(row) != self._width:
             return None
         return self._as_exported(index, row)
 
@@ -219,7 +232,10 @@ class RowCheck:
         cells, at = self._cells, index * self._width * DIGEST_SIZE
         exported = []
         for cell in row:
-            same = row_digest((cell,)) == cells[at : at + DIGEST_SIZE]
+            same = (
+                _blake2b(cell.encode(), digest_size=DIGEST_SIZE).digest()
+                == cells[at : at + DIGEST_SIZE]
+            )
             exported.append(cell if same else cell + "\x00")
             at += DIGEST_SIZE
         return exported

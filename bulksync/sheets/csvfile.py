@@ -120,7 +120,14 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
         writer = csv.writer(handle, lineterminator="\r\n")
         handle.write(header)
         for row in grid.rows:
-            out = [_text(cell, base) for cell in row]
+            out = []
+            for cell in row:
+                if cell.field is not None:
+                    out.append(_value_text(cell, base))
+                elif cell.na:
+                    out.append("n/a")
+                else:  # a context cell (its text kept as text) or an id
+                    out.append(guard(_plain(cell.value), as_text=False))
             out.append("")  # the tie column
             writer.writerow(out)
             digests.row(out, None if id_cols is None else [out[c] for c in id_cols])
@@ -138,11 +145,10 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     return len(base)
 
 
-def _text(cell: Cell, base: BaseWriter) -> str:
-    """A cell's text as written; a value cell's field goes to the base snapshot."""
-    if cell.field is None:
-        return "n/a" if cell.na else guard(_plain(cell.value), as_text=False)
+def _value_text(cell: Cell, base: BaseWriter) -> str:
+    """A value cell's text as written; its field goes to the base snapshot."""
     field = cell.field
+    assert field is not None
     codec = codec_for(field.spec.kind)
     shown = field.value if cell.shows is None else cell.shows[0]
     text = codec.to_text(shown, field.spec.options)
