@@ -16,6 +16,7 @@ import pytest
 
 from bulksync import Element, Layout, Run, Snapshot, Task, plan_import, read_sheet, write_export
 from bulksync.errors import SheetError
+from bulksync.sheets import csv_sidecar
 from bulksync.sheets.csv_sidecar import checksum, row_digest
 from bulksync.sheets.csvfile import sidecar
 
@@ -212,9 +213,9 @@ def test_a_digest_rewritten_for_an_edited_row_does_not_hide_the_edit(tmp_path):
     write_rows(path, rows, lineterminator="\r\n")
     side = sidecar(path)
     document = json.loads(side.read_text(encoding="utf-8"))
-    digests = bytearray.fromhex(document["digests"])
+    digests = bytearray.fromhex("".join(document["digests"]))
     digests[4 * 8 : 5 * 8] = row_digest(rows[5]) or b""
-    document["digests"] = digests.hex()
+    document["digests"] = [digests.hex()]
     side.write_text(json.dumps(document), encoding="utf-8")
     assert len(read_sheet(path, only_edited=True).cells) == len(read_sheet(path).cells)
     assert [c.sheet for c in plan(path).changes] == ["Bea"]
@@ -230,14 +231,14 @@ def test_a_forged_sidecar_can_hide_an_edit_but_never_writes_a_value(tmp_path):
     rows[5][col] = "Bea"
     side = sidecar(path)
     document = json.loads(side.read_text(encoding="utf-8"))
-    digests = bytearray.fromhex(document["digests"])
+    digests = bytearray.fromhex("".join(document["digests"]))
     digests[4 * 8 : 5 * 8] = row_digest(rows[5]) or b""
-    cells = bytearray.fromhex(document["cells"])
+    cells = bytearray.fromhex("".join(document["cells"]))
     at = (4 * len(rows[5]) + col) * 8
     cells[at : at + 8] = row_digest(["Bea"]) or b""
-    ids = bytes.fromhex(document["ids"])
+    ids = bytes.fromhex("".join(document["ids"]))
     forged = checksum(bytes(digests), ids, bytes(cells), document["width"])
-    document["digests"], document["cells"] = digests.hex(), cells.hex()
+    document["digests"], document["cells"] = [digests.hex()], [cells.hex()]
     old, document["rows"] = document["rows"], forged
     side.write_text(json.dumps(document), encoding="utf-8")
     rows[0][-1] = rows[0][-1].replace(old, forged)
@@ -265,7 +266,22 @@ def test_the_sidecar_is_json_with_a_run_per_line(tmp_path, layout):
     text = sidecar(path).read_text(encoding="utf-8")
     document = json.loads(text)
     assert list(document["runs"]) == ["run_000", "run_001", "run_002"]
-    assert len(text.split("\n")) == 3 + 2
+    lines = text.split("\n")
+    assert [line.split(":")[0] for line in lines[1:4]] == ['"run_000"', '"run_001"', '"run_002"']
     rows = len(rows_of(path)) - 1
-    assert len(bytes.fromhex(document["digests"])) == rows * 8
-    assert len(bytes.fromhex(document["ids"])) == (rows * 8 if layout is Layout.TASKS else 0)
+    assert len(bytes.fromhex("".join(document["digests"]))) == rows * 8
+    ids = bytes.fromhex("".join(document["ids"]))
+    assert len(ids) == (rows * 8 if layout is Layout.TASKS else 0)
+
+
+def test_digests_written_in_many_pieces_read_back_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_sidecar, "CHUNK", 16)
+    path = exported(tmp_path, Layout.TASKS)
+    document = json.loads(sidecar(path).read_text(encoding="utf-8"))
+    assert len(document["digests"]) == -(-(len(rows_of(path)) - 1) // 16) > 2
+    assert read_sheet(path, only_edited=True).cells == ()
+    rows = rows_of(path)
+    rows[name_row(rows, Layout.TASKS, RUNS - 2)][value_col(rows, Layout.TASKS)] = "Bea"
+    write_rows(path, rows, lineterminator="\r\n")
+    assert len(read_sheet(path, only_edited=True).cells) == 1
+    assert [c.sheet for c in plan(path).changes] == ["Bea"]

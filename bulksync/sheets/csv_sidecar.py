@@ -7,7 +7,14 @@ sheet holds it)::
     {"meta":{…},"runs":{
     "RUN_ID":{document},
     …
-    },"shared":{…},"rows":CHECKSUM,"digests":HEX,"ids":HEX,"cells":HEX}
+    },"shared":{…},"rows":CHECKSUM,"width":CELLS,"digests":[
+    "HEX",
+    …
+    ],"ids":[
+    …
+    ],"cells":[
+    …
+    ]}
 
 ``digests`` is an 8-byte digest of each data row exactly as written (``row_digest`` of
 its cells' text), in row order. A row whose cells digest to the value recorded for its
@@ -15,9 +22,11 @@ place is as exported and is skipped before anything in it is decoded: what the h
 ``_base`` copy of an xlsx does. ``ids`` (the tasks layout) is the same of each row's id
 cells, which tells a row edited in its place from one sorted or pasted there; ``cells``
 (the runs layout, a row per run) is the same of each cell, row by row, so that of a row
-with an edit only the cells that differ are read. ``rows``, also in the CSV's last
-header cell, is a digest of the three lists, so lists that do not match it (damaged, or
-edited) are not used, and the rows are read in full.
+with an edit only the cells that differ are read. Each list is hex, in pieces of
+``CHUNK`` digests a line (read a line at a time: no copy of a whole list as text).
+``rows``, also in the CSV's last header cell, is a digest of the three lists and of
+``width`` (the cells a row was written with), so lists that do not match it (damaged,
+or edited) are not used, and the rows are read in full.
 
 The sidecar is bulksync's, as the hidden sheets of an xlsx are: someone who edits a row
 *and* rewrites its digest, the list's checksum and the CSV's header to match makes that
@@ -61,8 +70,15 @@ def checksum(digests: bytes, ids: bytes, cells: bytes, width: int) -> str:
     """The ``rows`` checksum: of the row, id and cell digests and the cells a row has,
     16 hex digits."""
     whole = _blake2b(digests, digest_size=8)
-    whole.update(b"|" + ids + b"|" + cells + b"|" + str(width).encode())
+    for part in (ids, cells, str(width).encode()):
+        whole.update(b"|")
+        whole.update(part)
     return whole.hexdigest()
+
+
+CHUNK: Final = 4096
+"""Digests per line of the sidecar's lists."""
+_LISTS: Final = ("digests", "ids", "cells")
 
 
 class SidecarWriter:
@@ -96,22 +112,19 @@ class SidecarWriter:
                 self._cells += _blake2b(cell.encode(), digest_size=DIGEST_SIZE).digest()
 
     def close(self, shared_json: str) -> str:
-        """The last line; returns the ``rows`` checksum that ties the CSV to it."""
-        rows = checksum(bytes(self._digests), bytes(self._ids), bytes(self._cells), self._width)
-        tail = {
-            "rows": rows,
-            "width": self._width,
-            "digests": self._digests.hex(),
-            "ids": self._ids.hex(),
-            "cells": self._cells.hex(),
-        }
-        self._handle.write(
-            ("\n" if not self._first else "")
-            + _TAIL
-            + shared_json
-            + ","
-            + json.dumps(tail)[1:]  # "rows":…,"digests":…,"ids":…}
-        )
+        """The last lines; returns the ``rows`` checksum that ties the CSV to it."""
+        rows = checksum(self._digests, self._ids, self._cells, self._width)
+        write = self._handle.write
+        write(("\n" if not self._first else "") + _TAIL + shared_json)
+        write(f',"rows":{json.dumps(rows)},"width":{self._width}')
+        for name, digests in zip(_LISTS, (self._digests, self._ids, self._cells), strict=True):
+            write(f',"{name}":[')
+            step = CHUNK * DIGEST_SIZE
+            write(
+                ",".join(f'\n"{digests[i : i + step].hex()}"' for i in range(0, len(digests), step))
+            )
+            write("\n]")
+        write("}")
         return rows
 
 
@@ -149,13 +162,14 @@ def read_sidecar(side: Path) -> Sidecar:
 
 
 def _read_lines(first: str, lines: Iterator[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """A sidecar written a run per line: each run's document kept as its text."""
+    """A sidecar written a run per line: each run's document kept as its text, each list
+    of digests as bytes."""
     document = json.loads(first[: -len(_RUNS_OPEN)] + "}")
     runs: dict[str, list[str]] = {}
     key = json.JSONDecoder().raw_decode
     for line in lines:
         if line.startswith(_TAIL):
-            document.update(json.loads("{" + line[len("},") :]))
+            _read_tail(line, lines, document)
             return document, runs
         run_id, end = key(line)
         if line[end] != ":":
@@ -164,19 +178,47 @@ def _read_lines(first: str, lines: Iterator[str]) -> tuple[dict[str, Any], dict[
     raise ValueError("no end")
 
 
+def _read_tail(line: str, lines: Iterator[str], document: dict[str, Any]) -> None:
+    """What follows the runs: shared specs, checksum and width on one line, then the
+    lists of digests a piece per line (kept as bytes, not as text)."""
+    start = line.find(',"digests":[')
+    if start < 0:  # no digests: written by hand, or by a script
+        document.update(json.loads("{" + line[len("},") :]))
+        return
+    document.update(json.loads("{" + line[len("},") : start] + "}"))
+    name, found = "digests", bytearray()
+    for line in lines:
+        if line.startswith("]"):
+            document[name] = bytes(found)
+            if line.startswith("]}"):
+                return
+            name, found = json.loads(line[2:].partition(":")[0]), bytearray()
+        else:
+            found += bytes.fromhex(json.loads(line.rstrip("\r\n").removesuffix(",")))
+    raise ValueError("no end")
+
+
 def _digests(document: Mapping[str, Any]) -> tuple[bytes | None, bytes, bytes, int]:
     """The row, id and cell digests and the row width; none where the sidecar has none
     or they do not match its checksum."""
     try:
-        digests = bytes.fromhex(document["digests"])
-        ids = bytes.fromhex(document.get("ids", ""))
-        cells = bytes.fromhex(document.get("cells", ""))
+        digests, ids, cells = (_bytes(document.get(name, b"")) for name in _LISTS)
         width = int(document["width"])
+        if "digests" not in document:
+            raise KeyError("digests")
     except (KeyError, TypeError, ValueError):
         return None, b"", b"", 0
     if checksum(digests, ids, cells, width) != document["rows"]:
         return None, b"", b"", 0
     return digests, ids, cells, width
+
+
+def _bytes(value: bytes | str | list[str]) -> bytes:
+    """A list of digests as read: bytes (read a line at a time), or hex, whole or in
+    pieces (a sidecar read whole)."""
+    if isinstance(value, bytes):
+        return value
+    return bytes.fromhex(value if isinstance(value, str) else "".join(value))
 
 
 class RowCheck:
