@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, BinaryIO, Final, TextIO
 
 from bulksync.errors import SheetError
 from bulksync.sheets.meta import ExportMeta
@@ -53,6 +54,7 @@ from bulksync.sheets.meta import ExportMeta
 _blake2b = hashlib.blake2b
 DIGEST_SIZE: Final = 8
 NO_DIGEST: Final = bytes(DIGEST_SIZE)
+Digests = bytes | bytearray
 """Written for a row that has no digest (a cell holds a NUL character): never matches."""
 _RUNS_OPEN: Final = ',"runs":{\n'
 _TAIL: Final = '},"shared":'
@@ -66,7 +68,7 @@ def row_digest(cells: Sequence[str]) -> bytes | None:
     return _blake2b(joined.encode(), digest_size=DIGEST_SIZE).digest()
 
 
-def checksum(digests: bytes, ids: bytes, cells: bytes, width: int) -> str:
+def checksum(digests: Digests, ids: Digests, cells: Digests, width: int) -> str:
     """The ``rows`` checksum: of the row, id and cell digests and the cells a row has,
     16 hex digits."""
     whole = _blake2b(digests, digest_size=8)
@@ -147,12 +149,13 @@ class Sidecar:
 def read_sidecar(side: Path) -> Sidecar:
     """The sidecar at ``side``; a ``SheetError`` if it is damaged."""
     try:
-        with side.open(encoding="utf-8", newline="") as handle:
-            first = handle.readline()
+        with side.open("rb") as handle:
+            first = handle.readline().decode()
+            runs: Mapping[str, Sequence[str | Mapping[str, Any]]]
             if first.startswith('{"meta":') and first.endswith(_RUNS_OPEN):
-                document, runs = _read_lines(first, handle)
+                document, runs = _read_lines(first, handle, side)
             else:  # one line: an earlier bulksync's, or rewritten by a script
-                document = json.loads(first + handle.read())
+                document = json.loads(first + handle.read().decode())
                 runs = {k: [v] for k, v in document["runs"].items()}
         meta = ExportMeta.from_dict(document["meta"], str(side))
         rows = str(document["rows"])
@@ -161,21 +164,50 @@ def read_sidecar(side: Path) -> Sidecar:
         raise SheetError(f"{side} is damaged; export again.") from None
 
 
-def _read_lines(first: str, lines: Iterator[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """A sidecar written a run per line: each run's document kept as its text, each list
-    of digests as bytes."""
+def _read_lines(first: str, handle: BinaryIO, side: Path) -> tuple[dict[str, Any], RunDocuments]:
+    """A sidecar written a run per line: where each run's document is (read when asked
+    for), each list of digests as bytes."""
     document = json.loads(first[: -len(_RUNS_OPEN)] + "}")
-    runs: dict[str, list[str]] = {}
+    spans: dict[str, tuple[int, int]] = {}
     key = json.JSONDecoder().raw_decode
+    at = len(first.encode())
+    lines = (line.decode() for line in handle)
     for line in lines:
         if line.startswith(_TAIL):
             _read_tail(line, lines, document)
-            return document, runs
+            return document, RunDocuments(side, spans)
         run_id, end = key(line)
         if line[end] != ":":
             raise ValueError("run line")
-        runs[str(run_id)] = [line[end + 1 :].rstrip("\r\n").removesuffix(",")]
+        text = line[end + 1 :].rstrip("\r\n").removesuffix(",")
+        start = at + len(line[: end + 1].encode())
+        spans[str(run_id)] = (start, len(text.encode()))
+        at += len(line.encode())
     raise ValueError("no end")
+
+
+class RunDocuments(Mapping[str, Sequence[str]]):
+    """The runs' documents of a sidecar, each read from the file when asked for: an
+    import holds where each one is, and the text of the runs it reads only."""
+
+    def __init__(self, side: Path, spans: dict[str, tuple[int, int]]) -> None:
+        self._side = side
+        self._spans = spans
+        self._handle: BinaryIO | None = None
+
+    def __getitem__(self, run_id: str) -> Sequence[str]:
+        start, size = self._spans[run_id]
+        if self._handle is None:  # opened once, closed when this is let go
+            self._handle = self._side.open("rb")
+            weakref.finalize(self, self._handle.close)
+        self._handle.seek(start)
+        return [self._handle.read(size).decode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)
 
 
 def _read_tail(line: str, lines: Iterator[str], document: dict[str, Any]) -> None:
