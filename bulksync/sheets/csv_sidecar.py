@@ -122,9 +122,8 @@ class SidecarWriter:
         for name, digests in zip(_LISTS, (self._digests, self._ids, self._cells), strict=True):
             write(f',"{name}":[')
             step = CHUNK * DIGEST_SIZE
-            write(
-                ",".join(f'\n"{digests[i : i + step].hex()}"' for i in range(0, len(digests), step))
-            )
+            for i in range(0, len(digests), step):  # a piece at a time: no copy of the whole
+                write(("," if i else "") + f'\n"{digests[i : i + step].hex()}"')
             write("\n]")
         write("}")
         return rows
