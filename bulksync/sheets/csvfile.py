@@ -59,11 +59,15 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".base.json")
 
 
+_GUARDED_START: Final = "=+-@\t\r'"
+"""A text starting with one of these is a formula (or loses it) in a spreadsheet."""
+
+
 def guard(text: str, *, as_text: bool) -> str:
     """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
     if not text:
         return text
-    if text[0] in "=+-@\t\r'" or (
+    if text[0] in _GUARDED_START or (
         as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
     ):
         return "'" + text
@@ -126,8 +130,9 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
                     out.append(_value_text(cell, base))
                 elif cell.na:
                     out.append("n/a")
-                else:  # a context cell (its text kept as text) or an id
-                    out.append(guard(_plain(cell.value), as_text=False))
+                else:  # a context cell or an id: guard(text, as_text=False), inline
+                    text = "" if cell.value is None else str(cell.value)
+                    out.append("'" + text if text and text[0] in _GUARDED_START else text)
             out.append("")  # the tie column
             writer.writerow(out)
             digests.row(out, None if id_cols is None else [out[c] for c in id_cols])
@@ -157,10 +162,6 @@ def _value_text(cell: Cell, base: BaseWriter) -> str:
         field = locked_as_unholdable(field, why)
     base.add(field)
     return guard(text, as_text=codec.csv_text)
-
-
-def _plain(value: CellValue) -> str:
-    return "" if value is None else str(value)
 
 
 def read_csv(
