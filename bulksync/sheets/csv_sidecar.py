@@ -252,6 +252,10 @@ def _bytes(value: bytes | str | list[str]) -> bytes:
     return bytes.fromhex(value if isinstance(value, str) else "".join(value))
 
 
+class RowsMoved(Exception):
+    """A tasks-layout row holds ids not exported at its place: read the file in full."""
+
+
 class RowCheck:
     """The exported row at each place, as far as the digests tell (a layout reader's
     ``exported_of``): the row itself when its digest is the one recorded for its place
@@ -261,9 +265,9 @@ class RowCheck:
     read. Called once per data row, in order; ``look`` is called with every row that is
     not skipped whole (index, row).
 
-    With ``ids`` (the tasks layout, its id columns ``id_cols``), ``moved`` is set when a
-    row that is read holds ids that are not those exported at its place (a sorted, pasted
-    or appended row): the rows skipped cannot then be told from a copy of it, and the
+    With ``ids`` (the tasks layout, its id columns ``id_cols``), a row that is read and
+    holds ids that are not those exported at its place (a sorted, pasted or appended
+    row) raises ``RowsMoved``: the rows skipped cannot be told from a copy of it, and the
     caller reads the file again in full."""
 
     def __init__(
@@ -278,7 +282,6 @@ class RowCheck:
         self._width = side.width if side else 0
         self._id_cols = id_cols if self._ids else ()
         self._look = look
-        self.moved = False
 
     def __call__(self, index: int, row: Sequence[str]) -> Sequence[str] | None:
         at = index * DIGEST_SIZE
@@ -292,11 +295,11 @@ class RowCheck:
         ):
             return row
         self._look(index, row)
-        if self._id_cols and not self.moved:
+        if self._id_cols:
             cells = [row[c] if c < len(row) else "" for c in self._id_cols]
             ids = _blake2b("\x00".join(cells).encode(), digest_size=DIGEST_SIZE).digest()
             if any(cells) and ids != self._ids[at : at + DIGEST_SIZE]:
-                self.moved = True
+                raise RowsMoved
         if not recorded or not self._cells or len(row) != self._width:
             return None
         return self._as_exported(index, row)

@@ -29,7 +29,13 @@ from typing import Final
 
 from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.sheets.csv_sidecar import RowCheck, Sidecar, SidecarWriter, read_sidecar
+from bulksync.sheets.csv_sidecar import (
+    RowCheck,
+    RowsMoved,
+    Sidecar,
+    SidecarWriter,
+    read_sidecar,
+)
 from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS, TASK_ID_COLUMNS, Cell, Grid, Layout
 from bulksync.sheets.meta import (
     BaseSnapshot,
@@ -171,15 +177,15 @@ def read_csv(
 
     The file is read a row at a time. With ``only_edited`` the rows the sidecar's
     digests say are as exported are skipped unread (``csv_sidecar``); a tasks-layout file
-    in which a row read holds ids not exported at its place is then read again in full
-    (a copy of a skipped row is found that way)."""
-    sheet, moved = _read_csv(path, encoding, no_base=no_base, skip=only_edited)
-    if moved:
-        sheet, _ = _read_csv(path, encoding, no_base=no_base, skip=False)
-    return sheet
+    in which a row read holds ids not exported at its place is then read again in full,
+    once that row is met (a copy of a skipped row is found that way)."""
+    try:
+        return _read_csv(path, encoding, no_base=no_base, skip=only_edited)
+    except RowsMoved:
+        return _read_csv(path, encoding, no_base=no_base, skip=False)
 
 
-def _read_csv(path: Path, encoding: str | None, *, no_base: bool, skip: bool) -> tuple[Sheet, bool]:
+def _read_csv(path: Path, encoding: str | None, *, no_base: bool, skip: bool) -> Sheet:
     where, name = str(path), path.name
     with _lines_of(path, encoding) as lines:
         head = _header_lines(lines)
@@ -219,7 +225,7 @@ def _read_csv(path: Path, encoding: str | None, *, no_base: bool, skip: bool) ->
             cells, problems, new_rows = _run_cells(
                 where, name, header, records, meta, base, checked=has_base, exported_of=check
             )
-    sheet = Sheet(
+    return Sheet(
         where,
         meta,
         base,
@@ -230,7 +236,6 @@ def _read_csv(path: Path, encoding: str | None, *, no_base: bool, skip: bool) ->
         new_rows=tuple(new_rows),
         text_cells=True,
     )
-    return sheet, check.moved
 
 
 def _row_check(
