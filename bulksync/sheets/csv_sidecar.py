@@ -1,8 +1,7 @@
 """A CSV export's sidecar ``FILE.csv.base.json``: its metadata, base snapshot and row digests.
 
-The sidecar is JSON, written one run per line so that reading it holds each run's
-document as text, parsed only when a row of that run needs it (as the xlsx's hidden
-sheet holds it)::
+The sidecar is JSON, written one run per line so that reading it holds only where each
+run's document is, and reads and parses one when a row of that run needs it::
 
     {"meta":{…},"runs":{
     "RUN_ID":{document},
@@ -54,8 +53,8 @@ from bulksync.sheets.meta import ExportMeta
 _blake2b = hashlib.blake2b
 DIGEST_SIZE: Final = 8
 NO_DIGEST: Final = bytes(DIGEST_SIZE)
-Digests = bytes | bytearray
 """Written for a row that has no digest (a cell holds a NUL character): never matches."""
+Digests = bytes | bytearray
 _RUNS_OPEN: Final = ',"runs":{\n'
 _TAIL: Final = '},"shared":'
 
@@ -160,7 +159,7 @@ def read_sidecar(side: Path) -> Sidecar:
         rows = str(document["rows"])
         return Sidecar(meta, document["shared"], runs, rows, *_digests(document))
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-        raise SheetError(f"{side} is damaged; export again.") from None
+        raise SheetError(f"{side} is damaged; export the runs again.") from None
 
 
 def _read_lines(first: str, handle: BinaryIO, side: Path) -> tuple[dict[str, Any], RunDocuments]:

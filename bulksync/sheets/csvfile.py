@@ -321,11 +321,7 @@ def _read_sidecar(path: Path, tie: re.Match[str] | None, header: list[str]) -> S
 
 
 def _base_of(side: Sidecar, where: Path) -> BaseSnapshot:
-    try:
-        shared = Shared.parse(side.shared, str(where))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise SheetError(f"{where} is damaged; export again.") from None
-    return BaseSnapshot(shared, side.runs, str(where))
+    return BaseSnapshot(Shared.parse(side.shared, str(where)), side.runs, str(where))
 
 
 def _run_cells(
