@@ -251,7 +251,8 @@ def read_sheet(
     ``no_base`` accepts a CSV without its base snapshot (a hand-made one): its cells
     are then matched to fields from live state (see ``bulksync.validate``).
     ``only_edited`` keeps only the cells that may hold an edit, where the file says
-    (an xlsx compares its rows with the hidden copy of the exported ones); import uses
+    (an xlsx compares its rows with the hidden copy of the exported ones, a CSV each
+    row's digest with the one its sidecar recorded); import uses
     it, and it is what makes importing a large, lightly edited workbook fast.
     """
     if not path.exists():
@@ -260,7 +261,7 @@ def read_sheet(
         raise SheetError(f"{path} is a directory; name the sheet file to import.")
     with cycle_collector_paused():
         if _suffix(path) == ".csv":
-            return read_csv(path, encoding, no_base=no_base)
+            return read_csv(path, encoding, no_base=no_base, only_edited=only_edited)
         if encoding:
             raise SheetError("--encoding is for CSV files; an xlsx file says its own encoding.")
         return read_xlsx(path, only_edited=only_edited)

@@ -19,17 +19,24 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
-import json
+import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
 from bulksync.codecs import CellValue, codec_for, unholdable
 from bulksync.errors import SheetError
-from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS, TASK_ID_COLUMNS, Grid, Layout
+from bulksync.sheets.csv_sidecar import (
+    RowCheck,
+    RowsMoved,
+    Sidecar,
+    SidecarWriter,
+    read_sidecar,
+)
+from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS, TASK_ID_COLUMNS, Cell, Grid, Layout
 from bulksync.sheets.meta import (
     BaseSnapshot,
     BaseWriter,
@@ -58,11 +65,15 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".base.json")
 
 
+_GUARDED_START: Final = "=+-@\t\r'"
+"""A text starting with one of these is a formula (or loses it) in a spreadsheet."""
+
+
 def guard(text: str, *, as_text: bool) -> str:
     """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
     if not text:
         return text
-    if text[0] in "=+-@\t\r'" or (
+    if text[0] in _GUARDED_START or (
         as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
     ):
         return "'" + text
@@ -91,62 +102,52 @@ def tie_cell(export_id: str, checksum: str) -> str:
 def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     """Write the grid and its sidecar; the sidecar is streamed run by run as well.
 
-    Sidecar: ``{"meta": {...}, "runs": {RUN_ID: document, ...}, "shared": {...},
-    "rows": CHECKSUM}``. The CSV's last header cell carries the export id and the same
-    checksum of the exported rows (``TIE``), so that a CSV read beside a sidecar of
-    another export is refused: its values would be taken for edits. The checksum is
-    known once the rows are written; it then replaces a placeholder in the header.
-    Reading compares the two copies of the checksum (header and sidecar), never the rows
-    with it: edited, filled or appended rows keep the tie. A launch sheet's empty rows
-    for runs to start (``grid.new_rows``) come last, every cell empty.
+    Sidecar (``csv_sidecar``): ``{"meta": {...}, "runs": {RUN_ID: document, ...},
+    "shared": {...}, "rows": CHECKSUM, "digests": …, "ids": …}``, a digest of each row as
+    written, by which reading skips the rows that are as exported. The CSV's last header
+    cell carries the export id and the same checksum (``TIE``), so that a CSV read beside
+    a sidecar of another export is refused: its values would be taken for edits. The
+    checksum is known once the rows are written; it then replaces a placeholder in the
+    header. Reading compares the two copies of the checksum (header and sidecar), never
+    the rows with it: edited, filled or appended rows keep the tie. A launch sheet's
+    empty rows for runs to start (``grid.new_rows``) come last, every cell empty.
     """
     head = io.StringIO()
+    titles = header_of(grid)
     csv.writer(head, lineterminator="\r\n").writerow(
-        [guard(h, as_text=False) for h in header_of(grid)]
-        + [tie_cell(meta.export_id, _NO_CHECKSUM)]
+        [guard(h, as_text=False) for h in titles] + [tie_cell(meta.export_id, _NO_CHECKSUM)]
     )
     header = head.getvalue()
-    checksum = hashlib.sha256()
+    id_cols = (
+        [titles.index(name) for name in TASK_ID_COLUMNS] if grid.layout is Layout.TASKS else None
+    )
     with (
         path.open("w", encoding="utf-8-sig", newline="") as handle,
-        sidecar(path).open("w", encoding="utf-8") as side,
+        sidecar(path).open("w", encoding="utf-8", newline="") as side,
     ):
-        side.write('{"meta":' + json.dumps(meta.as_dict(), ensure_ascii=False) + ',"runs":{')
-        first = True
-
-        def emit(run_id: str, document: str) -> None:
-            nonlocal first
-            side.write(("" if first else ",") + json.dumps(run_id) + ":" + document)
-            first = False
-
-        base = BaseWriter(grid.context, emit)
+        digests = SidecarWriter(side, meta)
+        base = BaseWriter(grid.context, digests.emit)
         writer = csv.writer(handle, lineterminator="\r\n")
         handle.write(header)
         for row in grid.rows:
             out = []
             for cell in row:
-                if cell.field is None:
-                    out.append("n/a" if cell.na else guard(_plain(cell.value), as_text=False))
-                    continue
-                field = cell.field
-                codec = codec_for(field.spec.kind)
-                shown = field.value if cell.shows is None else cell.shows[0]
-                text = codec.to_text(shown, field.spec.options)
-                why = unholdable(cell.value, xml=False)
-                if why:
-                    field = locked_as_unholdable(field, why)
-                base.add(field)
-                out.append(guard(text, as_text=codec.csv_text))
+                if cell.field is not None:
+                    out.append(_value_text(cell, base))
+                elif cell.na:
+                    out.append("n/a")
+                else:  # a context cell or an id: guard(text, as_text=False), inline
+                    text = "" if cell.value is None else str(cell.value)
+                    out.append("'" + text if text and text[0] in _GUARDED_START else text)
             out.append("")  # the tie column
             writer.writerow(out)
-            checksum.update(json.dumps(out, ensure_ascii=False).encode())
+            digests.row(out, None if id_cols is None else [out[c] for c in id_cols])
         # Rows for runs to start: every cell empty (they have no base).
         empty = [""] * (len(grid.columns) + 1)
         for _ in range(grid.new_rows):
             writer.writerow(empty)
-            checksum.update(json.dumps(empty).encode())
-        rows = checksum.hexdigest()[:16]
-        side.write('},"shared":' + base.shared_json() + ',"rows":' + json.dumps(rows) + "}")
+            digests.row(empty)
+        rows = digests.close(base.shared_json())
     # The placeholder is ASCII and as long as the checksum: replaced in place.
     at = len(codecs.BOM_UTF8) + len(header.encode()) - len(_NO_CHECKSUM) - len("\r\n")
     with path.open("r+b") as raw:
@@ -155,60 +156,75 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     return len(base)
 
 
-def _plain(value: CellValue) -> str:
-    return "" if value is None else str(value)
+def _value_text(cell: Cell, base: BaseWriter) -> str:
+    """A value cell's text as written; its field goes to the base snapshot."""
+    field = cell.field
+    assert field is not None
+    codec = codec_for(field.spec.kind)
+    shown = field.value if cell.shows is None else cell.shows[0]
+    text = codec.to_text(shown, field.spec.options)
+    why = unholdable(cell.value, xml=False)
+    if why:
+        field = locked_as_unholdable(field, why)
+    base.add(field)
+    return guard(text, as_text=codec.csv_text)
 
 
-def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) -> Sheet:
-    """Read a CSV export; ``no_base`` reads one without its sidecar (a hand-made CSV)."""
-    where = str(path)
-    text = decode(path.read_bytes(), encoding, where)
-    delimiter = sniff_delimiter(text)
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    if not rows:
-        raise SheetError(f"{where} is empty.")
-    name = path.name
-    header = [unguard(h).strip() for h in rows[0]]
-    tie = next(((col, m) for col, h in enumerate(header) if (m := TIE.fullmatch(h))), None)
-    if tie is not None:
-        header[tie[0]] = ""  # not a column of the layout
-    has_base = sidecar(path).exists()
-    if has_base:
-        meta, base = _read_sidecar(path, tie[1] if tie else None, rows[0])
-    elif no_base:
-        meta, base = _bare_meta(header, name), BaseSnapshot()
-    elif tie is None:
-        raise SheetError(
-            f"{where} has no bulksync export id in its header and no base snapshot beside "
-            "it: it looks like a sheet of an .xlsx export saved as CSV (an xlsx export keeps "
-            "its base inside the workbook, and a CSV has no room for it). Import the .xlsx "
-            "(make your edits there, or save this sheet back into it), or import this CSV "
-            "with --no-base (changes made by others since the export are then overwritten)."
-        )
-    else:
-        raise SheetError(
-            f"{where} has no base snapshot beside it ({sidecar(path).name}); bulksync needs "
-            "it to tell your edits from changes made in NextStep since the export. Put the "
-            "file back beside it, or import with --no-base (changes made by others since the "
-            "export are then overwritten)."
-        )
-    special = _special(rows, name)
-    new_rows: list[NewRow] = []
-    if Layout(meta.layout) is Layout.TASKS:
-        cells, problems = task_cells(
-            header,
-            rows[1:],
-            first_row=2,
-            prefix=name,
-            cell_at=_at,
-            base=base,
-            checked=has_base,
-            rows_exported=meta.values,
-        )
-    else:
-        cells, problems, new_rows = _run_cells(
-            where, name, header, rows, meta, base, checked=has_base
-        )
+def read_csv(
+    path: Path, encoding: str | None = None, *, no_base: bool = False, only_edited: bool = False
+) -> Sheet:
+    """Read a CSV export; ``no_base`` reads one without its sidecar (a hand-made CSV).
+
+    The file is read a row at a time. With ``only_edited`` the rows the sidecar's
+    digests say are as exported are skipped unread (``csv_sidecar``); a tasks-layout file
+    in which a row read holds ids not exported at its place is then read again in full,
+    once that row is met (a copy of a skipped row is found that way)."""
+    try:
+        return _read_csv(path, encoding, no_base=no_base, skip=only_edited)
+    except RowsMoved:
+        return _read_csv(path, encoding, no_base=no_base, skip=False)
+
+
+def _read_csv(path: Path, encoding: str | None, *, no_base: bool, skip: bool) -> Sheet:
+    where, name = str(path), path.name
+    with _lines_of(path, encoding) as lines:
+        head = _header_lines(lines)
+        delimiter = sniff_delimiter("".join(head))
+        records = csv.reader(itertools.chain(head, lines), delimiter=delimiter)
+        first = next(records, None)
+        if first is None:
+            raise SheetError(f"{where} is empty.")
+        header = [unguard(h).strip() for h in first]
+        tie = next(((c, m) for c, h in enumerate(header) if (m := TIE.fullmatch(h))), None)
+        if tie is not None:
+            header[tie[0]] = ""  # not a column of the layout
+        has_base = sidecar(path).exists()
+        if has_base:
+            side = _read_sidecar(path, tie[1] if tie else None, first)
+            meta, base = side.meta, _base_of(side, sidecar(path))
+        elif no_base:
+            meta, base, side = _bare_meta(header, name), BaseSnapshot(), None
+        else:
+            raise _no_sidecar(where, path, tie is None)
+        special: dict[str, Special] = {}
+        check = _row_check(side if skip else None, header, meta, special, name)
+        new_rows: list[NewRow] = []
+        if Layout(meta.layout) is Layout.TASKS:
+            cells, problems = task_cells(
+                header,
+                records,
+                first_row=2,
+                prefix=name,
+                cell_at=_at,
+                base=base,
+                checked=has_base,
+                rows_exported=meta.values,
+                exported_of=check,
+            )
+        else:
+            cells, problems, new_rows = _run_cells(
+                where, name, header, records, meta, base, checked=has_base, exported_of=check
+            )
     return Sheet(
         where,
         meta,
@@ -222,35 +238,102 @@ def read_csv(path: Path, encoding: str | None = None, *, no_base: bool = False) 
     )
 
 
-def _read_sidecar(
-    path: Path, tie: re.Match[str] | None, header: list[str]
-) -> tuple[ExportMeta, BaseSnapshot]:
-    """The metadata and base snapshot beside a CSV, checked to be of its export."""
-    side = sidecar(path)
+def _row_check(
+    side: Sidecar | None,
+    header: list[str],
+    meta: ExportMeta,
+    special: dict[str, Special],
+    name: str,
+) -> RowCheck:
+    """What tells the rows as exported (by their digests) from the others, whose
+    formula and error cells it collects in ``special``."""
+
+    def look(index: int, row: Sequence[str]) -> None:
+        _special(row, index + 2, name, special)
+
+    id_cols: list[int] = []
+    if Layout(meta.layout) is Layout.TASKS and all(c in header for c in TASK_ID_COLUMNS):
+        id_cols = [header.index(c) for c in TASK_ID_COLUMNS]
+    return RowCheck(side, look, id_cols)
+
+
+@contextmanager
+def _lines_of(path: Path, encoding: str | None) -> Iterator[Iterator[str]]:
+    """The file's lines, decoded as it is read (``decode`` says which encoding); a file
+    that is not in it is an error that says what to do."""
+    if not encoding:
+        with path.open("rb") as raw:
+            start = raw.read(2)
+        utf16 = start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        encoding_used = "utf-16" if utf16 else "utf-8-sig"
+    else:
+        encoding_used = encoding
     try:
-        document = json.loads(side.read_text(encoding="utf-8"))
-        meta = ExportMeta.from_dict(document["meta"], str(side))
-        base = BaseSnapshot(
-            Shared.parse(document["shared"], str(side)),
-            {k: [v] for k, v in document["runs"].items()},
-            str(side),
+        handle = path.open(encoding=encoding_used, newline="")
+    except LookupError:
+        raise SheetError(f"Unknown encoding {encoding!r}; try utf-8 or cp1252.") from None
+    try:
+        with handle:
+            yield iter(handle)
+    except UnicodeError:
+        decode(path.read_bytes(), encoding, str(path))  # says where, and what to do
+        raise
+
+
+def _header_lines(lines: Iterator[str]) -> list[str]:
+    """The lines the header row takes: one, or more where a quoted header cell holds a
+    line break (its quotes are not balanced yet)."""
+    head: list[str] = []
+    quotes = 0
+    for line in lines:
+        head.append(line)
+        quotes += line.count('"')
+        if quotes % 2 == 0 or len(head) >= _MAX_HEADER_LINES:
+            break
+    return head
+
+
+_MAX_HEADER_LINES: Final = 1000
+
+
+def _no_sidecar(where: str, path: Path, no_tie: bool) -> SheetError:
+    if no_tie:
+        return SheetError(
+            f"{where} has no bulksync export id in its header and no base snapshot beside "
+            "it: it looks like a sheet of an .xlsx export saved as CSV (an xlsx export keeps "
+            "its base inside the workbook, and a CSV has no room for it). Import the .xlsx "
+            "(make your edits there, or save this sheet back into it), or import this CSV "
+            "with --no-base (changes made by others since the export are then overwritten)."
         )
-        rows_checksum = str(document["rows"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise SheetError(f"{side} is damaged; export the runs again.") from None
-    _check_tie(str(path), side, tie, meta, rows_checksum, header)
-    return meta, base
+    return SheetError(
+        f"{where} has no base snapshot beside it ({sidecar(path).name}); bulksync needs "
+        "it to tell your edits from changes made in NextStep since the export. Put the "
+        "file back beside it, or import with --no-base (changes made by others since the "
+        "export are then overwritten)."
+    )
+
+
+def _read_sidecar(path: Path, tie: re.Match[str] | None, header: list[str]) -> Sidecar:
+    """The sidecar beside a CSV, checked to be of its export."""
+    side = read_sidecar(sidecar(path))
+    _check_tie(str(path), sidecar(path), tie, side.meta, side.rows, header)
+    return side
+
+
+def _base_of(side: Sidecar, where: Path) -> BaseSnapshot:
+    return BaseSnapshot(Shared.parse(side.shared, str(where)), side.runs, str(where))
 
 
 def _run_cells(
     where: str,
     name: str,
     header: list[str],
-    rows: list[list[str]],
+    rows: Iterable[list[str]],
     meta: ExportMeta,
     base: BaseSnapshot,
     *,
     checked: bool,
+    exported_of: RowCheck,
 ) -> RunCells:
     """The runs layout's cells: each value column's key is in brackets in its header; a
     context column's is its title's (``Run`` is ``run``)."""
@@ -273,7 +356,7 @@ def _run_cells(
         )
     refused_refs = {p.ref for p in key_problems}
     cells, problems, new_rows = run_cells(
-        rows[1:],
+        rows,
         keys=keys,
         base=base,
         first_row=2,
@@ -283,6 +366,7 @@ def _run_cells(
         titles=labels,
         title_ref=lambda col: f"{name}!{col_name(col)}1",
         refused={col for col in range(len(keys)) if f"{name}!{col_name(col)}1" in refused_refs},
+        exported_of=exported_of,
     )
     return RunCells(cells, [*key_problems, *problems], new_rows)
 
@@ -360,18 +444,14 @@ def _lines(text: str) -> Iterator[str]:
     return (line.group() for line in _LINE.finditer(text))
 
 
-def _special(rows: list[list[str]], name: str) -> dict[str, Special]:
-    """Cells a spreadsheet would run as a formula, and error values saved as text."""
-    found: dict[str, Special] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        for col, text in enumerate(row):
-            if text.startswith("="):
-                found[f"{name}!{col_name(col)}{number}"] = Special(
-                    "formula_text", text, formula=text
-                )
-            elif text.strip() in ERROR_VALUES:
-                found[f"{name}!{col_name(col)}{number}"] = Special("error_value", text.strip())
-    return found
+def _special(row: Sequence[str], number: int, name: str, found: dict[str, Special]) -> None:
+    """Cells of a row that a spreadsheet would run as a formula, and error values saved as
+    text, into ``found``."""
+    for col, text in enumerate(row):
+        if text.startswith("="):
+            found[f"{name}!{col_name(col)}{number}"] = Special("formula_text", text, formula=text)
+        elif text.strip() in ERROR_VALUES:
+            found[f"{name}!{col_name(col)}{number}"] = Special("error_value", text.strip())
 
 
 def _bare_meta(header: list[str], name: str) -> ExportMeta:

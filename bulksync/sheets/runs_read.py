@@ -8,7 +8,7 @@ its value cells read one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Final, NamedTuple
 
@@ -51,7 +51,7 @@ class RunCells(NamedTuple):
 
 
 def run_cells(
-    rows: Sequence[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
     *,
     keys: Sequence[str],
     base: BaseSnapshot,
@@ -64,6 +64,7 @@ def run_cells(
     titles: Sequence[str] | None = None,
     title_ref: Callable[[int], str] | None = None,
     refused: Container[int] = (),
+    exported_of: Callable[[int, Sequence[Any]], Sequence[Any] | None] | None = None,
 ) -> RunCells:
     """Value cells of the runs layout: each row a run, each ``TASK:FIELD`` column a field;
     and the rows without a run id that hold something (runs to start).
@@ -76,14 +77,20 @@ def run_cells(
     The runs of the export that no row holds (deleted) are said, as a warning; so is,
     with ``titles`` (each column's title as shown, at ``title_ref(col)``), a column
     bulksync did not write; a column whose key was refused (in ``refused``) is not
-    one of those.
+    one of those. ``exported_of(index, row)``, called once per row in order, is the
+    mirror given row by row, as far as the file knows it (a CSV's digests): the row
+    itself when it is as exported, else its cells as exported where known and some
+    other text elsewhere, or None.
     """
     reader = _RunRows(keys, prefix, cell_at, base, checked=checked)
     if titles is not None and title_ref is not None:
         reader.problems.extend(foreign_columns(keys, titles, title_ref, refused))
     reader.mirror, reader.first_row = mirror, first_row
     for index, row in enumerate(rows):
-        exported = mirror[index] if mirror is not None and index < len(mirror) else None
+        if exported_of is not None:
+            exported = exported_of(index, row)
+        else:
+            exported = mirror[index] if mirror is not None and index < len(mirror) else None
         number = first_row + index
         # A formula or error cell reads as its value (calamine): such a row is read whole.
         reader.row(row, number, exported, look_all=number in special_rows)

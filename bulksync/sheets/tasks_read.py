@@ -7,7 +7,7 @@ known once, its context as the export showed it for those ids).
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from bulksync.codecs import CellValue
@@ -36,7 +36,7 @@ from bulksync.snapshot import FieldKey, FieldValue
 
 def task_cells(
     header: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
     *,
     first_row: int,
     prefix: str,
@@ -46,6 +46,7 @@ def task_cells(
     mirror: Sequence[Sequence[Any]] | None = None,
     special_rows: Container[int] = (),
     rows_exported: int | None = None,
+    exported_of: Callable[[int, Sequence[Any]], Sequence[Any] | None] | None = None,
 ) -> tuple[list[SheetCell], list[RowProblem]]:
     """Value cells of the tasks layout, one per row, keyed by the row's id columns.
 
@@ -57,14 +58,21 @@ def task_cells(
     to the exported row at its place is skipped whole: it holds no edit. A row with the
     same ids as its exported row is compared cell by cell with it. Only a row that
     moved (sorted) or is not the export's is checked against the base snapshot.
+    ``exported_of(index, row)``, called once per row in order, is the mirror given row
+    by row where the file has none (a CSV's digests): the row itself when it is as
+    exported (skipped whole, as a row equal to its mirror row is), else None.
     """
     reader = _TaskRows(header, prefix, cell_at, base, checked=checked)
     for index, row in enumerate(rows):
-        exported = mirror[index] if mirror is not None and index < len(mirror) else None
+        if exported_of is not None:
+            exported = exported_of(index, row)
+        else:
+            exported = mirror[index] if mirror is not None and index < len(mirror) else None
         number = first_row + index
         # A formula or error cell reads as its value (calamine): such a row is read whole.
         reader.row(row, number, exported, look_all=number in special_rows)
     if reader.moved and mirror is not None:
+        assert isinstance(rows, Sequence)  # rows come held whole with a mirror (xlsx)
         reader.also_in_place(rows, mirror, first_row)
     if rows_exported is not None and checked:
         missing = rows_exported - reader.as_exported - len(reader.present - reader.unknown)
@@ -229,7 +237,10 @@ class _TaskRows:
         }
         fine = True
         for col, name in self.context_cols:
-            shown = as_shown(self.cell_at(row, col))
+            raw = self.cell_at(row, col)
+            if raw == expected[name]:
+                continue  # the text exported: shown alike (most cells; no need to normalise)
+            shown = as_shown(raw)
             if shown != as_shown(expected[name]):
                 ref = f"{self.prefix}!{col_name(col)}{number}"
                 problem = context_problem(ref, name, expected[name], shown, spec.key, ids=True)

@@ -1,0 +1,144 @@
+"""CSV only: bulksync's dry run and export write against the csv module, side by side.
+
+    python benchmarks/bench_csv.py [--runs 200 1000 5000] [--repeat 5] [--profile]
+
+A focused part of ``bench_team.py``'s local comparison (issue 13: a CSV dry run at most
+2× the csv module reading the same file, the export write at most 2× the csv module
+writing the same cells), with the same functions, in one process: for each ``--runs`` a
+team is generated (``team.py``) and served on 127.0.0.1, read once, and written as CSV in
+both layouts; the 1% and 10% edits are made as ``bench_team.make_edited_files`` makes
+them (the export's header and sidecar, the rows of an export of the edited values).
+Then, A B A B, medians of ``--repeat``:
+
+- dry run: ``read_sheet(only_edited=True)`` and ``plan_import`` with live state in memory
+  (``bench_team.dry_run``) against the csv module parsing the file and ``json`` its
+  sidecar (``bench_team.raw_csv_read``: what "reading the same file" counts);
+- write: ``write_export`` of the snapshot against the csv module writing the grid's
+  cells twice, for the data and for a copy (``bench_team.raw_csv_write``).
+
+Each line gives wall-clock medians (as ``bench_team`` does) and the ratio of CPU-time
+medians (``time.process_time``): on a machine shared with other work, a process waiting
+for a CPU counts in wall time on whichever side it falls, not in CPU time.
+``--profile`` prints cProfile's top functions of bulksync's side of each job over 2×.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_team import (
+    LOCAL_TARGET,
+    dry_run,
+    heap_frozen,
+    raw_csv_read,
+    raw_csv_write,
+    with_rows_of,
+)
+from team import edit_snapshot
+from team_serve import Team
+
+from bulksync.fetch import fetch_snapshot
+from bulksync.sheets import Layout, write_export
+from bulksync.sheets.layout import build_grid
+
+SHARES = (0.0, 0.01, 0.10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--layouts", nargs="+", default=["runs", "tasks"])
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-csv-"))
+    print("| runs | job | layout | edited | bulksync | csv | ratio (wall) | ratio (CPU) |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|")
+    for runs in args.runs:
+        team_dir = work / str(runs)
+        team_dir.mkdir()
+        with Team(team_dir, runs, "tpl_onboarding", args.seed) as team, team.client() as client:
+            snapshot = fetch_snapshot(
+                client, template_id=team.template_id, status="active", with_template=True
+            )
+        live = {run.id: list(snapshot.tasks[run.id]) for run in snapshot.runs}
+        for name in args.layouts:
+            layout = Layout(name)
+            files = {0.0: team_dir / f"{name}.csv"}
+            write_export(snapshot, files[0.0], layout=layout)
+            for share in SHARES[1:]:
+                edited, _ = edit_snapshot(snapshot, share, seed_value=args.seed)
+                other = team_dir / f"other-{name}.csv"
+                write_export(edited, other, layout=layout)
+                files[share] = team_dir / f"{name}_{share:.0%}.csv"
+                with_rows_of(files[0.0], other, files[share])
+            grid = build_grid(snapshot, layout)
+            rows = list(grid.rows)
+            with heap_frozen():
+                jobs = [
+                    (
+                        "write",
+                        0.0,
+                        partial(write_export, snapshot, team_dir / "w.csv", layout=layout),
+                        partial(raw_csv_write, grid, rows, team_dir / "raw.csv"),
+                    )
+                ]
+                jobs += [
+                    (
+                        "dry run",
+                        share,
+                        partial(dry_run, path, live, snapshot.host),
+                        partial(raw_csv_read, path),
+                    )
+                    for share, path in files.items()
+                ]
+                for job, share, ours, theirs in jobs:
+                    (mine, raw), (mine_cpu, raw_cpu) = medians(ours, theirs, args.repeat)
+                    print(
+                        f"| {runs:,} | {job} | {name} | {share:.0%} | {mine:.3f} s | "
+                        f"{raw:.3f} s | {mine / raw:.2f}× | {mine_cpu / raw_cpu:.2f}× |",
+                        flush=True,
+                    )
+                    if args.profile and mine / raw > LOCAL_TARGET:
+                        profile(ours)
+
+
+def medians(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``bench_team.medians`` (A B A B …), with the CPU-time medians beside the wall's."""
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for func, taken, used in zip((ours, theirs), wall, cpu, strict=True):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            func()
+            taken.append(time.perf_counter() - started)
+            used.append(time.process_time() - cpu_started)
+    return (
+        (statistics.median(wall[0]), statistics.median(wall[1])),
+        (statistics.median(cpu[0]), statistics.median(cpu[1])),
+    )
+
+
+def profile(func: partial[object]) -> None:
+    profiler = cProfile.Profile()
+    profiler.runcall(func)
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats("cumulative").print_stats(18)
+
+
+if __name__ == "__main__":
+    main()
