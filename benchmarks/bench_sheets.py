@@ -21,7 +21,7 @@ import datetime as dt
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import openpyxl
@@ -124,11 +124,16 @@ def raw_xlsxwriter(snapshot: Snapshot, layout: Layout, path: Path) -> None:
         _raw_xlsxwriter(grid, path)
 
 
-def _raw_xlsxwriter(grid: Grid, path: Path) -> None:
+def _raw_xlsxwriter(grid: Grid, path: Path, base: Sequence[Sequence[str]] = ()) -> None:
+    """The grid's cells typed on a data sheet and a mirror sheet (with each row's key, a
+    number, after its cells, as bulksync writes it); then ``base``, rows of strings (the
+    base snapshot's cells, made beforehand), on a third sheet."""
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheets = [book.add_worksheet("Data"), book.add_worksheet("Mirror")]
     date_fmt = book.add_format({"num_format": "yyyy-mm-dd"})
     for row, cells in enumerate(grid.rows, start=1):
+        for sheet in sheets:
+            sheet.write_number(row, len(cells), row + 1)
         for col, cell in enumerate(cells):
             value = "n/a" if cell.na else cell.value
             for sheet in sheets:
@@ -142,6 +147,11 @@ def _raw_xlsxwriter(grid: Grid, path: Path) -> None:
                     sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), date_fmt)
                 else:
                     sheet.write_string(row, col, value)
+    if base:
+        meta = book.add_worksheet("Base")
+        for row, strings in enumerate(base):
+            for col, text in enumerate(strings):
+                meta.write_string(row, col, text)
     book.close()
 
 
