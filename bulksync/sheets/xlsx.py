@@ -78,7 +78,7 @@ class _Formats:
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.book = book
         self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
-        self._values: dict[tuple[str | None, bool, bool, bool, bool], Format] = {}
+        self._values: dict[tuple[str | None, bool, bool, bool, bool], tuple[Format, Format]] = {}
 
     def get(self, **props: Any) -> Format:
         key = tuple(sorted(props.items()))
@@ -103,17 +103,27 @@ class _Formats:
         return self.value(takes.kind, None, locked=False)
 
     def value(self, kind: str | None, value: CellValue, *, locked: bool) -> Format:
-        is_date = isinstance(value, dt.date)
-        formula_lead = isinstance(value, str) and value.startswith(_FORMULA_LEAD)
-        lines = isinstance(value, str) and "\n" in value
-        key = (kind, is_date, formula_lead, lines, locked)
+        return self.value_and_base(kind, value, locked=locked)[0]
+
+    def value_and_base(
+        self, kind: str | None, value: CellValue, *, locked: bool
+    ) -> tuple[Format, Format]:
+        """A value cell's format, and its copy's on the mirror (the same, locked): one
+        look-up for both, cached by what tells formats apart."""
+        if isinstance(value, str):
+            key = (kind, False, value.startswith(_FORMULA_LEAD), "\n" in value, locked)
+        else:
+            key = (kind, isinstance(value, dt.date), False, False, locked)
         found = self._values.get(key)
         if found is None:
-            found = self._values[key] = self._value(*key)
+            found = self._values[key] = (
+                self._value(*key[:-1], locked=locked),
+                self._value(*key[:-1], locked=True),
+            )
         return found
 
     def _value(
-        self, kind: str | None, is_date: bool, formula_lead: bool, lines: bool, locked: bool
+        self, kind: str | None, is_date: bool, formula_lead: bool, lines: bool, *, locked: bool
     ) -> Format:
         props: dict[str, Any] = {"locked": locked, "valign": "top"}
         if lines:
@@ -144,20 +154,36 @@ def _write_both(
     mirror_fmt: Format,
 ) -> None:
     """A cell, typed, on the data sheet and (the same value) on its mirror."""
-    written: CellValue | dt.datetime
-    if value is None or value == "":
-        method, written = "write_blank", None
-    elif isinstance(value, bool):
-        method, written = "write_boolean", value
-    elif isinstance(value, int | float):
-        method, written = "write_number", value
-    elif isinstance(value, dt.date):
-        method, written = "write_datetime", dt.datetime.combine(value, dt.time())
-    else:
-        method, written = "write_string", value
+    method, written = _typed(value)
     getattr(data, method)(row, col, written, fmt)
     if mirror is not None:
         getattr(mirror, method)(row, col, written, mirror_fmt)
+
+
+_METHOD_OF_TYPE: Final = {
+    str: "write_string",
+    bool: "write_boolean",
+    int: "write_number",
+    float: "write_number",
+}
+"""The worksheet method that writes a value, by its exact type (a look-up, where a chain
+of isinstance tests is slower for every cell; other types take the chain)."""
+
+
+def _typed(value: CellValue) -> tuple[str, CellValue | dt.datetime]:
+    """The worksheet method that writes ``value``, and the value as it is written."""
+    if value is None or value == "":
+        return "write_blank", None
+    method = _METHOD_OF_TYPE.get(type(value))
+    if method is not None:
+        return method, value
+    if isinstance(value, bool):
+        return "write_boolean", value
+    if isinstance(value, int | float):
+        return "write_number", value
+    if isinstance(value, dt.date):
+        return "write_datetime", dt.datetime.combine(value, dt.time())
+    return "write_string", value
 
 
 def write_xlsx(
@@ -457,15 +483,7 @@ def _write_value(
         )
         mirror.write_string(row, col, shown)
         return field
-    kind = field.spec.kind
-    locked = field.spec.locked is not None
-    _write_both(
-        data,
-        mirror,
-        row,
-        col,
-        value,
-        formats.value(kind, value, locked=locked),
-        formats.value(kind, value, locked=True),
-    )
+    spec = field.spec
+    fmt, mirror_fmt = formats.value_and_base(spec.kind, value, locked=spec.locked is not None)
+    _write_both(data, mirror, row, col, value, fmt, mirror_fmt)
     return field
