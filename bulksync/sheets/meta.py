@@ -93,8 +93,8 @@ class BaseWriter:
         self._options: dict[tuple[str, ...], int] = {}
         self._specs: dict[tuple[Any, ...], int] = {}
         self._index: dict[tuple[Any, ...], int] = {}
-        """A spec's index by the spec's own fields as they come (a slice of the spec,
-        looked up at C speed), so that the shared form is made once per spec."""
+        """A spec's index by the spec's fields as they come, so that its shared form
+        (options by index) is made once per spec, not once per value."""
         self._run: str | None = None
         self._task: str | None = None
         self._rows: list[list[Any]] = []
@@ -111,8 +111,7 @@ class BaseWriter:
         if key.task_id != self._task:
             self._task = key.task_id
             _, self._rows = self._tasks.setdefault(key.task_id, (spec.template_task_id, []))
-        # (template task id, kind, label, required, options) and the field's id.
-        own = (spec[1:6], key.field)
+        own = (spec.template_task_id, key.field, spec.kind, spec.label, spec.required, spec.options)
         index = self._index.get(own)
         if index is None:
             index = self._index[own] = self._shared_index(spec)

@@ -53,7 +53,7 @@ from bulksync.sheets.xlsx_rules import (
 from bulksync.sheets.xlsx_rules import BASE_SHEET as BASE_SHEET
 from bulksync.sheets.xlsx_rules import LISTS_SHEET as LISTS_SHEET
 from bulksync.sheets.xlsx_rules import MAX_ROWS as MAX_ROWS
-from bulksync.snapshot import FieldValue
+from bulksync.snapshot import FieldSpec, FieldValue
 
 META_SHEET: Final = "_bulksync (do not edit)"
 OLD_META_SHEET: Final = "_bulksync"
@@ -316,6 +316,7 @@ class _Rows:
         self.last = first_data_row - 1
         """The last row written."""
         self.validations: Validations = defaultdict(new_spans)
+        self._alike: dict[tuple[str, tuple[str, ...], bool], Spans] = {}
         self.read_only: dict[str, Spans] = defaultdict(new_spans)
         """Read-only value cells by why they are (their input message)."""
         self.value_cols: set[int] = set()
@@ -348,9 +349,18 @@ class _Rows:
             self.base.add(field)
             spec = field.spec
             if spec.locked is None:
-                add_span(self.validations[Takes(spec.kind, spec.options, spec.required)], col, row)
+                add_span(self._validated_alike(spec), col, row)
             elif not spec.locked.startswith(UNHOLDABLE):  # those have a comment, and stay
                 add_span(self.read_only[spec.locked], col, row)
+
+    def _validated_alike(self, spec: FieldSpec) -> Spans:
+        """The cells validated as a cell of this field is, found by a plain tuple (making
+        a ``Takes`` for every cell is slower)."""
+        alike = (spec.kind, spec.options, spec.required)
+        found = self._alike.get(alike)
+        if found is None:
+            found = self._alike[alike] = self.validations[Takes(*alike)]
+        return found
 
     def write_new(self, grid: Grid) -> None:
         """An empty row for a run to start: editable where a run started from the
