@@ -33,6 +33,7 @@ from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.layout import Grid, build_grid
+from bulksync.sheets.xlsx import META_SHEET
 from bulksync.snapshot import Snapshot
 
 KINDS = ["shortText", "number", "date", "checkbox", "dropdown", "multichoice", "longText", "email"]
@@ -153,6 +154,14 @@ def _raw_xlsxwriter(grid: Grid, path: Path, base: Sequence[Sequence[str]] = ()) 
             for col, text in enumerate(strings):
                 meta.write_string(row, col, text)
     book.close()
+
+
+def base_rows(path: Path) -> list[list[str]]:
+    """The cells of an xlsx export's hidden metadata sheet (its metadata and the base
+    snapshot's JSON), row by row: what a raw writer of the same cells writes too."""
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    rows = book.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False)
+    return [[str(c) for c in row if c != ""] for row in rows]
 
 
 def raw_openpyxl(snapshot: Snapshot, layout: Layout, path: Path) -> None:

@@ -29,15 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import python_calamine
-from bench_sheets import _raw_xlsxwriter
+from bench_sheets import _raw_xlsxwriter, base_rows
 from team_serve import Team
 
 from bulksync.fetch import fetch_snapshot
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets import Layout, write_export
 from bulksync.sheets.layout import Cell, Grid, build_grid
-from bulksync.sheets.xlsx import META_SHEET
 from bulksync.snapshot import Snapshot
 
 
@@ -55,13 +53,6 @@ def team_snapshot(work: Path, runs: int) -> Snapshot:
         )
     kept.write_bytes(pickle.dumps(snapshot))
     return snapshot
-
-
-def base_rows(path: Path) -> list[list[str]]:
-    """The hidden metadata sheet's rows of an export: what the raw writer writes too."""
-    book = python_calamine.CalamineWorkbook.from_path(str(path))
-    rows = book.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False)
-    return [[str(c) for c in row if c != ""] for row in rows]
 
 
 def raw_write(grid: Grid, rows: list[list[Cell]], base: list[list[str]], path: Path) -> None:

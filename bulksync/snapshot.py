@@ -83,7 +83,7 @@ class Snapshot:
         """How many values ``fields`` yields, without making them."""
         per_task = 2 if assignees else 1
         return sum(
-            per_task + sum(1 for _ in editable_elements(task))
+            per_task + len(editable_elements(task))
             for run in self.runs
             for task in self.tasks.get(run.id, ())
         )
@@ -107,9 +107,9 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
         yield _task_field(task, FieldKey(run.id, task.id, ASSIGNEE), locked)
 
 
-def editable_elements(task: Task) -> Iterator[Element]:
+def editable_elements(task: Task) -> list[Element]:
     """The elements of a task that ``task_fields`` makes a value of, in its order."""
-    return (e for e in task.elements if not e.display_only and is_writable(e.type))
+    return [e for e in task.elements if not e.display_only and is_writable(e.type)]
 
 
 def field_labels(task: Task, *, assignees: bool = True) -> Iterator[tuple[str, str, str]]:

@@ -94,6 +94,11 @@ class _Formats:
         return self.get(bg_color=GREY, locked=True, valign="top")
 
     @cached_property
+    def na(self) -> Format:
+        """A cell of a field the run does not have."""
+        return self.get(bg_color=GREY, italic=True, font_color="#808080", locked=True)
+
+    @cached_property
     def context_date(self) -> Format:
         return self.get(bg_color=GREY, locked=True, valign="top", num_format="yyyy-mm-dd")
 
@@ -140,13 +145,9 @@ class _Formats:
         return self.get(**props)
 
 
-def _write(sheet: Worksheet, row: int, col: int, value: CellValue, fmt: Format) -> None:
-    _write_both(sheet, None, row, col, value, fmt, fmt)
-
-
 def _write_both(
     data: Worksheet,
-    mirror: Worksheet | None,
+    mirror: Worksheet,
     row: int,
     col: int,
     value: CellValue,
@@ -156,8 +157,7 @@ def _write_both(
     """A cell, typed, on the data sheet and (the same value) on its mirror."""
     method, written = _typed(value)
     getattr(data, method)(row, col, written, fmt)
-    if mirror is not None:
-        getattr(mirror, method)(row, col, written, mirror_fmt)
+    getattr(mirror, method)(row, col, written, mirror_fmt)
 
 
 _METHOD_OF_TYPE: Final = {
@@ -463,9 +463,7 @@ def _write_context(
     data: Worksheet, mirror: Worksheet, row: int, col: int, cell: Cell, fmt: _Formats
 ) -> None:
     if cell.na:
-        data.write_string(
-            row, col, "n/a", fmt.get(bg_color=GREY, italic=True, font_color="#808080", locked=True)
-        )
+        data.write_string(row, col, "n/a", fmt.na)
         # The same "n/a" in the mirror, or the highlighting marks it as an edit.
         mirror.write_string(row, col, "n/a")
         return
