@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable
+from bulksync.codecs import ASSIGNEE, CODECS, COMPLETION, codec_for, is_writable
 from bulksync.model import JSON, Element, Run, Task, Template, TemplateTask
 
 COMPLETION_LABEL: Final = "Completed"
@@ -109,7 +109,11 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
 
 def editable_elements(task: Task) -> list[Element]:
     """The elements of a task that ``task_fields`` makes a value of, in its order."""
-    return [e for e in task.elements if not e.display_only and is_writable(e.type)]
+    return [e for e in task.elements if not e.display_only and e.type in _WRITABLE]
+
+
+_WRITABLE: Final = frozenset(kind for kind in CODECS if is_writable(kind))
+"""The types ``is_writable`` accepts (its codecs are fixed): a set, tested per element."""
 
 
 def field_labels(task: Task, *, assignees: bool = True) -> Iterator[tuple[str, str, str]]:
