@@ -37,7 +37,7 @@ from bulksync.snapshot import Snapshot
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
-VERSION = re.compile(r'"bulksync_version":"[^"]*"|bulksync \d+\.\d+\.\d+\S*')
+VERSION = re.compile(r'"bulksync_version": ?"[^"]*"|bulksync \d+\.\d+\.\d+\S*')
 
 ODD_VALUES = {
     "shortText": ["=SUM(A1:A2)", "bell \x07 inside", "+49 30 1234"],
@@ -91,8 +91,13 @@ def _cell(cell: Any) -> list[Any]:
     """value, type, number format, font (bold, italic, size, colour), fill (type,
     colour), alignment (horizontal, vertical, wrap), locked, quote prefix[, comment]."""
     font, fill, align = cell.font, cell.fill, cell.alignment
+    value = cell.value
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    elif isinstance(value, str):  # what varies: the export's time, bulksync's version
+        value = TIMESTAMP.sub("<time>", VERSION.sub("<version>", value))
     found = [
-        cell.value.isoformat() if isinstance(cell.value, dt.datetime) else cell.value,
+        value,
         cell.data_type,
         cell.number_format,
         [font.b, font.i, font.sz, _color(font.color)],
@@ -175,8 +180,7 @@ def outline(path: Path) -> str:
         cells = found.pop("cells")
         lines.append(json.dumps({"sheet": sheet.title, **found}, ensure_ascii=False))
         lines += [json.dumps([k, *v], ensure_ascii=False) for k, v in cells.items()]
-    text = "\n".join(lines) + "\n"
-    return TIMESTAMP.sub("<time>", VERSION.sub("<version>", text))
+    return "\n".join(lines) + "\n"
 
 
 EXPORTS = {
