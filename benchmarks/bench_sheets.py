@@ -21,7 +21,7 @@ import datetime as dt
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import openpyxl
@@ -33,6 +33,7 @@ from bulksync.model import Element, Run, Task, TemplateTask
 from bulksync.perf import cycle_collector_paused
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.layout import Grid, build_grid
+from bulksync.sheets.xlsx import META_SHEET
 from bulksync.snapshot import Snapshot
 
 KINDS = ["shortText", "number", "date", "checkbox", "dropdown", "multichoice", "longText", "email"]
@@ -124,11 +125,16 @@ def raw_xlsxwriter(snapshot: Snapshot, layout: Layout, path: Path) -> None:
         _raw_xlsxwriter(grid, path)
 
 
-def _raw_xlsxwriter(grid: Grid, path: Path) -> None:
+def _raw_xlsxwriter(grid: Grid, path: Path, base: Sequence[Sequence[str]] = ()) -> None:
+    """The grid's cells typed on a data sheet and a mirror sheet (with each row's key, a
+    number, after its cells, as bulksync writes it); then ``base``, rows of strings (the
+    base snapshot's cells, made beforehand), on a third sheet."""
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheets = [book.add_worksheet("Data"), book.add_worksheet("Mirror")]
     date_fmt = book.add_format({"num_format": "yyyy-mm-dd"})
     for row, cells in enumerate(grid.rows, start=1):
+        for sheet in sheets:
+            sheet.write_number(row, len(cells), row + 1)
         for col, cell in enumerate(cells):
             value = "n/a" if cell.na else cell.value
             for sheet in sheets:
@@ -142,7 +148,20 @@ def _raw_xlsxwriter(grid: Grid, path: Path) -> None:
                     sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), date_fmt)
                 else:
                     sheet.write_string(row, col, value)
+    if base:
+        meta = book.add_worksheet("Base")
+        for row, strings in enumerate(base):
+            for col, text in enumerate(strings):
+                meta.write_string(row, col, text)
     book.close()
+
+
+def base_rows(path: Path) -> list[list[str]]:
+    """The cells of an xlsx export's hidden metadata sheet (its metadata and the base
+    snapshot's JSON), row by row: what a raw writer of the same cells writes too."""
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    rows = book.get_sheet_by_name(META_SHEET).to_python(skip_empty_area=False)
+    return [[str(c) for c in row if c != ""] for row in rows]
 
 
 def raw_openpyxl(snapshot: Snapshot, layout: Layout, path: Path) -> None:

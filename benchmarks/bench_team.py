@@ -58,7 +58,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_import import calamine_read, with_data_sheet_of
-from bench_sheets import _raw_xlsxwriter
+from bench_sheets import _raw_xlsxwriter, base_rows
 from team import Edit, edit_live, edit_snapshot, editable, lost
 from team_report import machine, print_report, to_json
 from team_serve import Job, Process, Team, edited_counts, floor, measured, pages
@@ -264,17 +264,23 @@ def medians(
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def raw_xlsx_write(grid: Grid, rows: list[list[Cell]], path: Path) -> None:
-    """bench_sheets' raw xlsxwriter (the cells typed, to a data sheet and a copy of it, in
-    constant-memory mode), given the rows made already: bulksync's own work is not in it.
-    Like each raw job here, with the cycle collector paused as bulksync pauses it: the
-    fastest this library gets."""
+def raw_xlsx_write(
+    grid: Grid, rows: list[list[Cell]], path: Path, base: list[list[str]] | None = None
+) -> None:
+    """bench_sheets' raw xlsxwriter (the cells typed, to a data sheet and a copy of it with
+    each row's key, in constant-memory mode; then ``base``, the cells of bulksync's
+    metadata sheet with the base snapshot), given the rows and the base made already:
+    bulksync's own work is not in it. Like each raw job here, with the cycle collector
+    paused as bulksync pauses it: the fastest this library gets."""
     with cycle_collector_paused():
-        _raw_xlsxwriter(dataclasses.replace(grid, rows=iter(rows)), path)
+        _raw_xlsxwriter(dataclasses.replace(grid, rows=iter(rows)), path, base or ())
 
 
-def raw_csv_write(grid: Grid, rows: list[list[Cell]], path: Path) -> None:
-    """The same cells to a CSV and a copy of it, with the csv module."""
+def raw_csv_write(
+    grid: Grid, rows: list[list[Cell]], path: Path, base: list[list[str]] | None = None
+) -> None:
+    """The same cells to a CSV and a copy of it, with the csv module (``base``, for the
+    xlsx writer's signature, is not used)."""
     with cycle_collector_paused():
         cells = [[c.title for c in grid.columns]]
         cells += [["" if c.na or c.value is None else c.value for c in row] for row in rows]
@@ -348,7 +354,12 @@ def _local(
         gc.freeze()  # the rows too: neither side made them
         for fmt, raw, name in RAW_WRITERS:
             ours = partial(write_export, snapshot, out / f"w.{fmt}", layout=layout)
-            theirs = partial(raw, grid, rows, out / f"raw.{fmt}")
+            base = None
+            if fmt == "xlsx":  # the raw writer writes the same base snapshot's cells
+                ours()
+                base = base_rows(out / f"w.{fmt}")
+                gc.freeze()  # neither side made it
+            theirs = partial(raw, grid, rows, out / f"raw.{fmt}", base)
             found.append(_compare("write", layout, fmt, 0.0, ours, theirs, name, repeat))
         for fmt in FORMATS:
             for share in SHARES:

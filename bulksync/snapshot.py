@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-from bulksync.codecs import ASSIGNEE, COMPLETION, codec_for, is_writable
+from bulksync.codecs import ASSIGNEE, CODECS, COMPLETION, codec_for, is_writable
 from bulksync.model import JSON, Element, Run, Task, Template, TemplateTask
+
+COMPLETION_LABEL: Final = "Completed"
+ASSIGNEE_LABEL: Final = "Assignee"
 
 
 class FieldKey(NamedTuple):
@@ -80,7 +83,7 @@ class Snapshot:
         """How many values ``fields`` yields, without making them."""
         per_task = 2 if assignees else 1
         return sum(
-            per_task + sum(1 for e in task.elements if not e.display_only and is_writable(e.type))
+            per_task + len(editable_elements(task))
             for run in self.runs
             for task in self.tasks.get(run.id, ())
         )
@@ -97,13 +100,30 @@ def lock_reason(run: Run, task: Task) -> str | None:
 def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[FieldValue]:
     """A task's editable values: its writable elements, then completion and assignee."""
     locked = lock_reason(run, task)
-    for element in task.elements:
-        if element.display_only or not is_writable(element.type):
-            continue
+    for element in editable_elements(task):
         yield _element_field(task, FieldKey(run.id, task.id, element.id), element, locked)
     yield _task_field(task, FieldKey(run.id, task.id, COMPLETION), locked)
     if assignees:
         yield _task_field(task, FieldKey(run.id, task.id, ASSIGNEE), locked)
+
+
+def editable_elements(task: Task) -> list[Element]:
+    """The elements of a task that ``task_fields`` makes a value of, in its order."""
+    return [e for e in task.elements if not e.display_only and e.type in _WRITABLE]
+
+
+_WRITABLE: Final = frozenset(kind for kind in CODECS if is_writable(kind))
+"""The types ``is_writable`` accepts (its codecs are fixed): a set, tested per element."""
+
+
+def field_labels(task: Task, *, assignees: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(field id, kind, label) of each value ``task_fields`` yields, in its order, without
+    making the values: what a pass that only sizes a sheet needs."""
+    for element in editable_elements(task):
+        yield element.id, element.type, element.label
+    yield COMPLETION, COMPLETION, COMPLETION_LABEL
+    if assignees:
+        yield ASSIGNEE, ASSIGNEE, ASSIGNEE_LABEL
 
 
 def live_field(task: Task, key: FieldKey) -> FieldValue | None:
@@ -138,7 +158,7 @@ def _element_field(task: Task, key: FieldKey, element: Element, locked: str | No
 def _task_field(task: Task, key: FieldKey, locked: str | None) -> FieldValue:
     """A task's completion or assignee as a field."""
     if key.field == COMPLETION:
-        spec = FieldSpec(key, task.template_task_id, COMPLETION, "Completed", locked=locked)
+        spec = FieldSpec(key, task.template_task_id, COMPLETION, COMPLETION_LABEL, locked=locked)
         return FieldValue(spec, task.completed)
-    spec = FieldSpec(key, task.template_task_id, ASSIGNEE, "Assignee", locked=locked)
+    spec = FieldSpec(key, task.template_task_id, ASSIGNEE, ASSIGNEE_LABEL, locked=locked)
     return FieldValue(spec, task.assignee)

@@ -180,9 +180,7 @@ def test_over_loopback_http(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("canary", [-1, "2", 1.5, True])
-def test_a_canary_that_is_no_count_of_requests_is_refused_before_anything_is_sent(
-    client, canary
-):
+def test_a_canary_that_is_no_count_of_requests_is_refused_before_anything_is_sent(client, canary):
     frame = bulksync.export(client, template="tpl_onboarding").frame()
     frame.loc["run_onb_011", EMAIL] = "noah@new.example"
     plan = bulksync.plan(client, frame)

@@ -21,7 +21,7 @@ from typing import Any, Final, NamedTuple
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.errors import ConfigError
 from bulksync.model import JSON, Run
-from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, task_fields
+from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, field_labels, task_fields
 
 
 class Layout(StrEnum):
@@ -40,8 +40,11 @@ class Column:
     """The field type of a runs-layout value column."""
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):
+    """A cell of the grid. A named tuple, like ``FieldSpec``: one is made per cell of a
+    sheet, and a tuple is made at C speed where a frozen dataclass sets each field in
+    turn."""
+
     value: CellValue
     field: FieldValue | None = None
     """Set on a value cell: the field and its exported value."""
@@ -198,19 +201,29 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
     count = snapshot.count_fields(assignees=assignees)
 
     def rows() -> Iterator[list[Cell]]:
+        # A field's Type and Allowed values cells, made once per kind and options.
+        described: dict[tuple[str, tuple[str, ...]], tuple[Cell, Cell]] = {}
         for run in snapshot.runs:
+            run_title = Cell(run.title)
             for task in snapshot.tasks.get(run.id, ()):
-                section = snapshot.section_titles.get(task.section_id or "", "")
+                section = Cell(snapshot.section_titles.get(task.section_id or "", ""))
+                task_title = Cell(task.title)
                 for value in task_fields(run, task, assignees=assignees):
                     spec = value.spec
+                    about = described.get((spec.kind, spec.options))
+                    if about is None:
+                        about = described[spec.kind, spec.options] = (
+                            Cell(type_label(spec)),
+                            Cell(allowed_values(spec)),
+                        )
                     yield [
-                        Cell(run.title),
-                        Cell(section),
-                        Cell(task.title),
+                        run_title,
+                        section,
+                        task_title,
                         Cell(spec.label),
-                        Cell(type_label(spec)),
+                        about[0],
                         Cell("yes" if spec.required else ""),
-                        Cell(allowed_values(spec)),
+                        about[1],
                         value_cell(value),
                         Cell(spec.key.run_id),
                         Cell(spec.key.task_id),
@@ -241,24 +254,23 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False, new_rows: int = 0)
     values = _add_run_columns(columns, snapshot, assignees=assignees)
     value_columns = list(columns.values())
     dates = codec_for("date")
+    first = len(RUN_CONTEXT_COLUMNS)
+    position = {column.key: col for col, column in enumerate(value_columns, start=first)}
 
     def rows() -> Iterator[list[Cell]]:
         for run in snapshot.runs:
-            fields = {
-                f"{value.spec.template_task_id}:{value.spec.key.field}": value
-                for task in snapshot.tasks.get(run.id, ())
-                for value in task_fields(run, task, assignees=assignees)
-            }
             row = [
                 Cell(run.title),
                 Cell(run.status),
                 Cell(dates.to_cell(due_date_of(run) or None)),
                 Cell(run.started_by),
                 Cell(run.id),
+                *(NA,) * len(value_columns),  # n/a where the run has no such field
             ]
-            for column in value_columns:
-                found = fields.get(column.key)
-                row.append(NA if found is None else value_cell(found))
+            for task in snapshot.tasks.get(run.id, ()):
+                for value in task_fields(run, task, assignees=assignees):
+                    key = f"{value.spec.template_task_id}:{value.spec.key.field}"
+                    row[position[key]] = value_cell(value)  # a later one of a key wins
             yield row
 
     launch: tuple[Takes | None, ...] = ()
@@ -318,12 +330,11 @@ def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignee
     values = 0
     for run in snapshot.runs:
         for task in snapshot.tasks.get(run.id, ()):
-            for value in task_fields(run, task, assignees=assignees):
-                spec = value.spec
-                key = f"{spec.template_task_id}:{spec.key.field}"
+            for field_id, kind, label in field_labels(task, assignees=assignees):
+                key = f"{task.template_task_id}:{field_id}"
                 values += 1
                 if key not in columns:
-                    columns[key] = _column(key, spec.label, task.title, spec.kind)
+                    columns[key] = _column(key, label, task.title, kind)
     return values
 
 

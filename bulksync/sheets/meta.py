@@ -92,15 +92,33 @@ class BaseWriter:
         self._emit = emit
         self._options: dict[tuple[str, ...], int] = {}
         self._specs: dict[tuple[Any, ...], int] = {}
+        self._index: dict[tuple[Any, ...], int] = {}
+        """A spec's index by the spec's fields as they come, so that its shared form
+        (options by index) is made once per spec, not once per value."""
         self._run: str | None = None
+        self._task: str | None = None
+        self._rows: list[list[Any]] = []
+        """The rows of the task being added to."""
         self._tasks: dict[str, tuple[str | None, list[list[Any]]]] = {}
         self._count = 0
 
     def add(self, field: FieldValue) -> None:
         spec = field.spec
-        if spec.key.run_id != self._run:
+        key = spec.key
+        if key.run_id != self._run:
             self._flush()
-            self._run = spec.key.run_id
+            self._run = key.run_id
+        if key.task_id != self._task:
+            self._task = key.task_id
+            _, self._rows = self._tasks.setdefault(key.task_id, (spec.template_task_id, []))
+        own = (spec.template_task_id, key.field, spec.kind, spec.label, spec.required, spec.options)
+        index = self._index.get(own)
+        if index is None:
+            index = self._index[own] = self._shared_index(spec)
+        self._rows.append([index, spec.locked, field.value])
+        self._count += 1
+
+    def _shared_index(self, spec: FieldSpec) -> int:
         options = -1
         if spec.options:
             options = self._options.setdefault(spec.options, len(self._options))
@@ -112,10 +130,7 @@ class BaseWriter:
             int(spec.required),
             options,
         )
-        index = self._specs.setdefault(shared, len(self._specs))
-        _, rows = self._tasks.setdefault(spec.key.task_id, (spec.template_task_id, []))
-        rows.append([index, spec.locked, field.value])
-        self._count += 1
+        return self._specs.setdefault(shared, len(self._specs))
 
     def _flush(self) -> None:
         if self._run is None:
@@ -135,8 +150,9 @@ class BaseWriter:
         }
         if context.get("read_at"):
             document["read_at"] = context["read_at"]
-        self._emit(self._run, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        self._emit(self._run, _compact(document))
         self._tasks = {}
+        self._task = None
 
     def __len__(self) -> int:
         return self._count
@@ -146,7 +162,11 @@ class BaseWriter:
         self._flush()
         self._run = None
         shared = {"specs": list(self._specs), "options": list(self._options)}
-        return json.dumps(shared, ensure_ascii=False, separators=(",", ":"))
+        return _compact(shared)
+
+
+_compact: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""``json.dumps(…, ensure_ascii=False, separators=(",", ":"))``, its encoder made once."""
 
 
 class RunBase:

@@ -20,16 +20,14 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import xlsxwriter
 import xlsxwriter.exceptions
-from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from bulksync.codecs import CellValue, codec_for, unholdable
+from bulksync.codecs import unholdable
 from bulksync.errors import SheetError
 from bulksync.sheets.layout import NA, ROW_KEY, Cell, Grid, Layout, Takes
 from bulksync.sheets.meta import (
@@ -39,6 +37,8 @@ from bulksync.sheets.meta import (
     chunks,
     locked_as_unholdable,
 )
+from bulksync.sheets.xlsx_cells import GREY as GREY
+from bulksync.sheets.xlsx_cells import Both, Formats
 from bulksync.sheets.xlsx_rules import (
     APPENDED_ROWS,
     EDITED,
@@ -53,16 +53,13 @@ from bulksync.sheets.xlsx_rules import (
 from bulksync.sheets.xlsx_rules import BASE_SHEET as BASE_SHEET
 from bulksync.sheets.xlsx_rules import LISTS_SHEET as LISTS_SHEET
 from bulksync.sheets.xlsx_rules import MAX_ROWS as MAX_ROWS
-from bulksync.snapshot import FieldValue
+from bulksync.snapshot import FieldSpec, FieldValue
 
 META_SHEET: Final = "_bulksync (do not edit)"
 OLD_META_SHEET: Final = "_bulksync"
 """The metadata sheet's name up to sheet format 3: found, so that such a file is refused
 with "export again" rather than called no bulksync export."""
 _ILLEGAL_SHOWN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_FORMULA_LEAD = ("=", "+", "-", "@")
-
-GREY: Final = "#EDEDED"
 
 MAX_LINES: Final = 8
 """A row grows to show this many lines of its tallest multi-line value at most."""
@@ -72,92 +69,6 @@ LINE_HEIGHT: Final = 15
 def header_rows(layout: Layout) -> int:
     """Rows above the data: tasks has one; runs has groups, hidden keys, labels."""
     return 1 if layout is Layout.TASKS else 3
-
-
-class _Formats:
-    def __init__(self, book: xlsxwriter.Workbook) -> None:
-        self.book = book
-        self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
-        self._values: dict[tuple[str | None, bool, bool, bool, bool], Format] = {}
-
-    def get(self, **props: Any) -> Format:
-        key = tuple(sorted(props.items()))
-        if key not in self._cache:
-            self._cache[key] = self.book.add_format(props)
-        return self._cache[key]
-
-    def header(self) -> Format:
-        return self.get(bold=True, bg_color="#D9E1F2", border=1, text_wrap=True, valign="top")
-
-    @cached_property
-    def context(self) -> Format:
-        return self.get(bg_color=GREY, locked=True, valign="top")
-
-    @cached_property
-    def context_date(self) -> Format:
-        return self.get(bg_color=GREY, locked=True, valign="top", num_format="yyyy-mm-dd")
-
-    def new(self, takes: Takes) -> Format:
-        """An empty, editable cell of a row for a run to start (also a column's format,
-        for rows appended below)."""
-        return self.value(takes.kind, None, locked=False)
-
-    def value(self, kind: str | None, value: CellValue, *, locked: bool) -> Format:
-        is_date = isinstance(value, dt.date)
-        formula_lead = isinstance(value, str) and value.startswith(_FORMULA_LEAD)
-        lines = isinstance(value, str) and "\n" in value
-        key = (kind, is_date, formula_lead, lines, locked)
-        found = self._values.get(key)
-        if found is None:
-            found = self._values[key] = self._value(*key)
-        return found
-
-    def _value(
-        self, kind: str | None, is_date: bool, formula_lead: bool, lines: bool, locked: bool
-    ) -> Format:
-        props: dict[str, Any] = {"locked": locked, "valign": "top"}
-        if lines:
-            props["text_wrap"] = True  # every line shows, not the first only
-        if locked:
-            props["bg_color"] = GREY
-            props["font_color"] = "#595959"
-        if is_date:
-            props["num_format"] = "yyyy-mm-dd"
-        if formula_lead:
-            props["quote_prefix"] = True  # stays text when a person edits the cell
-        if kind is not None:
-            props |= codec_for(kind).xlsx_format()
-        return self.get(**props)
-
-
-def _write(sheet: Worksheet, row: int, col: int, value: CellValue, fmt: Format) -> None:
-    _write_both(sheet, None, row, col, value, fmt, fmt)
-
-
-def _write_both(
-    data: Worksheet,
-    mirror: Worksheet | None,
-    row: int,
-    col: int,
-    value: CellValue,
-    fmt: Format,
-    mirror_fmt: Format,
-) -> None:
-    """A cell, typed, on the data sheet and (the same value) on its mirror."""
-    written: CellValue | dt.datetime
-    if value is None or value == "":
-        method, written = "write_blank", None
-    elif isinstance(value, bool):
-        method, written = "write_boolean", value
-    elif isinstance(value, int | float):
-        method, written = "write_number", value
-    elif isinstance(value, dt.date):
-        method, written = "write_datetime", dt.datetime.combine(value, dt.time())
-    else:
-        method, written = "write_string", value
-    getattr(data, method)(row, col, written, fmt)
-    if mirror is not None:
-        getattr(mirror, method)(row, col, written, mirror_fmt)
 
 
 def write_xlsx(
@@ -188,7 +99,7 @@ def write_xlsx(
             "strings_to_urls": False,
         },
     )
-    formats = _Formats(book)
+    formats = Formats(book)
     about_sheet = book.add_worksheet("About")
     data = book.add_worksheet(grid.sheet)
     lists = book.add_worksheet(LISTS_SHEET)
@@ -282,14 +193,16 @@ class _Rows:
         self,
         data: Worksheet,
         mirror: Worksheet,
-        formats: _Formats,
+        formats: Formats,
         base: BaseWriter,
         first_data_row: int,
     ) -> None:
         self.data, self.mirror, self.formats, self.base = data, mirror, formats, base
+        self.both = Both(data, mirror)
         self.last = first_data_row - 1
         """The last row written."""
         self.validations: Validations = defaultdict(new_spans)
+        self._alike: dict[tuple[str, tuple[str, ...], bool], Spans] = {}
         self.read_only: dict[str, Spans] = defaultdict(new_spans)
         """Read-only value cells by why they are (their input message)."""
         self.value_cols: set[int] = set()
@@ -315,16 +228,25 @@ class _Rows:
             if cell.field is None:
                 # The mirror holds context and id cells too: import compares whole rows
                 # with it, and only rows that differ are read cell by cell.
-                _write_context(self.data, self.mirror, row, col, cell, self.formats)
+                _write_context(self.both, row, col, cell, self.formats)
                 continue
             self.value_cols.add(col)
-            field = _write_value(self.data, self.mirror, row, col, cell, self.formats)
+            field = _write_value(self.both, row, col, cell, self.formats)
             self.base.add(field)
             spec = field.spec
             if spec.locked is None:
-                add_span(self.validations[Takes(spec.kind, spec.options, spec.required)], col, row)
+                add_span(self._validated_alike(spec), col, row)
             elif not spec.locked.startswith(UNHOLDABLE):  # those have a comment, and stay
                 add_span(self.read_only[spec.locked], col, row)
+
+    def _validated_alike(self, spec: FieldSpec) -> Spans:
+        """The cells validated as a cell of this field is, found by a plain tuple (making
+        a ``Takes`` for every cell is slower)."""
+        alike = (spec.kind, spec.options, spec.required)
+        found = self._alike.get(alike)
+        if found is None:
+            found = self._alike[alike] = self.validations[Takes(*alike)]
+        return found
 
     def write_new(self, grid: Grid) -> None:
         """An empty row for a run to start: editable where a run started from the
@@ -335,7 +257,7 @@ class _Rows:
             if takes is not None:
                 self.data.write_blank(row, col, None, self.formats.new(takes))
             elif column.kind is not None:
-                _write_context(self.data, self.mirror, row, col, NA, self.formats)
+                _write_context(self.both, row, col, NA, self.formats)
             else:
                 self.data.write_blank(row, col, None, self.formats.context)
 
@@ -374,7 +296,7 @@ def _print_setup(data: Worksheet, layout: Layout, first_data_row: int) -> None:
         data.repeat_columns(0, 0)
 
 
-def _write_about(sheet: Worksheet, formats: _Formats, lines: Sequence[str]) -> None:
+def _write_about(sheet: Worksheet, formats: Formats, lines: Sequence[str]) -> None:
     sheet.set_column(0, 0, ABOUT_WIDTH)
     sheet.fit_to_pages(1, 0)  # printed, a line is not cut at the page's edge
     title = formats.get(bold=True, font_size=14)
@@ -391,7 +313,7 @@ def _write_about(sheet: Worksheet, formats: _Formats, lines: Sequence[str]) -> N
         sheet.write_string(row, 0, line, body)
 
 
-def _write_headers(grid: Grid, data: Worksheet, formats: _Formats) -> None:
+def _write_headers(grid: Grid, data: Worksheet, formats: Formats) -> None:
     header = formats.header()
     key_col = len(grid.columns)
     if grid.layout is Layout.TASKS:
@@ -423,23 +345,17 @@ def _write_headers(grid: Grid, data: Worksheet, formats: _Formats) -> None:
     data.write_string(2, key_col, ROW_KEY.title, header)
 
 
-def _write_context(
-    data: Worksheet, mirror: Worksheet, row: int, col: int, cell: Cell, fmt: _Formats
-) -> None:
+def _write_context(both: Both, row: int, col: int, cell: Cell, fmt: Formats) -> None:
     if cell.na:
-        data.write_string(
-            row, col, "n/a", fmt.get(bg_color=GREY, italic=True, font_color="#808080", locked=True)
-        )
+        both.data.write_string(row, col, "n/a", fmt.na)
         # The same "n/a" in the mirror, or the highlighting marks it as an edit.
-        mirror.write_string(row, col, "n/a")
+        both.mirror.write_string(row, col, "n/a")
         return
     context = fmt.context_date if isinstance(cell.value, dt.date) else fmt.context
-    _write_both(data, mirror, row, col, cell.value, context, context)
+    both.write(row, col, cell.value, context, context)
 
 
-def _write_value(
-    data: Worksheet, mirror: Worksheet, row: int, col: int, cell: Cell, formats: _Formats
-) -> FieldValue:
+def _write_value(both: Both, row: int, col: int, cell: Cell, formats: Formats) -> FieldValue:
     field = cell.field
     assert field is not None
     value = cell.value
@@ -448,24 +364,16 @@ def _write_value(
         # Never truncated silently: locked, marked, and left as it is in NextStep.
         field = locked_as_unholdable(field, why)
         shown = _ILLEGAL_SHOWN.sub("\N{REPLACEMENT CHARACTER}", str(value))[:200] + " …"
-        data.write_string(row, col, shown, formats.value(field.spec.kind, shown, locked=True))
-        data.write_comment(
+        both.data.write_string(row, col, shown, formats.value(field.spec.kind, shown, locked=True))
+        both.data.write_comment(
             row,
             col,
             f"Not editable here: this value has {why}. bulksync "
             "leaves it as it is in NextStep; edit it there.",
         )
-        mirror.write_string(row, col, shown)
+        both.mirror.write_string(row, col, shown)
         return field
-    kind = field.spec.kind
-    locked = field.spec.locked is not None
-    _write_both(
-        data,
-        mirror,
-        row,
-        col,
-        value,
-        formats.value(kind, value, locked=locked),
-        formats.value(kind, value, locked=True),
-    )
+    spec = field.spec
+    fmt, mirror_fmt = formats.value_and_base(spec.kind, value, locked=spec.locked is not None)
+    both.write(row, col, value, fmt, mirror_fmt)
     return field
