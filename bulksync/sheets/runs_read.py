@@ -8,7 +8,7 @@ its value cells read one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Final, NamedTuple
 
@@ -51,7 +51,7 @@ class RunCells(NamedTuple):
 
 
 def run_cells(
-    rows: Sequence[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
     *,
     keys: Sequence[str],
     base: BaseSnapshot,
