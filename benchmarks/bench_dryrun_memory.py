@@ -160,8 +160,16 @@ def main() -> None:
                 name = (layout.value, fmt, f"{share:.0%}")
                 ratio = rss / first.setdefault(name, rss)
                 figures.append(
-                    {"runs": runs, "job": "dry run", "layout": layout.value, "format": fmt,
-                     "edited": share, "rss_mib": rss, "wall": wall, "changes": changes}
+                    {
+                        "runs": runs,
+                        "job": "dry run",
+                        "layout": layout.value,
+                        "format": fmt,
+                        "edited": share,
+                        "rss_mib": rss,
+                        "wall": wall,
+                        "changes": changes,
+                    }
                 )
                 print(
                     f"{runs:>6}  {layout.value:6}  {fmt:6}  {share:>6.0%}  {rss:>5.0f} MiB  "
@@ -173,8 +181,15 @@ def main() -> None:
                     name = ("calamine", layout.value, f"{share:.0%}")
                     ratio = rss / first.setdefault(name, rss)
                     figures.append(
-                        {"runs": runs, "job": "calamine", "layout": layout.value,
-                         "format": fmt, "edited": share, "rss_mib": rss, "wall": wall}
+                        {
+                            "runs": runs,
+                            "job": "calamine",
+                            "layout": layout.value,
+                            "format": fmt,
+                            "edited": share,
+                            "rss_mib": rss,
+                            "wall": wall,
+                        }
                     )
                     print(
                         f"{runs:>6}  {layout.value:6}  {'(calamine alone)':>22}  "

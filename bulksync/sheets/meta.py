@@ -12,6 +12,7 @@ sidecar ``FILE.csv.base.json`` beside a CSV.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -257,10 +258,17 @@ class RunBase:
 
 
 class BaseSnapshot(Mapping[FieldKey, FieldValue]):
-    """The base snapshot by field, each run's part parsed only when first asked for.
+    """The base snapshot by field, each run's part parsed only when asked for.
 
-    An import of a sheet with a few edits parses the runs it touches, not all of them.
+    An import of a sheet with a few edits parses the runs it touches, not all of them;
+    and keeps only the runs asked for last parsed (``KEEP_PARSED``): the readers, the
+    checks and the diff go through the runs in the sheet's order, so a run is parsed
+    about once, and a sheet with an edit in every run does not hold every run parsed
+    (several times the size of its JSON text).
     """
+
+    KEEP_PARSED: Final = 64
+    """Parsed runs kept, the last asked for."""
 
     def __init__(
         self,
@@ -271,14 +279,21 @@ class BaseSnapshot(Mapping[FieldKey, FieldValue]):
         self._shared = shared or Shared((), ())
         self._documents = documents or {}
         self._where = where
-        self._runs: dict[str, RunBase | None] = {}
+        self._runs: OrderedDict[str, RunBase] = OrderedDict()
 
     def run(self, run_id: str) -> RunBase | None:
         """The part of one run, or None if the export has no such run."""
-        if run_id not in self._runs:
-            parts = self._documents.get(run_id)
-            self._runs[run_id] = None if parts is None else self._parse(run_id, parts)
-        return self._runs[run_id]
+        found = self._runs.get(run_id)
+        if found is not None:
+            self._runs.move_to_end(run_id)
+            return found
+        parts = self._documents.get(run_id)
+        if parts is None:
+            return None
+        found = self._runs[run_id] = self._parse(run_id, parts)
+        if len(self._runs) > self.KEEP_PARSED:
+            self._runs.popitem(last=False)
+        return found
 
     def _parse(self, run_id: str, parts: Sequence[str | Mapping[str, Any]]) -> RunBase:
         try:

@@ -11,7 +11,6 @@ usual case) is only searched for byte patterns, which costs a few milliseconds.
 from __future__ import annotations
 
 import decimal
-import io
 import json
 import math
 import pickle
@@ -22,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final, overload
+from typing import IO, Any, Final, overload
 from xml.etree.ElementTree import Element, ParseError
 
 import python_calamine
@@ -165,10 +164,10 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
     try:
         with zipfile.ZipFile(path) as archive:
             member = _sheet_member(archive, sheet_name)
-            data = archive.read(member) if member else b""
-        if not any(pattern in data for pattern in _MAYBE_SPECIAL) and not _maybe_rounded(data):
-            return {}
-        return _scan(data, sheet_name)
+            if member is None or not _maybe_special(archive, member):
+                return {}
+            with archive.open(member) as xml:
+                return _scan(xml, sheet_name)
     except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
         # defusedxml refuses entity tricks with a ValueError: the file is not one to trust.
         raise SheetError(
@@ -177,10 +176,25 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
         ) from None
 
 
-def _scan(data: bytes, sheet_name: str) -> dict[str, Special]:
+def _maybe_special(archive: zipfile.ZipFile, member: str) -> bool:
+    """Whether the worksheet's XML may hold a formula, error or rounded number cell: its
+    bytes searched a piece at a time (the XML of a large sheet is several times the
+    file), each piece cut after its last ``<`` so that no tag or value is split."""
+    carry = b""
+    with archive.open(member) as xml:
+        while chunk := xml.read(_PIECE):
+            data = carry + chunk
+            cut = data.rfind(b"<")
+            piece, carry = (data, b"") if cut < 0 else (data[: cut + 1], data[cut:])
+            if any(pattern in piece for pattern in _MAYBE_SPECIAL) or _maybe_rounded(piece):
+                return True
+    return any(pattern in carry for pattern in _MAYBE_SPECIAL) or _maybe_rounded(carry)
+
+
+def _scan(xml: IO[bytes], sheet_name: str) -> dict[str, Special]:
     found: dict[str, Special] = {}
     cell_tag = f"{{{_MAIN}}}c"
-    for _, element in DefusedET.iterparse(io.BytesIO(data)):
+    for _, element in DefusedET.iterparse(xml):
         if element.tag != cell_tag or element.get("r") is None:
             continue
         special = _special(element)
@@ -243,6 +257,8 @@ def _maybe_rounded(data: bytes) -> bool:
     return False
 
 
+_PIECE: Final = 1 << 20
+"""Bytes of a worksheet's XML searched at a time."""
 _MAYBE_SPECIAL: Final = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b't="e"', b"t='e'")
 """Byte patterns of a formula element or an error cell (substring search: fast)."""
 _LONG_VALUE: Final = re.compile(rb"v>([^<]{16,}|[^<]*[eE&][^<]*)<")
