@@ -161,7 +161,7 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     )
 
 
-READ_BATCH = 1000
+READ_BATCH = 500
 """Runs read from live state at a time while planning: what is kept of a batch once its
 edits are checked is their changes, so planning an edit of every run of a large sheet
 does not hold every run's tasks at once."""
@@ -222,10 +222,15 @@ class _Titles:
 
     def __init__(self, base: BaseSnapshot) -> None:
         self.base = base
+        self._runs: dict[str, str] = {}
+        """Run titles found so far: the base keeps few runs parsed."""
 
     def run(self, run_id: str) -> str:
-        run = self.base.run(run_id)
-        return run.title if run is not None and run.title else run_id
+        title = self._runs.get(run_id)
+        if title is None:
+            run = self.base.run(run_id)
+            title = self._runs[run_id] = run.title if run is not None and run.title else run_id
+        return title
 
     def task(self, key: FieldKey, live: Task | None) -> str:
         if live is not None:

@@ -290,7 +290,7 @@ class LiveState:
     in batches (``diff.READ_BATCH``), and the bar goes on from one to the next.
     """
 
-    KEEP_READINGS: Final = 1000
+    KEEP_READINGS: Final = 500
 
     def __init__(
         self,

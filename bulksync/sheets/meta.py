@@ -261,19 +261,20 @@ class BaseSnapshot(Mapping[FieldKey, FieldValue]):
     """The base snapshot by field, each run's part parsed only when asked for.
 
     An import of a sheet with a few edits parses the runs it touches, not all of them;
-    and keeps only the runs asked for last parsed (``KEEP_PARSED``): the readers, the
-    checks and the diff go through the runs in the sheet's order, so a run is parsed
-    about once, and a sheet with an edit in every run does not hold every run parsed
-    (several times the size of its JSON text).
+    and keeps only the last ``KEEP_PARSED`` runs asked for parsed, so a sheet with an
+    edit in every run of a large export does not hold every run parsed (several times
+    the size of its JSON text). The reader and the checks each go through the runs in
+    the sheet's order: beyond that many runs with edits, a run is parsed twice.
     """
 
-    KEEP_PARSED: Final = 64
-    """Parsed runs kept, the last asked for."""
+    KEEP_PARSED: Final = 1000
+    """Parsed runs kept, the last asked for: reading a sheet and checking its cells each
+    go through the runs once, so up to this many runs with edits are parsed once."""
 
     def __init__(
         self,
         shared: Shared | None = None,
-        documents: Mapping[str, Sequence[str | Mapping[str, Any]]] | None = None,
+        documents: Mapping[str, Sequence[str | bytes | Mapping[str, Any]]] | None = None,
         where: str = "",
     ) -> None:
         self._shared = shared or Shared((), ())
@@ -295,9 +296,9 @@ class BaseSnapshot(Mapping[FieldKey, FieldValue]):
             self._runs.popitem(last=False)
         return found
 
-    def _parse(self, run_id: str, parts: Sequence[str | Mapping[str, Any]]) -> RunBase:
+    def _parse(self, run_id: str, parts: Sequence[str | bytes | Mapping[str, Any]]) -> RunBase:
         try:
-            documents = [json.loads(p) if isinstance(p, str) else p for p in parts]
+            documents = [json.loads(p) if isinstance(p, str | bytes) else p for p in parts]
             return RunBase(run_id, documents, self._shared, self._where)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise SheetError(

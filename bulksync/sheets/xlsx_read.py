@@ -128,7 +128,9 @@ class PackedRows(Sequence[list[Any]]):
 def _read_meta(sheet: python_calamine.CalamineSheet, where: str) -> tuple[ExportMeta, BaseSnapshot]:
     """The export's metadata and base snapshot, from the hidden metadata sheet's rows
     (``meta, JSON``; ``run, RUN_ID, chunk, …``; ``shared, chunk, …``) as they stream."""
-    documents: dict[str, list[str]] = {}
+    # Each run's JSON as UTF-8: as text, one accented letter makes a str of 2 bytes a
+    # character, and the base of a large export is mostly text.
+    documents: dict[str, list[bytes]] = {}
     meta_raw: Any = None
     shared_raw = None
     index_column = _IndexColumn()
@@ -140,7 +142,8 @@ def _read_meta(sheet: python_calamine.CalamineSheet, where: str) -> tuple[Export
         if kind == "meta" and meta_raw is None:
             meta_raw = row[1] if len(row) > 1 else None
         elif kind == "run" and len(row) > 2:
-            documents.setdefault(str(row[1]), []).append("".join(str(p) for p in row[2:]))
+            text = "".join(str(p) for p in row[2:])
+            documents.setdefault(str(row[1]), []).append(text.encode("utf-8", "surrogatepass"))
         elif kind == "shared":
             shared_raw = "".join(str(p) for p in row[1:])
     if index_column.found:
