@@ -23,6 +23,7 @@ because NextStep locks a completed run (``send_order``).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -161,7 +162,7 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     )
 
 
-READ_BATCH = 500
+READ_BATCH = 200
 """Runs read from live state at a time while planning: what is kept of a batch once its
 edits are checked is their changes, so planning an edit of every run of a large sheet
 does not hold every run's tasks at once."""
@@ -198,6 +199,9 @@ def _checked(
                 checked[index] = _check(found.edits[index], run, options, titles)
                 if found.edits[index].cell.key.field == COMPLETION:
                     completing[run_id] = run
+        # Reading leaves reference cycles (the HTTP client's responses) that only the
+        # cycle collector frees, and planning pauses it: the batch's go now.
+        gc.collect(0)
     return found, runs, checked, completing
 
 

@@ -283,11 +283,12 @@ class Reading(NamedTuple):
 class LiveState:
     """Reads runs' tasks through a client and remembers when each run was read.
 
-    Of the runs read, the last ``KEEP_READINGS`` are kept for ``fresh``: applying uses a
-    reading only while it is recent (``apply.MAX_READ_AGE``, 2 s), and no more runs
-    than that are read in so short a time, so a large import does not hold every run
-    it read. Progress counts every run read through this object: a plan reads its runs
-    in batches (``diff.READ_BATCH``), and the bar goes on from one to the next.
+    Of the runs read, the last ``keep`` (``KEEP_READINGS``) are kept for ``fresh``:
+    applying uses a reading only while it is recent (``apply.MAX_READ_AGE``, 2 s), and
+    no more runs than that are read in so short a time, so a large import does not hold
+    every run it read; a dry run, which applies nothing, keeps none (``keep=0``).
+    Progress counts every run read through this object: a plan reads its runs in
+    batches (``diff.READ_BATCH``), and the bar goes on from one to the next.
     """
 
     KEEP_READINGS: Final = 500
@@ -298,10 +299,12 @@ class LiveState:
         *,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keep: int = KEEP_READINGS,
     ) -> None:
         self.client = client
         self.progress = progress
         self.clock = clock
+        self.keep = keep
         self.readings: OrderedDict[str, Reading] = OrderedDict()
         self._lock = threading.Lock()
         self.reads = 0
@@ -341,7 +344,7 @@ class LiveState:
         with self._lock:
             self.readings[run_id] = reading
             self.readings.move_to_end(run_id)
-            if len(self.readings) > self.KEEP_READINGS:
+            while len(self.readings) > self.keep:
                 self.readings.popitem(last=False)
             self.reads += 1
         return reading
