@@ -2,9 +2,10 @@
 state, as a ``Plan``.
 
 ``plan_import`` reads nothing by itself: it takes a ``Sheet`` and a function that reads
-live tasks of runs, and calls that function once, for the runs with at least one
-edited value (an unedited sheet costs no request). Per value, with base B (from the
-file), sheet S and live L, compared with the field type's own equality (``classify``):
+live tasks of runs, and calls that function for the runs with at least one edited value
+(an unedited sheet costs no request), once per ``READ_BATCH`` runs, each run once.
+Per value, with base B (from the file), sheet S and live L, compared with the field
+type's own equality (``classify``):
 
 * S = B: unchanged; nothing is written, whatever L is (someone else's edit survives);
 * S ≠ B, L = B: a change;
@@ -22,6 +23,7 @@ because NextStep locks a completed run (``send_order``).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -128,19 +130,17 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     issues = row_issues(sheet)
     if not sheet.has_base:
         issues.append(Issue.of(IssueCode.NO_BASE))
-    found, runs, live = _read(sheet, read_live, options)
+    titles = _Titles(sheet.base)
+    found, runs, checked, completing = _checked(sheet, read_live, options, titles)
     issues.extend(found.issues)
     issues[:0] = file_issues(issues)
-    titles = _Titles(sheet.base)
-    by_run = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
     outcomes: dict[Outcome, list[Change]] = {o: [] for o in Outcome}
-    for edit in found.edits:
-        change, found_issues = _check(edit, by_run.get(edit.cell.key.run_id), options, titles)
+    for change, found_issues in checked:
         issues.extend(found_issues)
         if change is not None:
             outcomes[change.outcome].append(change)
     patches, completes = _build_patches(
-        [*outcomes[Outcome.CHANGE], *outcomes[Outcome.CONFLICT]], by_run, titles
+        [*outcomes[Outcome.CHANGE], *outcomes[Outcome.CONFLICT]], completing, titles
     )
     titled = [_titled(i, sheet, titles) for i in issues]
     return Plan(
@@ -162,19 +162,47 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     )
 
 
-def _read(
-    sheet: Sheet, read_live: LiveReader, options: ImportOptions
-) -> tuple[Edits, list[str], Mapping[str, Sequence[Task] | None]]:
-    """The sheet's edits, the runs read, and their live tasks: with a base snapshot,
-    only the runs with edits are read; without, every run of the sheet (its fields
-    come from live state)."""
-    if sheet.has_base:
-        found = edits(sheet, options)
-        runs = sorted({e.cell.key.run_id for e in found.edits})
-        return found, runs, read_live(runs) if runs else {}
-    runs = sorted({c.key.run_id for c in sheet.cells})
-    live = read_live(runs) if runs else {}
-    return edits_without_base(sheet, options, live), runs, live
+READ_BATCH = 200
+"""Runs read from live state at a time while planning: what is kept of a batch once its
+edits are checked is their changes, so planning an edit of every run of a large sheet
+does not hold every run's tasks at once."""
+
+
+def _checked(
+    sheet: Sheet, read_live: LiveReader, options: ImportOptions, titles: _Titles
+) -> tuple[Edits, list[str], list[tuple[Change | None, list[Issue]]], dict[str, _LiveRun | None]]:
+    """The sheet's edits, the runs read, each edit checked against live state (in the
+    edits' order), and the live runs that a change completes a task of.
+
+    With a base snapshot only the runs with edits are read, ``READ_BATCH`` at a time;
+    without, every run of the sheet at once (its fields come from live state)."""
+    if not sheet.has_base:
+        runs = sorted({c.key.run_id for c in sheet.cells})
+        live = read_live(runs) if runs else {}
+        found = edits_without_base(sheet, options, live)
+        live_runs = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
+        every = [_check(e, live_runs.get(e.cell.key.run_id), options, titles) for e in found.edits]
+        return found, runs, every, live_runs
+    found = edits(sheet, options)
+    of_run: dict[str, list[int]] = {}
+    for index, edit in enumerate(found.edits):
+        of_run.setdefault(edit.cell.key.run_id, []).append(index)
+    runs = sorted(of_run)
+    checked: list[tuple[Change | None, list[Issue]]] = [(None, [])] * len(found.edits)
+    completing: dict[str, _LiveRun | None] = {}
+    for start in range(0, len(runs), READ_BATCH):
+        batch = runs[start : start + READ_BATCH]
+        live = read_live(batch)
+        for run_id in batch:
+            run = _LiveRun.of(live.get(run_id))
+            for index in of_run[run_id]:
+                checked[index] = _check(found.edits[index], run, options, titles)
+                if found.edits[index].cell.key.field == COMPLETION:
+                    completing[run_id] = run
+        # Reading leaves reference cycles (the HTTP client's responses) that only the
+        # cycle collector frees, and planning pauses it: the batch's go now.
+        gc.collect(0)
+    return found, runs, checked, completing
 
 
 def _titled(issue: Issue, sheet: Sheet, titles: _Titles) -> Issue:
@@ -198,10 +226,15 @@ class _Titles:
 
     def __init__(self, base: BaseSnapshot) -> None:
         self.base = base
+        self._runs: dict[str, str] = {}
+        """Run titles found so far: the base keeps few runs parsed."""
 
     def run(self, run_id: str) -> str:
-        run = self.base.run(run_id)
-        return run.title if run is not None and run.title else run_id
+        title = self._runs.get(run_id)
+        if title is None:
+            run = self.base.run(run_id)
+            title = self._runs[run_id] = run.title if run is not None and run.title else run_id
+        return title
 
     def task(self, key: FieldKey, live: Task | None) -> str:
         if live is not None:

@@ -24,9 +24,10 @@ import datetime as dt
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 from bulksync.client import Keep, NextStepClient
 from bulksync.errors import ConfigError, NotFoundError
@@ -280,7 +281,17 @@ class Reading(NamedTuple):
 
 
 class LiveState:
-    """Reads runs' tasks through a client and remembers when each run was read."""
+    """Reads runs' tasks through a client and remembers when each run was read.
+
+    Of the runs read, the last ``keep`` (``KEEP_READINGS``) are kept for ``fresh``:
+    applying uses a reading only while it is recent (``apply.MAX_READ_AGE``, 2 s), and
+    no more runs than that are read in so short a time, so a large import does not hold
+    every run it read; a dry run, which applies nothing, keeps none (``keep=0``).
+    Progress counts every run read through this object: a plan reads its runs in
+    batches (``diff.READ_BATCH``), and the bar goes on from one to the next.
+    """
+
+    KEEP_READINGS: Final = 500
 
     def __init__(
         self,
@@ -288,28 +299,33 @@ class LiveState:
         *,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keep: int = KEEP_READINGS,
     ) -> None:
         self.client = client
         self.progress = progress
         self.clock = clock
-        self.readings: dict[str, Reading] = {}
+        self.keep = keep
+        self.readings: OrderedDict[str, Reading] = OrderedDict()
         self._lock = threading.Lock()
         self.reads = 0
         """Run-task lists read (not counting pages)."""
+        self._counted = 0
+        """Runs read by earlier calls of ``read``, for the progress."""
 
     def read(self, run_ids: Sequence[str]) -> dict[str, list[Task] | None]:
         """Each run's tasks, read now (several at once); a run gone is None."""
         found: dict[str, list[Task] | None] = {}
-        total = len(run_ids)
-        if self.progress:
-            self.progress(0, total)
         runs = list(run_ids)
+        before, total = self._counted, self._counted + len(runs)
+        if self.progress:
+            self.progress(before, total)
         for done, (run_id, reading) in enumerate(
-            zip(runs, self.client.map(self._read_one, runs), strict=True), start=1
+            zip(runs, self.client.map(self._read_one, runs), strict=True), start=before + 1
         ):
             found[run_id] = reading.tasks
             if self.progress:
                 self.progress(done, total)
+        self._counted = total
         return found
 
     def fresh(self, run_id: str, max_age: float) -> Reading:
@@ -327,6 +343,9 @@ class LiveState:
         reading = Reading(tasks, self.clock())
         with self._lock:
             self.readings[run_id] = reading
+            self.readings.move_to_end(run_id)
+            while len(self.readings) > self.keep:
+                self.readings.popitem(last=False)
             self.reads += 1
         return reading
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from bulksync import diff
 from bulksync.codecs import codec_for
 from bulksync.diff import classify, plan_import
 from bulksync.errors import ExitCode
@@ -296,3 +297,31 @@ def test_patches_go_fields_first_then_completions_and_the_run_completing_one_las
     }
     assert found.completes_runs == (("run_b", "Run run_b"),)
     assert [r["completes_run"] for r in found.as_dict()["requests"]] == [False, False, False, True]
+
+
+def test_a_plan_reads_its_runs_in_batches_each_once_and_plans_as_in_one(tmp_path, monkeypatch):
+    # A large import reads live state READ_BATCH runs at a time, so as not to hold every
+    # run's tasks at once (issue 13); the plan must be the same as from one read.
+    runs = {f"run_{n}": run_tasks(f"run_{n}") for n in "edcba"}  # sheet order: not sorted
+    live = dict(runs)
+    live["run_c"] = (with_values(task("t1", run_id="run_c"), el_text="Cid"), runs["run_c"][1])
+    edits = {(r, "t1", "el_text"): f"Bea {r}" for r in runs}
+    edits[("run_a", "t1", "completed")] = True
+    edits[("run_a", "t2", "completed")] = True  # completes run_a: needs its live tasks
+    path = exported(tmp_path, runs)
+    edit(path, edits)
+    sheet = read_sheet(path, only_edited=True)
+
+    def planned(batch: int) -> tuple[Plan, Live]:
+        monkeypatch.setattr(diff, "READ_BATCH", batch)
+        reader = Live(live)
+        return plan_import(sheet, reader, host="example.test"), reader
+
+    whole, one_read = planned(1000)
+    batched, reader = planned(2)
+    assert one_read.asked == [sorted(runs)]
+    assert reader.asked == [["run_a", "run_b"], ["run_c", "run_d"], ["run_e"]]
+    assert batched.as_dict() == whole.as_dict()
+    assert [c.cell for c in batched.changes] == [c.cell for c in whole.changes]
+    assert [c.key.run_id for c in batched.conflicts] == ["run_c"]
+    assert batched.completes_runs == (("run_a", "Run run_a"),)

@@ -58,3 +58,25 @@ def test_a_snapshot_reads_runs_by_id_once_each(client):
     assert snapshot.template_id == "tpl_onboarding"
     assert snapshot.template_tasks
     assert [t.run_id for t in snapshot.tasks[KEPT]] == [KEPT] * len(snapshot.tasks[KEPT])
+
+
+def test_progress_goes_on_over_the_batches_a_plan_reads_in(client):
+    seen: list[tuple[int, int]] = []
+    live = LiveState(client, progress=lambda done, total: seen.append((done, total)))
+    live.read([KEPT, "run_never_was"])
+    live.read(["run_gone_too"])
+    assert seen == [(0, 2), (1, 2), (2, 2), (2, 3), (3, 3)]
+
+
+def test_only_the_last_readings_are_kept_for_applying(make_sandbox):
+    lifted = make_sandbox(rate_limit=1_000_000)
+    ids = [f"run_none_{n}" for n in range(LiveState.KEEP_READINGS + 2)]
+    with sandbox_client(lifted) as client:
+        live = LiveState(client)
+        live.read(ids)
+        assert len(live.readings) == LiveState.KEEP_READINGS
+        assert ids[0] not in live.readings and ids[-1] in live.readings
+        live.fresh(ids[-1], max_age=60.0)
+        assert live.reads == len(ids)  # a kept reading is not read again
+        live.fresh(ids[0], max_age=60.0)
+        assert live.reads == len(ids) + 1  # one no longer kept is

@@ -172,6 +172,7 @@ def import_(
                 sheet, live.read, host=client.host, options=options, source=live, ledger=ledger
             ),
             quiet=settings.quiet or as_json,
+            dry_run=dry_run,
         )
         conclude(
             ctx,

@@ -49,16 +49,22 @@ def writing(
 
 
 def planned(
-    client: NextStepClient, make: Callable[[LiveState], Plan], *, quiet: bool
+    client: NextStepClient,
+    make: Callable[[LiveState], Plan],
+    *,
+    quiet: bool,
+    dry_run: bool = False,
 ) -> tuple[Plan, LiveState]:
     """The plan ``make`` builds from live state read now (``LiveState.read``, and for
     new rows the template and its runs), with a progress bar while it reads; also when
-    applying, so that a stale plan is never sent."""
+    applying, so that a stale plan is never sent. A dry run keeps no reading once
+    planned with it (nothing is applied)."""
     bar = PacedBar(
         "Reading live state", client.limiter, quiet=quiet, sent=lambda: client.stats.total
     )
     with contextlib.closing(bar):
-        live = LiveState(client, progress=bar)
+        keep = 0 if dry_run else LiveState.KEEP_READINGS
+        live = LiveState(client, progress=bar, keep=keep)
         plan = make(live)
     live.progress = None
     return plan, live

@@ -12,6 +12,7 @@ sidecar ``FILE.csv.base.json`` beside a CSV.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -277,32 +278,47 @@ class RunBase:
 
 
 class BaseSnapshot(Mapping[FieldKey, FieldValue]):
-    """The base snapshot by field, each run's part parsed only when first asked for.
+    """The base snapshot by field, each run's part parsed only when asked for.
 
-    An import of a sheet with a few edits parses the runs it touches, not all of them.
+    An import of a sheet with a few edits parses the runs it touches, not all of them;
+    and keeps only the last ``KEEP_PARSED`` runs asked for parsed, so a sheet with an
+    edit in every run of a large export does not hold every run parsed (several times
+    the size of its JSON text). The reader and the checks each go through the runs in
+    the sheet's order: beyond that many runs with edits, a run is parsed twice.
     """
+
+    KEEP_PARSED: Final = 1000
+    """Parsed runs kept, the last asked for: reading a sheet and checking its cells each
+    go through the runs once, so up to this many runs with edits are parsed once."""
 
     def __init__(
         self,
         shared: Shared | None = None,
-        documents: Mapping[str, Sequence[str | Mapping[str, Any]]] | None = None,
+        documents: Mapping[str, Sequence[str | bytes | Mapping[str, Any]]] | None = None,
         where: str = "",
     ) -> None:
         self._shared = shared or Shared((), ())
         self._documents = documents or {}
         self._where = where
-        self._runs: dict[str, RunBase | None] = {}
+        self._runs: OrderedDict[str, RunBase] = OrderedDict()
 
     def run(self, run_id: str) -> RunBase | None:
         """The part of one run, or None if the export has no such run."""
-        if run_id not in self._runs:
-            parts = self._documents.get(run_id)
-            self._runs[run_id] = None if parts is None else self._parse(run_id, parts)
-        return self._runs[run_id]
+        found = self._runs.get(run_id)
+        if found is not None:
+            self._runs.move_to_end(run_id)
+            return found
+        parts = self._documents.get(run_id)
+        if parts is None:
+            return None
+        found = self._runs[run_id] = self._parse(run_id, parts)
+        if len(self._runs) > self.KEEP_PARSED:
+            self._runs.popitem(last=False)
+        return found
 
-    def _parse(self, run_id: str, parts: Sequence[str | Mapping[str, Any]]) -> RunBase:
+    def _parse(self, run_id: str, parts: Sequence[str | bytes | Mapping[str, Any]]) -> RunBase:
         try:
-            documents = [json.loads(p) if isinstance(p, str) else p for p in parts]
+            documents = [json.loads(p) if isinstance(p, str | bytes) else p for p in parts]
             return RunBase(run_id, documents, self._shared, self._where)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise SheetError(

@@ -63,17 +63,20 @@ def task_cells(
     exported (skipped whole, as a row equal to its mirror row is), else None.
     """
     reader = _TaskRows(header, prefix, cell_at, base, checked=checked)
+    exported_rows = len(mirror) if mirror is not None else 0
+    in_place = bytearray(exported_rows)  # 1: the row has its exported row's ids
     for index, row in enumerate(rows):
         if exported_of is not None:
             exported = exported_of(index, row)
         else:
-            exported = mirror[index] if mirror is not None and index < len(mirror) else None
+            exported = mirror[index] if mirror is not None and index < exported_rows else None
         number = first_row + index
         # A formula or error cell reads as its value (calamine): such a row is read whole.
-        reader.row(row, number, exported, look_all=number in special_rows)
+        in_place_now = reader.row(row, number, exported, look_all=number in special_rows)
+        if in_place_now and index < exported_rows:  # rows past the mirror's: appended
+            in_place[index] = 1
     if reader.moved and mirror is not None:
-        assert isinstance(rows, Sequence)  # rows come held whole with a mirror (xlsx)
-        reader.also_in_place(rows, mirror, first_row)
+        reader.also_in_place(in_place, mirror, first_row)
     if rows_exported is not None and checked:
         missing = rows_exported - reader.as_exported - len(reader.present - reader.unknown)
         if missing > 0:
@@ -136,20 +139,21 @@ class _TaskRows:
 
     def row(
         self, row: Sequence[Any], number: int, exported: Sequence[Any] | None, *, look_all: bool
-    ) -> None:
+    ) -> bool:
+        """Read one row; whether it has the ids of the exported row at its place."""
         if exported is not None and row == exported and not look_all:
             self.as_exported += 1  # its ids are those of the exported row at its place
-            return
+            return True
         ids = self.ids(row)
         if all(ids):
             self.present.add(FieldKey(*ids))
         value = self.cell_at(row, self.value_col)
+        in_place = exported is not None and ids == self.ids(exported)
         if not all(ids):
             if any(ids) or value is not None:
                 self._no_ids(number, value)
-            return
+            return in_place
         key = FieldKey(*ids)
-        in_place = exported is not None and ids == self.ids(exported)
         if (
             exported is not None
             and in_place
@@ -161,8 +165,9 @@ class _TaskRows:
             # with an edit is checked against the base snapshot: the hidden copy may have
             # been edited too.)
             self._compare_context(row, exported, number, key)
-            return
+            return True
         self._read(row, number, key, value, in_place=in_place)
+        return in_place
 
     def _no_ids(self, number: int, value: CellValue) -> None:
         self.problems.append(
@@ -250,18 +255,17 @@ class _TaskRows:
         return fine
 
     def also_in_place(
-        self, rows: Sequence[Sequence[Any]], mirror: Sequence[Sequence[Any]], first_row: int
+        self, in_place: bytearray, mirror: Sequence[Sequence[Any]], first_row: int
     ) -> None:
-        """Moved rows whose ids are also those of a row still in its place: duplicates."""
+        """Moved rows whose ids are also those of a row still in its place (``in_place``:
+        1 at the index of each row that has its exported row's ids): duplicates."""
         moved: Mapping[FieldKey, str] = {
             k: ref for k, ref in self.moved.items() if k not in self.twice
         }
         found: set[FieldKey] = set()
         for index, exported in enumerate(mirror):
             key = FieldKey(*self.ids(exported))
-            if key not in moved or index >= len(rows):
-                continue
-            if FieldKey(*self.ids(rows[index])) == key:
+            if key in moved and index < len(in_place) and in_place[index]:
                 found.add(key)
                 where = f"These ids are also in row {first_row + index}"
                 self.problems.append(duplicate_problem(moved[key], where, key, None))

@@ -11,16 +11,17 @@ usual case) is only searched for byte patterns, which costs a few milliseconds.
 from __future__ import annotations
 
 import decimal
-import io
 import json
 import math
+import pickle
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, overload
 from xml.etree.ElementTree import Element, ParseError
 
 import python_calamine
@@ -43,6 +44,10 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     ``only_edited`` compares the data sheet row by row with its hidden mirror (the
     exported cells at the same addresses) and keeps only the cells that may hold an
     edit; what import needs. Without it every value cell is kept.
+
+    Rows are streamed, never held as lists of every row: calamine holds one sheet's
+    cells at a time (its own, in Rust: it reads a sheet whole), the hidden mirror is
+    kept packed (``PackedRows``), and the base snapshot as each run's JSON text.
     """
     where = str(path)
     try:
@@ -54,34 +59,22 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     meta_name = next((n for n in (META_SHEET, OLD_META_SHEET) if n in names), None)
     if meta_name is None:
         raise _no_metadata(book, names, where)
-    meta_rows = book.get_sheet_by_name(meta_name).to_python(skip_empty_area=False)
-    if _has_pandas_index(meta_rows):
-        raise SheetError(
-            f"{where} was saved with an extra first column of row numbers (0, 1, 2, …) in "
-            "its sheets, so every column moved one to the right: pandas' to_excel writes "
-            "a frame's index there unless told not to. Save the sheets again with "
-            "to_excel(writer, sheet_name=name, index=False), or export again."
-        )
-    meta_raw = next((r[1] for r in meta_rows if r and r[0] == "meta"), None)
-    try:
-        meta = ExportMeta.from_dict(json.loads(str(meta_raw)), where)
-    except (TypeError, ValueError):
-        raise SheetError(f"{where} has damaged bulksync metadata; export again.") from None
-    base = _base(meta_rows, where)
+    meta, base = _read_meta(book.get_sheet_by_name(meta_name), where)
     if meta.sheet not in names:
         raise SheetError(
             f"{where} has no sheet named {meta.sheet!r}; was it renamed? Rename it back to "
             f"{meta.sheet!r} (right-click its tab, Rename) and import again."
         )
+    first = header_rows(Layout(meta.layout))
     # The scan for formula and error cells inflates the sheet's XML again; zlib lets
     # other threads run meanwhile, so it runs beside calamine's reading of the sheets.
     with ThreadPoolExecutor(1, thread_name_prefix="bulksync-scan") as pool:
         scan = pool.submit(special_cells, path, meta.sheet)
-        rows = book.get_sheet_by_name(meta.sheet).to_python(skip_empty_area=False)
-        first = header_rows(Layout(meta.layout))
         mirror = None
         if only_edited and BASE_SHEET in names:
-            mirror = book.get_sheet_by_name(BASE_SHEET).to_python(skip_empty_area=False)[first:]
+            # Packed before the data sheet is read: calamine holds one sheet at a time.
+            mirror = PackedRows(islice(sheet_rows(book.get_sheet_by_name(BASE_SHEET)), first, None))
+        rows = sheet_rows(book.get_sheet_by_name(meta.sheet))
         special = scan.result()
     special_rows = {int(re.sub(r"\D", "", ref.rpartition("!")[2])) for ref in special}
     if Layout(meta.layout) is Layout.TASKS:
@@ -91,19 +84,82 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     return replace(sheet, special=special) if special else sheet
 
 
-def _base(meta_rows: Sequence[Sequence[Any]], where: str) -> BaseSnapshot:
-    documents: dict[str, list[str]] = {}
-    shared = None
-    for row in meta_rows:
+def sheet_rows(sheet: python_calamine.CalamineSheet) -> Iterator[list[Any]]:
+    """The sheet's rows from A1, one at a time, as ``to_python(skip_empty_area=False)``
+    has them but without a list of them all: calamine's ``iter_rows`` starts at row 1
+    but at the first column that holds something, so the columns before it are put
+    back, empty."""
+    start = sheet.start
+    if start is None:
+        return
+    left = start[1]
+    if not left:
+        yield from sheet.iter_rows()
+        return
+    pad = [""] * left
+    for row in sheet.iter_rows():
+        yield pad + row
+
+
+class PackedRows(Sequence[list[Any]]):
+    """Rows held packed, each as one bytes object (pickled), unpacked when asked for.
+
+    The hidden mirror of a large sheet as Python lists would take several times the
+    memory of the sheet's text; packed it takes about its text. Only rows this process
+    packed itself are ever unpacked.
+    """
+
+    def __init__(self, rows: Iterable[list[Any]]) -> None:
+        self._packed = [pickle.dumps(row, pickle.HIGHEST_PROTOCOL) for row in rows]
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    @overload
+    def __getitem__(self, index: int) -> list[Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[Any]]: ...
+    def __getitem__(self, index: int | slice) -> list[Any] | list[list[Any]]:
+        if isinstance(index, slice):
+            return [pickle.loads(p) for p in self._packed[index]]
+        return pickle.loads(self._packed[index])  # type: ignore[no-any-return]
+
+
+def _read_meta(sheet: python_calamine.CalamineSheet, where: str) -> tuple[ExportMeta, BaseSnapshot]:
+    """The export's metadata and base snapshot, from the hidden metadata sheet's rows
+    (``meta, JSON``; ``run, RUN_ID, chunk, …``; ``shared, chunk, …``) as they stream."""
+    # Each run's JSON as UTF-8: as text, one accented letter makes a str of 2 bytes a
+    # character, and the base of a large export is mostly text.
+    documents: dict[str, list[bytes]] = {}
+    meta_raw: Any = None
+    shared_raw = None
+    index_column = _IndexColumn()
+    for row in sheet_rows(sheet):
+        index_column.see(row)
         if not row:
             continue
-        if row[0] == "run" and len(row) > 2:
-            documents.setdefault(str(row[1]), []).append("".join(str(p) for p in row[2:]))
-        elif row[0] == "shared":
-            shared = Shared.parse("".join(str(p) for p in row[1:]), where)
-    if shared is None:
+        kind = row[0]
+        if kind == "meta" and meta_raw is None:
+            meta_raw = row[1] if len(row) > 1 else None
+        elif kind == "run" and len(row) > 2:
+            text = "".join(str(p) for p in row[2:])
+            documents.setdefault(str(row[1]), []).append(text.encode("utf-8", "surrogatepass"))
+        elif kind == "shared":
+            shared_raw = "".join(str(p) for p in row[1:])
+    if index_column.found:
+        raise SheetError(
+            f"{where} was saved with an extra first column of row numbers (0, 1, 2, …) in "
+            "its sheets, so every column moved one to the right: pandas' to_excel writes "
+            "a frame's index there unless told not to. Save the sheets again with "
+            "to_excel(writer, sheet_name=name, index=False), or export again."
+        )
+    try:
+        meta = ExportMeta.from_dict(json.loads(str(meta_raw)), where)
+    except (TypeError, ValueError):
+        raise SheetError(f"{where} has damaged bulksync metadata; export again.") from None
+    if shared_raw is None:
         raise SheetError(f"{where} has damaged bulksync metadata (no shared part); export again.")
-    return BaseSnapshot(shared, documents, where)
+    return meta, BaseSnapshot(Shared.parse(shared_raw, where), documents, where)
 
 
 def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
@@ -111,10 +167,10 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
     try:
         with zipfile.ZipFile(path) as archive:
             member = _sheet_member(archive, sheet_name)
-            data = archive.read(member) if member else b""
-        if not any(pattern in data for pattern in _MAYBE_SPECIAL) and not _maybe_rounded(data):
-            return {}
-        return _scan(data, sheet_name)
+            if member is None or not _maybe_special(archive, member):
+                return {}
+            with archive.open(member) as xml:
+                return _scan(xml, sheet_name)
     except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
         # defusedxml refuses entity tricks with a ValueError: the file is not one to trust.
         raise SheetError(
@@ -123,10 +179,25 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
         ) from None
 
 
-def _scan(data: bytes, sheet_name: str) -> dict[str, Special]:
+def _maybe_special(archive: zipfile.ZipFile, member: str) -> bool:
+    """Whether the worksheet's XML may hold a formula, error or rounded number cell: its
+    bytes searched a piece at a time (the XML of a large sheet is several times the
+    file), each piece cut after its last ``<`` so that no tag or value is split."""
+    carry = b""
+    with archive.open(member) as xml:
+        while chunk := xml.read(_PIECE):
+            data = carry + chunk
+            cut = data.rfind(b"<")
+            piece, carry = (data, b"") if cut < 0 else (data[: cut + 1], data[cut:])
+            if any(pattern in piece for pattern in _MAYBE_SPECIAL) or _maybe_rounded(piece):
+                return True
+    return any(pattern in carry for pattern in _MAYBE_SPECIAL) or _maybe_rounded(carry)
+
+
+def _scan(xml: IO[bytes], sheet_name: str) -> dict[str, Special]:
     found: dict[str, Special] = {}
     cell_tag = f"{{{_MAIN}}}c"
-    for _, element in DefusedET.iterparse(io.BytesIO(data)):
+    for _, element in DefusedET.iterparse(xml):
         if element.tag != cell_tag or element.get("r") is None:
             continue
         special = _special(element)
@@ -189,6 +260,8 @@ def _maybe_rounded(data: bytes) -> bool:
     return False
 
 
+_PIECE: Final = 1 << 20
+"""Bytes of a worksheet's XML searched at a time."""
 _MAYBE_SPECIAL: Final = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b't="e"', b"t='e'")
 """Byte patterns of a formula element or an error cell (substring search: fast)."""
 _LONG_VALUE: Final = re.compile(rb"v>([^<]{16,}|[^<]*[eE&][^<]*)<")
@@ -229,16 +302,17 @@ def _tasks(
     where: str,
     meta: ExportMeta,
     base: BaseSnapshot,
-    rows: Sequence[Sequence[Any]],
+    rows: Iterator[list[Any]],
     mirror: Sequence[Sequence[Any]] | None,
     special_rows: set[int],
 ) -> Sheet:
-    if not rows:
+    top = next(rows, None)
+    if top is None:
         raise SheetError(f"{where}: the {meta.sheet} sheet is empty.")
-    header = [str(h) for h in rows[0]]
+    header = [str(h) for h in top]
     cells, problems = task_cells(
         header,
-        rows[1:],
+        rows,
         first_row=2,
         prefix=meta.sheet,
         cell_at=_at,
@@ -254,14 +328,15 @@ def _runs(
     where: str,
     meta: ExportMeta,
     base: BaseSnapshot,
-    rows: Sequence[Sequence[Any]],
+    rows: Iterator[list[Any]],
     mirror: Sequence[Sequence[Any]] | None,
     special_rows: set[int],
 ) -> Sheet:
     first = header_rows(Layout.RUNS)
-    if len(rows) < first:
+    head = list(islice(rows, first))
+    if len(head) < first:
         raise SheetError(f"{where}: the {meta.sheet} sheet lost its header rows.")
-    keys = [str(k) for k in rows[1]]
+    keys = [str(k) for k in head[1]]
     if "run_id" not in keys:
         raise SheetError(f"{where}: the {meta.sheet} sheet lost its run_id column.")
     key_problems: list[RowProblem] = []
@@ -272,14 +347,14 @@ def _runs(
     if meta.columns:
         keys, key_problems = check_column_keys(
             keys,
-            _labels(rows[0], rows[2]),
+            _labels(head[0], head[2]),
             meta.columns,
             key_ref,
             fix=" in the hidden row 2 (unhide it, or undo the edit)",
         )
     refused_refs = {p.ref for p in key_problems}
     cells, problems, new_rows = run_cells(
-        rows[first:],
+        rows,
         keys=keys,
         base=base,
         first_row=first + 1,
@@ -287,7 +362,7 @@ def _runs(
         cell_at=_at,
         mirror=mirror,
         special_rows=special_rows,
-        titles=[str(t) for t in rows[2]],
+        titles=[str(t) for t in head[2]],
         title_ref=lambda col: f"{meta.sheet}!{col_name(col)}3",
         refused={col for col in range(len(keys)) if key_ref(col) in refused_refs},
     )
@@ -335,17 +410,29 @@ def _csv_export_header(book: python_calamine.CalamineWorkbook, name: str) -> boo
     return any(TIE.fullmatch(str(cell).strip().lstrip("'")) for cell in (rows[0] if rows else ()))
 
 
-def _has_pandas_index(rows: Sequence[Sequence[Any]]) -> bool:
-    """Whether pandas' ``to_excel`` put its index before the sheet: an empty top-left
-    cell, then 0, 1, 2, … down the first column (the hidden metadata sheet has no such
-    column of its own)."""
-    if len(rows) < 2 or not rows[0] or rows[0][0] not in (None, ""):
-        return False
-    column = [row[0] if row else None for row in rows[1:]]
-    return all(
-        isinstance(v, int | float) and not isinstance(v, bool) and v == n
-        for n, v in enumerate(column)
-    )
+class _IndexColumn:
+    """Whether pandas' ``to_excel`` put its index before the sheet, seen row by row: an
+    empty top-left cell, then 0, 1, 2, … down the first column (the hidden metadata
+    sheet has no such column of its own)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.blank_corner = False
+        self.numbered = True
+
+    def see(self, row: Sequence[Any]) -> None:
+        if self.rows == 0:
+            self.blank_corner = bool(row) and row[0] in (None, "")
+        elif self.numbered:
+            v = row[0] if row else None
+            self.numbered = (
+                isinstance(v, int | float) and not isinstance(v, bool) and v == self.rows - 1
+            )
+        self.rows += 1
+
+    @property
+    def found(self) -> bool:
+        return self.rows >= 2 and self.blank_corner and self.numbered
 
 
 _PANDAS_BLANK: Final = re.compile(r"Unnamed: \d+(?:_level_\d+)?")
