@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_export_memory import CHILD
+from bench_export_memory import CHILD, REPORTS_PEAK
 from bench_import import with_data_sheet_of
 from bench_team import with_rows_of
 from team import edit_snapshot
@@ -47,21 +47,15 @@ from bulksync.sheets import Layout, write_export
 
 TEMPLATE = "tpl_onboarding"
 
-CALAMINE_CHILD = """
-import atexit, os, sys
-
-def report():
-    with open("/proc/self/status") as status:
-        peak = next(line for line in status if line.startswith("VmHWM:"))
-    with open(os.environ["BENCH_PEAK"], "w") as out:
-        out.write(peak.split()[1])  # KiB
-
-atexit.register(report)
+CALAMINE_CHILD = (
+    REPORTS_PEAK
+    + """
 import python_calamine
 book = python_calamine.CalamineWorkbook.from_path(sys.argv[1])
 for name in book.sheet_names:
     book.get_sheet_by_name(name).to_python()
 """
+)
 
 
 def child_rss(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:

@@ -58,7 +58,7 @@ def generate(state: Path, runs: int) -> None:
     store.close()
 
 
-CHILD = """
+REPORTS_PEAK = """
 import atexit, os, sys
 
 def report():
@@ -68,10 +68,17 @@ def report():
         out.write(peak.split()[1])  # KiB
 
 atexit.register(report)
+"""
+"""The start of a child that writes its own peak RSS (KiB) to $BENCH_PEAK as it exits."""
+
+CHILD = (
+    REPORTS_PEAK
+    + """
 from bulksync.cli import main
 sys.argv = ["bulksync", *sys.argv[1:]]
 main()
 """
+)
 
 
 def export_rss(base_url: str, api_key: str, out: Path, layout: str) -> tuple[float, float]:
