@@ -124,8 +124,8 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     if sheet.has_base and meta.host and not same_host(meta.host, host) and not options.force:
         raise SheetError(
             f"{sheet.path} was exported from {meta.host}, and this import would go to {host}. "
-            "Import it where it came from, or give --force if the two are meant to be the "
-            "same team."
+            "Import it where it came from, or give --force (in Python: force=True) if the two "
+            "are meant to be the same team."
         )
     issues = row_issues(sheet)
     if not sheet.has_base:

@@ -187,3 +187,13 @@ def test_a_canary_that_is_no_count_of_requests_is_refused_before_anything_is_sen
     with pytest.raises(ValueError, match="canary is a number of requests"):
         plan.apply(client, canary=canary)
     assert client.stats.sent("PATCH") == 0
+
+
+def test_a_file_from_another_host_says_how_to_force_it_in_python(client, tmp_path):
+    export = bulksync.export(client, template="tpl_onboarding", path=tmp_path / "onb.xlsx")
+    sandbox = bulksync.open_sandbox(tmp_path / "other.db")
+    with bulksync.sandbox_client(sandbox, base_url="http://other.invalid/api/v1") as other:
+        with pytest.raises(bulksync.SheetError, match=r"force=True"):
+            bulksync.plan(other, export.path)
+        assert bulksync.plan(other, export.path, force=True).host == other.host
+    sandbox.store.close()
