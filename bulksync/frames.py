@@ -24,7 +24,7 @@ from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue
 from bulksync.errors import SheetError
 from bulksync.plans import ApplyResult, Change, Plan
 from bulksync.sheets import Layout, Sheet, SheetCell, read_sheet
-from bulksync.sheets.meta import BaseSnapshot
+from bulksync.sheets.meta import BaseSnapshot, RunBase
 from bulksync.sheets.reading import RowProblem, as_shown, context_problem, duplicate_problem
 from bulksync.snapshot import FieldKey, FieldValue
 
@@ -48,14 +48,14 @@ _DTYPES: Final = {
 def export_frame(path: Path, layout: Layout | str = Layout.RUNS) -> pd.DataFrame:
     """The values of the export at ``path`` as they were exported: one row per run
     (``runs``) or one row per value (``tasks``, tidy). See docs/library.md."""
-    sheet = read_sheet(path)
+    sheet = read_sheet(path, only_edited=True)  # its base and metadata are what is used
     if Layout(layout) is Layout.TASKS:
         return _tidy(sheet, path)
     return _wide(sheet, path)
 
 
-def _values(base: BaseSnapshot) -> Iterator[tuple[str, str, FieldValue]]:
-    """(run title, task title, value) of every value of the base, run by run."""
+def _values(base: BaseSnapshot) -> Iterator[tuple[RunBase, str, FieldValue]]:
+    """(run, task title, value) of every value of the base, run by run."""
     for run_id in base.run_ids():
         run = base.run(run_id)
         if run is None:
@@ -63,7 +63,7 @@ def _values(base: BaseSnapshot) -> Iterator[tuple[str, str, FieldValue]]:
         for key in run.keys():  # noqa: SIM118  (a RunBase is no Mapping: no __iter__)
             value = run.get(key)
             if value is not None:
-                yield run.title, run.tasks.get(key.task_id, ("", ""))[0], value
+                yield run, run.tasks.get(key.task_id, ("", ""))[0], value
 
 
 def _wide(sheet: Sheet, path: Path) -> pd.DataFrame:
@@ -73,13 +73,12 @@ def _wide(sheet: Sheet, path: Path) -> pd.DataFrame:
     """(task title, field label) → (template task id, field, kind)"""
     taken: dict[tuple[str, str], tuple[str, str]] = {}
     rows: dict[str, dict[tuple[str, str], Any]] = {}
-    for run_title, task_title, value in _values(sheet.base):
+    for run, task_title, value in _values(sheet.base):
         spec = value.spec
         ident = (spec.template_task_id or spec.key.task_id, spec.key.field)
         column = _column_for(ident, (task_title, spec.label), taken)
         columns.setdefault(column, (*ident, spec.kind))
-        run = sheet.base.run(spec.key.run_id)
-        row = rows.setdefault(spec.key.run_id, {RUN: run_title, STATUS: run.status if run else ""})
+        row = rows.setdefault(spec.key.run_id, {RUN: run.title, STATUS: run.status})
         row[column] = value.value
     frame = pd.DataFrame.from_dict(rows, orient="index")
     ordered = [RUN, STATUS, *columns]
@@ -197,7 +196,7 @@ def sheet_of_frame(frame: pd.DataFrame) -> Sheet:
         )
     path = origin(frame)
     info = frame.attrs[ATTRS]
-    sheet = read_sheet(path)
+    sheet = read_sheet(path, only_edited=True)  # its base and metadata: the cells are the frame's
     if info.get("export_id") and sheet.meta.export_id != info["export_id"]:
         raise SheetError(
             f"{path} was written again by another export since this frame was made, so "
