@@ -133,8 +133,7 @@ def annotate_workbook(
             "itself, bulksync.plan(client, path)."
         )
     book = _load(path)
-    _keep_booleans(book)
-    _unmark(book)
+    _prepare(book)
     counts: Counter[Mark] = Counter()
     unplaced = 0
     ranges: dict[str, dict[Mark, list[str]]] = {}
@@ -247,17 +246,44 @@ def _load(path: Path) -> Workbook:
 _BOOLEAN_FORMULAS: Final = {"=TRUE()": True, "=FALSE()": False}
 
 
-def _keep_booleans(book: Workbook) -> None:
-    """LibreOffice saves a TRUE or FALSE cell as the formula ``TRUE()`` with its value,
-    and openpyxl writes a formula without its saved value, so a tick would read as
-    empty in the copy: such a cell is written as the value it is."""
+def _prepare(book: Workbook) -> None:
+    """One pass over every cell before marking:
+
+    - LibreOffice saves a TRUE or FALSE cell as the formula ``TRUE()`` with its value,
+      and openpyxl writes a formula without its saved value, so a tick would read as
+      empty in the copy: such a cell is written as the value it is;
+    - the marks of an earlier annotation (a checked copy annotated again) come off: its
+      comments, or its part of a person's comment, and its conditional formats."""
+    from openpyxl.comments import Comment
+
     for sheet in book:
+        _drop_marks(sheet)
         for row in sheet.iter_rows():
             for cell in row:
                 if cell.data_type == "f" and isinstance(cell.value, str):
                     value = _BOOLEAN_FORMULAS.get(cell.value.replace(" ", "").upper())
                     if value is not None:
                         cell.value = value
+                comment = cell.comment
+                if comment is None:
+                    continue
+                theirs, ours, _ = comment.text.partition(_OURS)
+                if comment.author == AUTHOR:
+                    cell.comment = None
+                elif ours:
+                    cell.comment = Comment(theirs, comment.author)
+
+
+def _drop_marks(sheet: Worksheet) -> None:
+    """The sheet's conditional formats without an earlier annotation's."""
+    from openpyxl.formatting.formatting import ConditionalFormattingList
+
+    kept = ConditionalFormattingList()
+    for existing in sheet.conditional_formatting:
+        if not _is_mark(existing):
+            for rule in existing.rules:
+                kept.add(str(existing.sqref), rule)
+    sheet.conditional_formatting = kept
 
 
 def _mark_cell(sheet: Worksheet, mark: CellMark) -> None:
@@ -272,24 +298,6 @@ def _mark_cell(sheet: Worksheet, mark: CellMark) -> None:
     cell.comment = Comment(text, author, height=min(400, 20 + 15 * lines), width=320)
 
 
-def _unmark(book: Workbook) -> None:
-    """Take off the marks of an earlier annotation (a checked copy annotated again): its
-    comments, or our part of a person's comment, and its conditional formats."""
-    from openpyxl.comments import Comment
-
-    for sheet in book:
-        for row in sheet.iter_rows():
-            for cell in row:
-                comment = cell.comment
-                if comment is None:
-                    continue
-                theirs, ours, _ = comment.text.partition(_OURS)
-                if comment.author == AUTHOR:
-                    cell.comment = None
-                elif ours:
-                    cell.comment = Comment(theirs, comment.author)
-
-
 def _put_first(sheet: Worksheet, by_mark: dict[Mark, list[str]]) -> None:
     """The export's conditional format shows an edited cell in its own colours, and a
     conditional format wins over a cell's fill: the marks go in as conditional formats
@@ -299,7 +307,7 @@ def _put_first(sheet: Worksheet, by_mark: dict[Mark, list[str]]) -> None:
     from openpyxl.formatting.rule import FormulaRule
     from openpyxl.styles import PatternFill
 
-    theirs = [f for f in sheet.conditional_formatting if not _is_mark(f)]
+    theirs = list(sheet.conditional_formatting)  # an earlier annotation's are gone
     ours = ConditionalFormattingList()
     for mark, refs in sorted(by_mark.items(), key=lambda item: _URGENCY.index(item[0])):
         color = "FF" + FILLS[mark]

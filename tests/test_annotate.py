@@ -181,3 +181,21 @@ def test_libreoffice_shows_each_mark_and_its_comment(bulk, tmp_path, libreoffice
     assert email["fill"] == int(FILLS[Mark.ERROR], 16)
     assert "they/them" in pronouns["note"] and pronouns["fill"] == int(FILLS[Mark.CONFLICT], 16)
     assert name["string"] == "Noah Mueller" and name["fill"] == int(FILLS[Mark.CHANGE], 16)
+
+
+def test_a_checked_copy_with_every_finding_fixed_is_marked_clean_again(bulk, tmp_path):
+    """The red cell fixed, the checked copy annotated again: nothing is left marked, on
+    a sheet where no new finding puts marks of its own either."""
+    path, _ = onboarding(bulk, tmp_path)
+    original = openpyxl.load_workbook(path)["Runs"]
+    refs = edit_runs(path, {(ONB_ACTIVE, EMAIL): "not-an-email"})
+    cell = refs[(ONB_ACTIVE, EMAIL)].split("!")[1]
+    assert bulk("import", "onb.xlsx", "--dry-run", "--annotate").exit_code == ExitCode.INVALID
+    checked = tmp_path / "onb.checked.xlsx"
+    book = openpyxl.load_workbook(checked)
+    book["Runs"][cell] = original[cell].value  # the red cell fixed: put back as exported
+    book.save(checked)
+    assert bulk("import", "onb.checked.xlsx", "--dry-run", "--annotate").exit_code == 0
+    again = openpyxl.load_workbook(tmp_path / "onb.checked.checked.xlsx")["Runs"]
+    assert marks(tmp_path / "onb.checked.checked.xlsx") == {}
+    assert not [f for f in again.conditional_formatting if f.rules[0].formula == ["TRUE"]]
