@@ -14,14 +14,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulksync.codecs import ASSIGNEE, COMPLETION
 from bulksync.errors import StorageError
 from bulksync.launch import Started
 from bulksync.model import JSON
 from bulksync.private import private_file
-from bulksync.rundir import JOURNAL, journal_of, read_journal
+from bulksync.rundir import JOURNAL, export_run_dirs, journal_of, read_journal
+
+if TYPE_CHECKING:
+    from bulksync.sheets import Sheet
 
 
 class Journal:
@@ -179,6 +182,17 @@ def started_runs(run_dir: Path) -> list[tuple[str, str]]:
         for e in read_journal(journal_of(run_dir))
         if e.get("event") in _STARTED_EVENTS and e.get("run_id")
     ]
+
+
+def sheet_started(path: Path, sheet: Sheet) -> dict[str, Started]:
+    """``started_rows`` of every import of the export ``sheet`` (read from ``path``), or
+    nothing to read for a sheet without new rows."""
+    if not sheet.new_rows:
+        return {}
+    meta = sheet.meta
+    return started_rows(
+        export_run_dirs(path, exported_from=meta.host, exported_at=meta.exported_at)
+    )
 
 
 def started_rows(run_dirs: Sequence[Path]) -> dict[str, Started]:

@@ -34,12 +34,12 @@ from bulksync.errors import SheetError
 from bulksync.exporter import Estimate, ExportRequest, export_runs
 from bulksync.fetch import LiveState
 from bulksync.frames import export_frame, plan_frame, result_frame, sheet_of_frame
-from bulksync.journal import started_rows
+from bulksync.journal import sheet_started
 from bulksync.plans import ApplyResult as _ApplyResult
 from bulksync.plans import CanaryReport, ImportOptions, OnConflict
 from bulksync.plans import Plan as _Plan
 from bulksync.report import plan_html
-from bulksync.rundir import RunOf, export_run_dirs, new_run_dir, writer_lock
+from bulksync.rundir import RunOf, new_run_dir, writer_lock
 from bulksync.sheets import Layout, Sheet, read_sheet
 
 if TYPE_CHECKING:
@@ -136,11 +136,7 @@ def plan(
     else:
         sheet = sheet_of_frame(source)
         path = Path(sheet.path)
-    ledger = started_rows(
-        export_run_dirs(path, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
-        if sheet.new_rows
-        else []
-    )
+    ledger = sheet_started(path, sheet)
     live = LiveState(client)
     made = plan_import(
         sheet, live.read, host=client.host, options=options, source=live, ledger=ledger

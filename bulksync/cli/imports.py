@@ -137,9 +137,9 @@ def import_(
     """
     from bulksync.cli.planning import conclude, planned, writing
     from bulksync.diff import plan_import
-    from bulksync.journal import started_rows
+    from bulksync.journal import sheet_started
     from bulksync.plans import ImportOptions, OnConflict
-    from bulksync.rundir import RunOf, export_run_dirs, new_run_dir
+    from bulksync.rundir import RunOf, new_run_dir
     from bulksync.sheets import read_sheet
 
     settings = _settings(ctx)
@@ -161,11 +161,7 @@ def import_(
     command = f"bulksync import {file}"
     with writing(settings, file, command, dry_run=dry_run) as client:
         # Read under the writer lock: what earlier imports of this export started.
-        ledger = started_rows(
-            export_run_dirs(file, exported_from=sheet.meta.host, exported_at=sheet.meta.exported_at)
-            if sheet.new_rows
-            else []
-        )
+        ledger = sheet_started(file, sheet)
         plan, live = planned(
             client,
             lambda live: plan_import(
