@@ -23,7 +23,7 @@ from bulksync.model import Task
 from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.meta import BaseSnapshot, Shared
-from bulksync.sheets.xlsx_read import sheet_rows
+from bulksync.sheets.xlsx_read import sheet_rows  # the calamine fallback
 from bulksync.snapshot import FieldKey, Snapshot
 
 
@@ -147,3 +147,41 @@ def test_the_base_parses_a_run_again_once_it_has_kept_too_many(tmp_path):
     first = FieldKey("run_0", "t_0", "el_a")
     assert base[first].value == "value 0" and base.run("run_0").title == "Run 0"
     assert base[FieldKey(f"run_{runs - 1}", f"t_{runs - 1}", "el_a")].value == f"value {runs - 1}"
+
+
+def test_a_full_temporary_folder_is_a_clear_storage_error_not_a_crash(sample, tmp_path):
+    """The hidden copy of a large sheet waits in a temporary file: when the folder has
+    no room (here, a file size limit), the read stops with a storage error saying where
+    to make room, no traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    path = tmp_path / "long.xlsx"
+    write_export(many(sample, 120), path, layout=Layout.TASKS)  # a mirror over 2 MiB
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from bulksync.errors import StorageError\n"
+        "from bulksync.sheets import read_sheet\n"
+        "try:\n"
+        f"    read_sheet(Path({str(path)!r}), only_edited=True)\n"
+        "except StorageError as exc:\n"
+        "    print(exc); sys.exit(12)\n"
+    )
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        timeout=120,
+    )
+    assert done.returncode == 12, done.stderr
+    assert "TMPDIR" in done.stdout and "import again" in done.stdout
+    assert "Traceback" not in done.stderr
+    # With room, the same file reads as unedited.
+    assert read_sheet(path, only_edited=True).cells == ()
