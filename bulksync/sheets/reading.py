@@ -203,3 +203,16 @@ def col_name(index: int) -> str:
         index, rem = divmod(index - 1, 26)
         name = chr(65 + rem) + name
     return name
+
+
+def columns_differing(row: Sequence[Any], exported: Sequence[Any]) -> set[int] | None:
+    """The columns where ``row`` differs from its ``exported`` row, or None if that
+    cannot be told cell by cell (rows of different lengths). A row that can tell it
+    cheaper (a streamed xlsx row, from its cells' bytes) is asked to."""
+    cheaper = getattr(row, "columns_differing", None)
+    if cheaper is not None and type(row) is type(exported):
+        found: set[int] | None = cheaper(exported)
+        return found
+    if len(row) != len(exported):
+        return None
+    return {i for i, (now, was) in enumerate(zip(row, exported, strict=True)) if now != was}

@@ -22,6 +22,7 @@ from bulksync.sheets.reading import (
     SheetCell,
     as_shown,
     col_name,
+    columns_differing,
     context_problem,
     duplicate_problem,
     garbled_message,
@@ -260,10 +261,13 @@ class _RunRows:
     def _changed_columns(
         self, row: Sequence[Any], exported: Sequence[Any] | None
     ) -> Sequence[ValueColumn]:
-        """The value columns to read: with the exported row, only the cells that differ."""
-        if exported is None or len(row) != len(exported):
+        """The value columns to read: with the exported row, only the cells that differ
+        (a streamed xlsx row tells them from its cells' bytes, none decoded)."""
+        if exported is None:
             return self.columns
-        differ = {i for i, (now, was) in enumerate(zip(row, exported, strict=True)) if now != was}
+        differ = columns_differing(row, exported)
+        if differ is None:
+            return self.columns
         return [c for c in self.columns if c[0] in differ]
 
     def cells_unchecked(

@@ -23,7 +23,6 @@ is parsed by expat, defused (no DTD, no entities), so no shape is misread, only 
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import zipfile
@@ -33,6 +32,7 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as DefusedET
 
+from bulksync.sheets.xlsx_cellxml import CELL, cell_value, general_values
 from bulksync.sheets.xlsx_formats import (
     MAIN,
     Unsupported,
@@ -139,9 +139,9 @@ class XmlRow(Sequence[Any]):
             start = self.body.find(b'<c r="%s%d"' % (_letters(col), self.number))
             if start < 0:
                 return ""
-            found = _CELL.match(self.body, start)
+            found = CELL.match(self.body, start)
             if found is not None and not found[4]:
-                return _value(found[3], found[2], found[5], self.sheet.book)
+                return cell_value(found[3], found[2], found[5], self.sheet.book)
         values = self.values
         return values[col] if col < len(values) else ""
 
@@ -155,16 +155,53 @@ class XmlRow(Sequence[Any]):
         return iter(self.values)
 
     def __eq__(self, other: object) -> bool:
+        """Another row: whether their cells' bytes are the same, style numbers aside
+        (rows of equal values saved in other bytes are unequal: the readers then compare
+        them cell by cell). A list: whether it holds this row's values."""
         if isinstance(other, XmlRow):
-            return self.key == other.key or self.values == other.values
+            return self.key == other.key
         if isinstance(other, list):
             return self.values == other
         return NotImplemented
+
+    def columns_differing(self, other: XmlRow) -> set[int] | None:
+        """The columns whose cells' bytes differ from ``other``'s, style numbers aside:
+        the cells of a row with edits that need decoding. None when that cannot be told
+        from the bytes (a cell without its reference, a namespace prefix)."""
+        mine, theirs = self.key.split(b"<c "), other.key.split(b"<c ")
+        if len(mine) != len(theirs):
+            return _by_letters(mine, theirs)
+        found = set()
+        for now, was in zip(mine, theirs, strict=True):
+            if now != was:
+                for cell in (now, was):
+                    ref = _REF.match(cell)
+                    if ref is None:
+                        return None
+                    found.add(_column(ref[1]))
+        return found
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"XmlRow({self.number}, {self.values!r})"
+
+
+def _by_letters(mine: list[bytes], theirs: list[bytes]) -> set[int] | None:
+    """``columns_differing`` of rows with different numbers of cells."""
+    cells = []
+    for chunks in (mine, theirs):
+        by_letters = {}
+        for chunk in chunks[1:]:
+            ref = _REF.match(chunk)
+            if ref is None:
+                return None
+            by_letters[ref[1]] = chunk
+        if chunks[0]:
+            return None  # something before the first cell: not a row of plain cells
+        cells.append(by_letters)
+    now, was = cells
+    return {_column(k) for k in now.keys() | was.keys() if now.get(k) != was.get(k)}
 
 
 def _parse(archive: zipfile.ZipFile, member: str) -> Element | None:
@@ -266,7 +303,7 @@ def _values(body: bytes, sheet: _Sheet) -> list[Any]:
             return _common_values(parts, sheet.book)
         except (ValueError, IndexError):
             pass  # a number or string index not as written: the general path says ""
-    return _general_values(body, sheet)
+    return general_values(body, sheet)
 
 
 def _common_values(parts: list[bytes], book: Book) -> list[Any]:
@@ -310,76 +347,6 @@ def _column(letters: bytes) -> int:
     return _col(letters)
 
 
-def _general_values(body: bytes, sheet: _Sheet) -> list[Any]:
-    """A row's values, a cell at a time: any order of attributes, rich text,
-    formulas; a row with anything else goes to expat."""
-    book = sheet.book
-    values: list[Any] = []
-    end = 0
-    col = -1
-    for m in _CELL.finditer(body):
-        if m.start() != end or m[4]:
-            return _values_expat(body, sheet)
-        end = m.end()
-        col = _col(m[1]) if m[1] else col + 1
-        value = _value(m[3], m[2], m[5], book)
-        if value != "":
-            if len(values) < col:
-                values.extend([""] * (col - len(values)))
-            values[col:] = [value]
-    if end != len(body) and body[end:].strip():
-        return _values_expat(body, sheet)
-    return values
-
-
-def _value(kind: bytes | None, style: bytes | None, inner: bytes | None, book: Book) -> Any:
-    """A cell's value as calamine gives it."""
-    if not inner:
-        return ""
-    if kind == b"inlineStr":
-        return rich_text(_inline(inner))
-    text = _v_text(inner)
-    if text is None:
-        return ""
-    if kind is None or kind == b"n":
-        try:
-            number = float(text)
-        except ValueError:
-            return ""
-        if style is not None and int(style) in book.dates:
-            return as_date(number)
-        return number
-    if kind == b"s":
-        try:
-            return book.strings[int(text)]
-        except (ValueError, IndexError):
-            return ""
-    if kind == b"str":
-        return unescape(text.decode("utf-8"))
-    if kind == b"b":
-        return text.strip() in (b"1", b"true")
-    if kind == b"d":
-        try:
-            return dt.datetime.fromisoformat(text.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            return unescape(text.decode("utf-8"))
-    return ""  # an error (t="e"), or a type no writer uses
-
-
-def _v_text(inner: bytes) -> bytes | None:
-    if inner.startswith(b"<v>") and inner.endswith(b"</v>"):
-        return inner[3:-4]
-    found = _V.search(inner)
-    return found[1] if found else None
-
-
-def _inline(inner: bytes) -> bytes:
-    if inner.startswith(b"<is>") and inner.endswith(b"</is>"):
-        return inner[4:-5]
-    found = _IS.search(inner)
-    return found[1] if found else b""
-
-
 def _letters(col: int) -> bytes:
     name = b""
     col += 1
@@ -401,13 +368,7 @@ _STYLE: Final = re.compile(rb' s="\d+"')
 _SHEET_DATA: Final = re.compile(rb"<([\w.-]+:)?sheetData\b[^>]*>")
 _XMLNS: Final = re.compile(rb"""\bxmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')""")
 _ROW_NUMBER: Final = re.compile(rb'\br="(\d+)"')
-_CELL: Final = re.compile(
-    rb'<c(?: r="([A-Z]{1,3})\d+")?(?: s="(\d+)")?(?: t="(\w+)")?([^>/]*?)'
-    rb"(?:/>|>(.*?)</c>)",
-    re.S,
-)
-"""A cell as writers spell it (attributes r, s, t in that order; group 4, anything else
-before the tag's end, must be empty): others go to expat."""
+_REF: Final = re.compile(rb'r="([A-Z]{1,3})\d+"')
 _COMMON_CELL: Final = re.compile(
     rb'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="(s|b|str|e)"| t="inlineStr")?(?:/>|'
     rb"><v>([^<]*)</v></c>|><is><t>([^<]*)</t></is></c>|"
@@ -416,60 +377,4 @@ _COMMON_CELL: Final = re.compile(
 """A cell of the shapes xlsxwriter, LibreOffice and Excel write for plain values, split
 out of a row in one call (``re.split``): an empty cell, a ``<v>`` value, an inline
 string."""
-_V: Final = re.compile(rb"<v>(.*?)</v>", re.S)
-_IS: Final = re.compile(rb"<is>(.*?)</is>", re.S)
 _SI: Final = re.compile(rb"<si>(.*?)</si>", re.S)
-
-
-def _values_expat(body: bytes, sheet: _Sheet) -> list[Any]:
-    """A row's values read by a real XML parser (defused): the shapes the regular
-    expressions do not take."""
-    book = sheet.book
-    root = DefusedET.fromstring(b"<row %s>%s</row>" % (sheet.declarations, body))
-    values: list[Any] = []
-    col = -1
-    for cell in root.iter(f"{{{MAIN}}}c"):
-        ref = cell.get("r")
-        letters = re.match(r"[A-Z]+", ref) if ref else None
-        col = _col(letters[0].encode()) if letters else col + 1
-        value = _element_value(cell, book)
-        if value != "":
-            if len(values) < col:
-                values.extend([""] * (col - len(values)))
-            values[col:] = [value]
-    return values
-
-
-def _element_value(cell: Element, book: Book) -> Any:
-    kind = cell.get("t")
-    style = cell.get("s")
-    if kind == "inlineStr":
-        found = cell.find(f"{{{MAIN}}}is")
-        if found is None:
-            return ""
-        return "".join(
-            _element_text(t) for t in found.iter(f"{{{MAIN}}}t") if t not in _phonetic(found)
-        )
-    v = cell.find(f"{{{MAIN}}}v")
-    if v is None or v.text is None:
-        return ""
-    escaped = v.text.replace("&", "&amp;").replace("<", "&lt;").encode("utf-8")
-    return _value(
-        kind.encode() if kind else None,
-        style.encode() if style else None,
-        b"<v>" + escaped + b"</v>",
-        book,
-    )
-
-
-def _element_text(t: Element) -> str:
-    text = t.text or ""
-    trim = t.get(_XML_SPACE_ATTR) != "preserve"
-    return unescape(text.replace("&", "&amp;"), trim=trim)
-
-
-_XML_SPACE_ATTR: Final = "{http://www.w3.org/XML/1998/namespace}space"
-
-
-def _phonetic(item: Element) -> set[Element]:
-    return {t for rph in item.iter(f"{{{MAIN}}}rPh") for t in rph.iter(f"{{{MAIN}}}t")}
