@@ -13,8 +13,11 @@ Then, A B A B, medians of ``--repeat``:
 - dry run: ``read_sheet(only_edited=True)`` and ``plan_import`` with live state in memory
   (``bench_team.dry_run``) against the csv module parsing the file and ``json`` its
   sidecar (``bench_team.raw_csv_read``: what "reading the same file" counts);
-- write: ``write_export`` of the snapshot against the csv module writing the grid's
-  cells twice, for the data and for a copy (``bench_team.raw_csv_write``).
+- write: ``write_export`` of the snapshot against the csv module writing the same cells
+  and ``json`` the same sidecar content (``bench_team.raw_csv_write``, given the export's
+  cells and its sidecar parsed: the same documents, of the same shape); and, as line
+  ``write (old)``, against the baseline before session 7, the csv module writing the
+  grid's cell values twice (``raw_csv_twice``), which wrote no sidecar.
 
 Each line gives wall-clock medians (as ``bench_team`` does) and the ratio of CPU-time
 medians (``time.process_time``): on a machine shared with other work, a process waiting
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import csv
 import pstats
 import statistics
 import sys
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_team import (
     LOCAL_TARGET,
+    csv_content,
     dry_run,
     heap_frozen,
     raw_csv_read,
@@ -49,8 +54,9 @@ from team import edit_snapshot
 from team_serve import Team
 
 from bulksync.fetch import fetch_snapshot
+from bulksync.perf import cycle_collector_paused
 from bulksync.sheets import Layout, write_export
-from bulksync.sheets.layout import build_grid
+from bulksync.sheets.layout import Cell, Grid, build_grid
 
 SHARES = (0.0, 0.01, 0.10)
 
@@ -86,14 +92,17 @@ def main() -> None:
                 with_rows_of(files[0.0], other, files[share])
             grid = build_grid(snapshot, layout)
             rows = list(grid.rows)
+            content = csv_content(files[0.0])
+            write = partial(write_export, snapshot, team_dir / "w.csv", layout=layout)
             with heap_frozen():
                 jobs = [
                     (
                         "write",
                         0.0,
-                        partial(write_export, snapshot, team_dir / "w.csv", layout=layout),
-                        partial(raw_csv_write, grid, rows, team_dir / "raw.csv"),
-                    )
+                        write,
+                        partial(raw_csv_write, grid, rows, team_dir / "raw.csv", content),
+                    ),
+                    ("write (old)", 0.0, write, partial(raw_csv_twice, grid, rows, team_dir)),
                 ]
                 jobs += [
                     (
@@ -113,6 +122,17 @@ def main() -> None:
                     )
                     if args.profile and mine / raw > LOCAL_TARGET:
                         profile(ours)
+
+
+def raw_csv_twice(grid: Grid, rows: list[list[Cell]], work: Path) -> None:
+    """The write's baseline before session 7: the csv module writing the grid's cell
+    values (not their text as exported) to a CSV and a copy of it; no sidecar."""
+    with cycle_collector_paused():
+        cells = [[c.title for c in grid.columns]]
+        cells += [["" if c.na or c.value is None else c.value for c in row] for row in rows]
+        for target in (work / "old.csv", work / "old.copy.csv"):
+            with target.open("w", encoding="utf-8-sig", newline="") as handle:
+                csv.writer(handle).writerows(cells)
 
 
 def medians(
