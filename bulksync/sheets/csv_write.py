@@ -1,0 +1,337 @@
+"""Writing an export to CSV: its rows as text, and its sidecar beside it.
+
+The format is ``csvfile``'s (which reads it back). A text that a spreadsheet would take
+for a formula (``= + - @``, tab, CR), a number, a date or an error value (``#N/A``) is
+written with a leading apostrophe, so that it stays text (``guard``).
+
+An export's rows are made straight from its snapshot (``Grid.snapshot``), not from the
+grid's ``Cell``s, which are the xlsx writer's: a CSV cell is text, so each value's text,
+and whether a cell can hold it, is made once per distinct value of a field type and its
+options (``ValueTexts``), and each value becomes its text and its row of the base
+snapshot with no ``Cell``, ``FieldSpec`` or ``FieldValue`` made for it. A grid given as
+cells only (the retry CSV of ``write_retry_csv``) is written cell by cell.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final, Generic, TypeVar
+
+from bulksync.codecs import CellValue, Codec, codec_for, unholdable
+from bulksync.model import JSON, Run, Task
+from bulksync.sheets.csv_sidecar import SidecarWriter
+from bulksync.sheets.layout import (
+    RUN_CONTEXT_COLUMNS,
+    TASK_ID_COLUMNS,
+    Cell,
+    Grid,
+    Layout,
+    due_date_of,
+)
+from bulksync.sheets.meta import UNHOLDABLE, BaseWriter, ExportMeta, locked_as_unholdable
+from bulksync.snapshot import SharedSpec, Snapshot, lock_reason, task_values
+
+_LOOKS_TYPED = re.compile(
+    r"\s*[+-]?(\d[\d,. ]*|\.\d+)([eE][+-]?\d+)?%?\s*\Z"  # numbers, 1,234.5, 12%
+    r"|\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*\Z"  # dates: 2026-01-31, 3/4, 03.04.2026
+    r"|\s*(true|false)\s*\Z",
+    re.IGNORECASE,
+)
+ERROR_VALUES: Final = frozenset(
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
+)
+_GUARDED_START: Final = "=+-@\t\r'"
+"""A text starting with one of these is a formula (or loses it) in a spreadsheet."""
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".base.json")
+
+
+def guard(text: str, *, as_text: bool) -> str:
+    """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
+    if not text:
+        return text
+    if text[0] in _GUARDED_START or (
+        as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
+    ):
+        return "'" + text
+    return text
+
+
+def _context(value: CellValue) -> str:
+    """A context or id cell's text: ``guard(text, as_text=False)``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text and text[0] in _GUARDED_START else text
+
+
+def header_of(grid: Grid) -> list[str]:
+    if grid.layout is Layout.TASKS:
+        return [c.title for c in grid.columns]
+    return [f"{c.group} › {c.title} [{c.key}]" if c.kind else c.title for c in grid.columns]
+
+
+TIE: Final = re.compile(r"bulksync export ([0-9a-f]{12}) rows ([0-9a-f]{16})")
+"""The last header cell: the export id and a checksum of the rows as exported."""
+_NO_CHECKSUM: Final = "0" * 16
+
+
+def tie_cell(export_id: str, checksum: str) -> str:
+    return f"bulksync export {export_id} rows {checksum}"
+
+
+def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
+    """Write the grid and its sidecar; the sidecar is streamed run by run as well.
+
+    Sidecar (``csv_sidecar``): ``{"meta": {...}, "runs": {RUN_ID: document, ...},
+    "shared": {...}, "rows": CHECKSUM, "digests": …, "ids": …}``, a digest of each row as
+    written, by which reading skips the rows that are as exported. The CSV's last header
+    cell carries the export id and the same checksum (``TIE``), so that a CSV read beside
+    a sidecar of another export is refused: its values would be taken for edits. The
+    checksum is known once the rows are written; it then replaces a placeholder in the
+    header. Reading compares the two copies of the checksum (header and sidecar), never
+    the rows with it: edited, filled or appended rows keep the tie. A launch sheet's
+    empty rows for runs to start (``grid.new_rows``) come last, every cell empty.
+    """
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\r\n").writerow(
+        [guard(h, as_text=False) for h in header_of(grid)]
+        + [tie_cell(meta.export_id, _NO_CHECKSUM)]
+    )
+    header = head.getvalue()
+    with (
+        path.open("w", encoding="utf-8-sig", newline="") as handle,
+        sidecar(path).open("w", encoding="utf-8", newline="") as side,
+    ):
+        digests = SidecarWriter(side, meta)
+        base = BaseWriter(grid.context, digests.emit)
+        writer = csv.writer(handle, lineterminator="\r\n")
+        handle.write(header)
+        if grid.snapshot is None:
+            rows = _cell_rows(grid, base)
+        elif grid.layout is Layout.TASKS:
+            rows = _tasks_rows(grid.snapshot, grid.assignees, base)
+        else:
+            rows = _runs_rows(grid, grid.snapshot, base)
+        for row, ids in rows:
+            writer.writerow(row)
+            digests.row(row, ids)
+        # Rows for runs to start: every cell empty (they have no base).
+        empty = [""] * (len(grid.columns) + 1)
+        for _ in range(grid.new_rows):
+            writer.writerow(empty)
+            digests.row(empty)
+        checksum = digests.close(base.shared_json())
+    # The placeholder is ASCII and as long as the checksum: replaced in place.
+    at = len(codecs.BOM_UTF8) + len(header.encode()) - len(_NO_CHECKSUM) - len("\r\n")
+    with path.open("r+b") as raw:
+        raw.seek(at)
+        raw.write(checksum.encode())
+    return len(base)
+
+
+Rows = Iterator[tuple[list[str], list[str] | None]]
+"""Each data row's cells as written (the tie column's empty cell last), and its id
+cells' text in the tasks layout (None in the runs layout: ``SidecarWriter.row``)."""
+
+_MAX_KEPT: Final = 1024
+"""Texts kept per field type and options: values that repeat (dates, options, booleans)
+are made once; a column of distinct values (emails) keeps this many and no more, so that
+the memory an export takes does not grow with its runs."""
+
+
+class ValueTexts(dict[Any, tuple[str, str | None]]):
+    """A value's CSV cell text and why no cell can hold it (``unholdable``; None if one
+    can), for one field type and its options, by value: made once per distinct value.
+
+    Kept by value only for values whose equality is their text's: ``str``, ``bool``,
+    None, and a list (of options) as a tuple; ``1 == 1.0 == True`` and ``-0.0 == 0.0``
+    would take one number's text for another's, so numbers are made each time
+    (``made``)."""
+
+    def __init__(self, codec: Codec, options: tuple[str, ...]) -> None:
+        super().__init__()
+        self._codec = codec
+        self._options = options
+
+    def __missing__(self, key: Any) -> tuple[str, str | None]:
+        # A tuple key stands for a list value: a JSON value is never a tuple.
+        found = self.made(list(key) if isinstance(key, tuple) else key)
+        if len(self) < _MAX_KEPT:
+            self[key] = found
+        return found
+
+    def made(self, value: JSON) -> tuple[str, str | None]:
+        codec, options = self._codec, self._options
+        why = unholdable(codec.to_cell(value, options), xml=False)
+        return guard(codec.to_text(value, options), as_text=codec.csv_text), why
+
+
+_P = TypeVar("_P")
+Lock = str | None
+
+
+class _Values(Generic[_P]):
+    """Each value of a task as its text and where it goes (``place(spec)``, made once per
+    spec), with what its row of the run's base document holds (``BaseWriter.add_run``).
+
+    The base's shared specs are numbered as each value is put into its run's document
+    (``BaseWriter.index_of``), in the order of the row's cells: as when the writer was
+    given cells."""
+
+    def __init__(self, assignees: bool, place: Callable[[SharedSpec], _P]) -> None:
+        self._assignees = assignees
+        self._place = place
+        self._fields: dict[SharedSpec, tuple[ValueTexts, _P]] = {}
+        self._texts: dict[tuple[str, tuple[str, ...]], ValueTexts] = {}
+
+    def of_task(self, run: Run, task: Task) -> list[tuple[_P, str, SharedSpec, Lock, JSON]]:
+        """The task's values in ``task_fields``' order, each as (place, text, spec, lock,
+        value): the lock is the task's, or why no cell can hold the value."""
+        locked = lock_reason(run, task)
+        made = []
+        for spec, value in task_values(task, assignees=self._assignees):
+            found = self._fields.get(spec)
+            if found is None:
+                found = self._field(spec)
+            texts, place = found
+            kind = value.__class__
+            if kind is str or kind is bool or value is None:
+                text, why = texts[value]
+            elif kind is list:
+                try:
+                    text, why = texts[tuple(value)]
+                except TypeError:  # an item that is not hashable
+                    text, why = texts.made(value)
+            else:
+                text, why = texts.made(value)
+            lock = locked if why is None else f"{UNHOLDABLE}: {why}"
+            made.append((place, text, spec, lock, value))
+        return made
+
+    def _field(self, spec: SharedSpec) -> tuple[ValueTexts, _P]:
+        kind, options = spec[2], spec[5]
+        texts = self._texts.get((kind, options))
+        if texts is None:
+            texts = self._texts[kind, options] = ValueTexts(codec_for(kind), options)
+        found = self._fields[spec] = (texts, self._place(spec))
+        return found
+
+
+def _base_rows(tasks: dict[str, list[Any]], task: Task, sections: Mapping[str, str]) -> list[Any]:
+    """The rows of ``task`` in its run's base document ``tasks``, which holds each task
+    as ``[title, section, template task id, rows]`` (made when the task is first met)."""
+    found = tasks.get(task.id)
+    if found is None:
+        section = sections.get(task.section_id or "", "")
+        found = tasks[task.id] = [task.title, section, task.template_task_id, []]
+    rows: list[Any] = found[3]
+    return rows
+
+
+def _runs_rows(grid: Grid, snapshot: Snapshot, base: BaseWriter) -> Rows:
+    """The runs layout: a row per run, its context cells, then each value in the column
+    of its (template task, field); ``n/a`` where the run has no such field.
+
+    The run's base document holds the values of its row, column by column (a later
+    value of a column wins, as in the grid), each task's where its first column is."""
+    column = {c.key: col for col, c in enumerate(grid.columns)}
+    values = _Values(grid.assignees, lambda spec: column[f"{spec[0]}:{spec[1]}"])
+    index_of = base.index_of
+    dates = codec_for("date")
+    context = len(RUN_CONTEXT_COLUMNS)
+    blank = [""] * context + ["n/a"] * (len(grid.columns) - context) + [""]  # + the tie
+    nothing: list[tuple[Task, SharedSpec, Lock, JSON] | None] = [None] * len(grid.columns)
+    for run in snapshot.runs:
+        row = blank.copy()
+        due = dates.to_cell(due_date_of(run) or None)
+        row[:context] = map(_context, (run.title, run.status, due, run.started_by, run.id))
+        in_base = nothing.copy()
+        for task in snapshot.tasks.get(run.id, ()):
+            for col, text, spec, lock, value in values.of_task(run, task):
+                row[col] = text
+                in_base[col] = (task, spec, lock, value)
+        tasks: dict[str, list[Any]] = {}
+        for found in in_base:
+            if found is not None:
+                task, spec, lock, value = found
+                rows = _base_rows(tasks, task, snapshot.section_titles)
+                rows.append([index_of(spec), lock, value])
+        base.add_run(run.id, tasks)
+        yield row, None
+
+
+def _tasks_rows(snapshot: Snapshot, assignees: bool, base: BaseWriter) -> Rows:
+    """The tasks layout: a row per value, its cells in ``TASK_COLUMNS``' order."""
+    values = _Values(assignees, _about)
+    index_of = base.index_of
+    sections = snapshot.section_titles
+    for run in snapshot.runs:
+        run_title, run_id = _context(run.title), _context(run.id)
+        tasks: dict[str, list[Any]] = {}
+        for task in snapshot.tasks.get(run.id, ()):
+            section = _context(sections.get(task.section_id or "", ""))
+            title, task_id = _context(task.title), _context(task.id)
+            rows = _base_rows(tasks, task, sections)
+            for about, text, spec, lock, value in values.of_task(run, task):
+                rows.append([index_of(spec), lock, value])
+                label, kind, required, allowed, field = about
+                ids = [run_id, task_id, field]
+                yield (
+                    [run_title, section, title, label, kind, required, allowed, text, *ids, ""],
+                    ids,
+                )
+        base.add_run(run.id, tasks)
+
+
+def _about(spec: SharedSpec) -> tuple[str, str, str, str, str]:
+    """A field's Field, Type, Required, Allowed values and field_id cells (tasks layout:
+    ``layout.type_label``, ``layout.allowed_values``)."""
+    _, name, kind, label, required, options = spec
+    codec = codec_for(kind)
+    required_cell = "yes" if required else ""
+    return (
+        _context(label),
+        _context(codec.label),
+        required_cell,
+        _context(codec.hint(options)),
+        _context(name),
+    )
+
+
+def _cell_rows(grid: Grid, base: BaseWriter) -> Rows:
+    """A grid given as cells: each value cell's text and base from its field."""
+    id_cols = None
+    if grid.layout is Layout.TASKS:
+        keys = [c.key for c in grid.columns]
+        id_cols = [keys.index(name) for name in TASK_ID_COLUMNS]
+    for cells in grid.rows:
+        row = []
+        for cell in cells:
+            if cell.field is not None:
+                row.append(_value_text(cell, base))
+            elif cell.na:
+                row.append("n/a")
+            else:
+                row.append(_context(cell.value))
+        row.append("")  # the tie column
+        yield row, None if id_cols is None else [row[c] for c in id_cols]
+
+
+def _value_text(cell: Cell, base: BaseWriter) -> str:
+    """A value cell's text as written; its field goes to the base snapshot."""
+    field = cell.field
+    assert field is not None
+    codec = codec_for(field.spec.kind)
+    shown = field.value if cell.shows is None else cell.shows[0]
+    text = codec.to_text(shown, field.spec.options)
+    why = unholdable(cell.value, xml=False)
+    if why:
+        field = locked_as_unholdable(field, why)
+    base.add(field)
+    return guard(text, as_text=codec.csv_text)
