@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
 from bulksync.codecs import CellValue, Codec, codec_for, unholdable
-from bulksync.model import JSON, Run, Task
+from bulksync.model import JSON, Task
 from bulksync.sheets.csv_sidecar import SidecarWriter
 from bulksync.sheets.layout import (
     RUN_CONTEXT_COLUMNS,
@@ -105,13 +105,15 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     )
     header = head.getvalue()
     with (
-        path.open("w", encoding="utf-8-sig", newline="") as handle,
+        # UTF-8 with a BOM, written as the first character: the same bytes as the
+        # "utf-8-sig" codec, whose encoder is Python code called for every row written.
+        path.open("w", encoding="utf-8", newline="") as handle,
         sidecar(path).open("w", encoding="utf-8", newline="") as side,
     ):
         digests = SidecarWriter(side, meta)
         base = BaseWriter(grid.context, digests.emit)
         writer = csv.writer(handle, lineterminator="\r\n")
-        handle.write(header)
+        handle.write("\ufeff" + header)
         if grid.snapshot is None:
             rows = _cell_rows(grid, base)
         elif grid.layout is Layout.TASKS:
@@ -147,80 +149,87 @@ the memory an export takes does not grow with its runs."""
 
 class ValueTexts(dict[Any, tuple[str, str | None]]):
     """A value's CSV cell text and why no cell can hold it (``unholdable``; None if one
-    can), for one field type and its options, by value: made once per distinct value.
+    can), for one field type and its options: made once per distinct value.
 
-    Kept by value only for values whose equality is their text's: ``str``, ``bool``,
-    None, and a list (of options) as a tuple; ``1 == 1.0 == True`` and ``-0.0 == 0.0``
-    would take one number's text for another's, so numbers are made each time
-    (``made``)."""
+    Look a value up by itself (``texts[value]``) if its class is one of ``KEYED``, else
+    with ``of``. Kept by value only where a value's equality is its text's: ``str``,
+    ``bool``, None, and a list (of options) as a tuple; ``1 == 1.0 == True`` and
+    ``-0.0 == 0.0`` would take one number's text for another's, so numbers are made
+    each time."""
+
+    KEYED: Final = frozenset({str, bool, type(None)})
 
     def __init__(self, codec: Codec, options: tuple[str, ...]) -> None:
         super().__init__()
         self._codec = codec
         self._options = options
 
+    def of(self, value: JSON) -> tuple[str, str | None]:
+        if value.__class__ in self.KEYED:
+            return self[value]
+        if isinstance(value, list):
+            try:
+                return self[tuple(value)]
+            except TypeError:  # an item that is not hashable
+                pass
+        return self._made(value)
+
     def __missing__(self, key: Any) -> tuple[str, str | None]:
         # A tuple key stands for a list value: a JSON value is never a tuple.
-        found = self.made(list(key) if isinstance(key, tuple) else key)
+        found = self._made(list(key) if isinstance(key, tuple) else key)
         if len(self) < _MAX_KEPT:
             self[key] = found
         return found
 
-    def made(self, value: JSON) -> tuple[str, str | None]:
+    def _made(self, value: JSON) -> tuple[str, str | None]:
         codec, options = self._codec, self._options
         why = unholdable(codec.to_cell(value, options), xml=False)
         return guard(codec.to_text(value, options), as_text=codec.csv_text), why
 
 
 _P = TypeVar("_P")
-Lock = str | None
 
 
-class _Values(Generic[_P]):
-    """Each value of a task as its text and where it goes (``place(spec)``, made once per
-    spec), with what its row of the run's base document holds (``BaseWriter.add_run``).
+class _Field(Generic[_P]):
+    """What the writer keeps of a field's spec: its values' texts, where its cells go,
+    and its index among the base's shared specs (-1 until a value of it is put into a
+    base document: indexes are made in the order a writer given cells made them)."""
 
-    The base's shared specs are numbered as each value is put into its run's document
-    (``BaseWriter.index_of``), in the order of the row's cells: as when the writer was
-    given cells."""
+    __slots__ = ("index", "place", "spec", "texts")
 
-    def __init__(self, assignees: bool, place: Callable[[SharedSpec], _P]) -> None:
-        self._assignees = assignees
+    def __init__(self, spec: SharedSpec, texts: ValueTexts, place: _P) -> None:
+        self.spec = spec
+        self.texts = texts
+        self.place = place
+        self.index = -1
+
+    def index_in(self, base: BaseWriter) -> int:
+        if self.index < 0:
+            self.index = base.index_of(self.spec)
+        return self.index
+
+
+class _Fields(dict[SharedSpec, _Field[_P]]):
+    """The ``_Field`` of each shared spec, made when the spec is first met: its texts
+    shared with the specs of the same type and options, its place ``place(spec)``."""
+
+    def __init__(self, place: Callable[[SharedSpec], _P]) -> None:
+        super().__init__()
         self._place = place
-        self._fields: dict[SharedSpec, tuple[ValueTexts, _P]] = {}
         self._texts: dict[tuple[str, tuple[str, ...]], ValueTexts] = {}
 
-    def of_task(self, run: Run, task: Task) -> list[tuple[_P, str, SharedSpec, Lock, JSON]]:
-        """The task's values in ``task_fields``' order, each as (place, text, spec, lock,
-        value): the lock is the task's, or why no cell can hold the value."""
-        locked = lock_reason(run, task)
-        made = []
-        for spec, value in task_values(task, assignees=self._assignees):
-            found = self._fields.get(spec)
-            if found is None:
-                found = self._field(spec)
-            texts, place = found
-            kind = value.__class__
-            if kind is str or kind is bool or value is None:
-                text, why = texts[value]
-            elif kind is list:
-                try:
-                    text, why = texts[tuple(value)]
-                except TypeError:  # an item that is not hashable
-                    text, why = texts.made(value)
-            else:
-                text, why = texts.made(value)
-            lock = locked if why is None else f"{UNHOLDABLE}: {why}"
-            made.append((place, text, spec, lock, value))
-        return made
-
-    def _field(self, spec: SharedSpec) -> tuple[ValueTexts, _P]:
+    def __missing__(self, spec: SharedSpec) -> _Field[_P]:
         kind, options = spec[2], spec[5]
         texts = self._texts.get((kind, options))
         if texts is None:
             texts = self._texts[kind, options] = ValueTexts(codec_for(kind), options)
-        found = self._fields[spec] = (texts, self._place(spec))
+        found = self[spec] = _Field(spec, texts, self._place(spec))
         return found
+
+
+def _unholdable(why: str) -> str:
+    """A value's lock in the base where no cell can hold it (``locked_as_unholdable``)."""
+    return f"{UNHOLDABLE}: {why}"
 
 
 def _base_rows(tasks: dict[str, list[Any]], task: Task, sections: Mapping[str, str]) -> list[Any]:
@@ -234,54 +243,83 @@ def _base_rows(tasks: dict[str, list[Any]], task: Task, sections: Mapping[str, s
     return rows
 
 
+_InBase = tuple[Task, _Field[int], "str | None", JSON]
+"""A runs-layout cell's value as its base row holds it: task, field, lock, value."""
+
+
 def _runs_rows(grid: Grid, snapshot: Snapshot, base: BaseWriter) -> Rows:
     """The runs layout: a row per run, its context cells, then each value in the column
-    of its (template task, field); ``n/a`` where the run has no such field.
-
-    The run's base document holds the values of its row, column by column (a later
-    value of a column wins, as in the grid), each task's where its first column is."""
+    of its (template task, field); ``n/a`` where the run has no such field."""
     column = {c.key: col for col, c in enumerate(grid.columns)}
-    values = _Values(grid.assignees, lambda spec: column[f"{spec[0]}:{spec[1]}"])
-    index_of = base.index_of
+    fields = _Fields(lambda spec: column[f"{spec[0]}:{spec[1]}"])
+    keyed = ValueTexts.KEYED
     dates = codec_for("date")
     context = len(RUN_CONTEXT_COLUMNS)
     blank = [""] * context + ["n/a"] * (len(grid.columns) - context) + [""]  # + the tie
-    nothing: list[tuple[Task, SharedSpec, Lock, JSON] | None] = [None] * len(grid.columns)
+    no_values: list[_InBase | None] = [None] * len(grid.columns)
     for run in snapshot.runs:
         row = blank.copy()
         due = dates.to_cell(due_date_of(run) or None)
         row[:context] = map(_context, (run.title, run.status, due, run.started_by, run.id))
-        in_base = nothing.copy()
+        in_base = no_values.copy()
         for task in snapshot.tasks.get(run.id, ()):
-            for col, text, spec, lock, value in values.of_task(run, task):
-                row[col] = text
-                in_base[col] = (task, spec, lock, value)
-        tasks: dict[str, list[Any]] = {}
-        for found in in_base:
-            if found is not None:
-                task, spec, lock, value = found
-                rows = _base_rows(tasks, task, snapshot.section_titles)
-                rows.append([index_of(spec), lock, value])
-        base.add_run(run.id, tasks)
+            locked = lock_reason(run, task)
+            for spec, value in task_values(task, assignees=grid.assignees):
+                field = fields[spec]
+                texts = field.texts
+                text, why = texts[value] if value.__class__ in keyed else texts.of(value)
+                row[field.place] = text  # a later value of a column wins, as in the grid
+                in_base[field.place] = (
+                    task,
+                    field,
+                    locked if why is None else _unholdable(why),
+                    value,
+                )
         yield row, None
+        base.add_run(run.id, _run_document(in_base, base, snapshot.section_titles))
+
+
+def _run_document(
+    in_base: list[_InBase | None], base: BaseWriter, sections: Mapping[str, str]
+) -> dict[str, list[Any]]:
+    """A runs-layout row's base document, its values column by column (each task's
+    where its first column is), as the writer given the row's cells made it."""
+    tasks: dict[str, list[Any]] = {}
+    task_id = None
+    rows: list[Any] = []
+    for found in in_base:
+        if found is None:
+            continue
+        task, field, lock, value = found
+        if task.id != task_id:
+            task_id, rows = task.id, _base_rows(tasks, task, sections)
+        index = field.index
+        rows.append([field.index_in(base) if index < 0 else index, lock, value])
+    return tasks
 
 
 def _tasks_rows(snapshot: Snapshot, assignees: bool, base: BaseWriter) -> Rows:
     """The tasks layout: a row per value, its cells in ``TASK_COLUMNS``' order."""
-    values = _Values(assignees, _about)
-    index_of = base.index_of
+    fields = _Fields(_about)
+    keyed = ValueTexts.KEYED
     sections = snapshot.section_titles
     for run in snapshot.runs:
         run_title, run_id = _context(run.title), _context(run.id)
         tasks: dict[str, list[Any]] = {}
         for task in snapshot.tasks.get(run.id, ()):
+            locked = lock_reason(run, task)
             section = _context(sections.get(task.section_id or "", ""))
             title, task_id = _context(task.title), _context(task.id)
             rows = _base_rows(tasks, task, sections)
-            for about, text, spec, lock, value in values.of_task(run, task):
-                rows.append([index_of(spec), lock, value])
-                label, kind, required, allowed, field = about
-                ids = [run_id, task_id, field]
+            for spec, value in task_values(task, assignees=assignees):
+                field = fields[spec]
+                texts = field.texts
+                text, why = texts[value] if value.__class__ in keyed else texts.of(value)
+                index = field.index
+                lock = locked if why is None else _unholdable(why)
+                rows.append([field.index_in(base) if index < 0 else index, lock, value])
+                label, kind, required, allowed, field_id = field.place
+                ids = [run_id, task_id, field_id]
                 yield (
                     [run_title, section, title, label, kind, required, allowed, text, *ids, ""],
                     ids,

@@ -21,7 +21,14 @@ from typing import Any, Final, NamedTuple
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.errors import ConfigError
 from bulksync.model import JSON, Run
-from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, field_labels, task_fields
+from bulksync.snapshot import (
+    FieldSpec,
+    FieldValue,
+    Snapshot,
+    editable_elements,
+    field_labels,
+    task_fields,
+)
 
 
 class Layout(StrEnum):
@@ -349,16 +356,26 @@ def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignee
     values the runs have.
 
     This pass keeps only column keys; each run's fields are made again as its row is
-    written, so memory does not grow with the number of runs.
+    written, so memory does not grow with the number of runs. A task whose fields all
+    have a column already (the field ids seen with its template task) is only counted.
     """
     values = 0
+    per_task = 2 if assignees else 1
+    seen: dict[str | None, set[str]] = {}
+    """Field ids that have a column, by template task id."""
     for run in snapshot.runs:
         for task in snapshot.tasks.get(run.id, ()):
+            elements = editable_elements(task)
+            values += len(elements) + per_task
+            known = seen.get(task.template_task_id)
+            if known is not None and known.issuperset([e.id for e in elements]):
+                continue  # completion and assignee were seen with the first task
+            known = seen.setdefault(task.template_task_id, set())
             for field_id, kind, label in field_labels(task, assignees=assignees):
                 key = f"{task.template_task_id}:{field_id}"
-                values += 1
                 if key not in columns:
                     columns[key] = _column(key, label, task.title, kind)
+                known.add(field_id)
     return values
 
 
