@@ -39,6 +39,7 @@ whole, as before; one without ``digests`` has every row read in full.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import weakref
@@ -52,6 +53,8 @@ from bulksync.sheets.meta import ExportMeta
 
 _blake2b = hashlib.blake2b
 DIGEST_SIZE: Final = 8
+_hasher: Final = functools.partial(_blake2b, digest_size=DIGEST_SIZE)
+_digest: Final = _blake2b.digest
 NO_DIGEST: Final = bytes(DIGEST_SIZE)
 """Written for a row that has no digest (a cell holds a NUL character): never matches."""
 Digests = bytes | bytearray
@@ -108,9 +111,8 @@ class SidecarWriter:
         if ids is not None:
             # Only tells a row moved from one in place: no need to refuse a NUL.
             self._ids += _blake2b("\x00".join(ids).encode(), digest_size=DIGEST_SIZE).digest()
-        else:
-            for cell in cells:
-                self._cells += _blake2b(cell.encode(), digest_size=DIGEST_SIZE).digest()
+        else:  # a digest of each cell's text, made in C from cell to digest
+            self._cells += b"".join(map(_digest, map(_hasher, map(str.encode, cells))))
 
     def close(self, shared_json: str) -> str:
         """The last lines; returns the ``rows`` checksum that ties the CSV to it."""

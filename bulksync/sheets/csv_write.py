@@ -53,12 +53,22 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".base.json")
 
 
+_TYPED_START: Final = frozenset("+-.#tTfF")
+"""Besides a digit or a space, how a text that ``_LOOKS_TYPED`` or is one of
+``ERROR_VALUES`` starts: any other text is not matched against them."""
+
+
 def guard(text: str, *, as_text: bool) -> str:
     """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
     if not text:
         return text
-    if text[0] in _GUARDED_START or (
-        as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
+    start = text[0]
+    if start in _GUARDED_START:
+        return "'" + text
+    if (
+        as_text
+        and (start in _TYPED_START or start.isdecimal() or start.isspace())
+        and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
     ):
         return "'" + text
     return text
