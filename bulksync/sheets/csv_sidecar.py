@@ -62,6 +62,13 @@ _RUNS_OPEN: Final = ',"runs":{\n'
 _TAIL: Final = '},"shared":'
 
 
+def cells_key(cells: Sequence[str]) -> bytes:
+    """What the digest of a row (or of its id cells) is made of: the cells' text joined by
+    NUL, as UTF-8. A writer may join the keys of a row's pieces (each piece's cells' key
+    followed by a NUL) instead: that is the same bytes."""
+    return "\x00".join(cells).encode()
+
+
 def row_digest(cells: Sequence[str]) -> bytes | None:
     """A digest of a row's cells as text, or None where a cell holds the separator."""
     joined = "\x00".join(cells)
@@ -103,16 +110,27 @@ class SidecarWriter:
         self._handle.write(("" if self._first else ",\n") + json.dumps(run_id) + ":" + document)
         self._first = False
 
-    def row(self, cells: Sequence[str], ids: Sequence[str] | None = None) -> None:
-        """A data row as written, and its id cells' text (the tasks layout); without
-        ``ids`` (the runs layout), each cell's digest as well."""
-        self._digests += row_digest(cells) or NO_DIGEST
-        self._width = len(cells)
-        if ids is not None:
-            # Only tells a row moved from one in place: no need to refuse a NUL.
-            self._ids += _blake2b("\x00".join(ids).encode(), digest_size=DIGEST_SIZE).digest()
-        else:  # a digest of each cell's text, made in C from cell to digest
+    def rows(self, rows: Sequence[Sequence[str]]) -> None:
+        """Data rows as written, each one's digest and each of its cells' (the runs
+        layout)."""
+        digests = self._digests
+        for cells in rows:
+            digests += row_digest(cells) or NO_DIGEST
+            self._width = len(cells)
+            # A digest of each cell's text, made in C from cell to digest.
             self._cells += b"".join(map(_digest, map(_hasher, map(str.encode, cells))))
+
+    def keyed_rows(self, keys: Sequence[bytes], id_keys: Sequence[bytes], width: int) -> None:
+        """Data rows of ``width`` cells given by their keys (``cells_key`` of each row's
+        cells), and by their id cells' keys (the tasks layout)."""
+        digests, ids = self._digests, self._ids
+        for key in keys:
+            # row_digest: a NUL inside a cell would make two different rows join alike.
+            digests += _hasher(key).digest() if key.count(0) == width - 1 else NO_DIGEST
+        for key in id_keys:
+            # Only tells a row moved from one in place: no need to refuse a NUL.
+            ids += _hasher(key).digest()
+        self._width = width
 
     def close(self, shared_json: str) -> str:
         """The last lines; returns the ``rows`` checksum that ties the CSV to it."""

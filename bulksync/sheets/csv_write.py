@@ -20,11 +20,11 @@ import io
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from bulksync.codecs import CellValue, Codec, codec_for, unholdable
 from bulksync.model import JSON, Task
-from bulksync.sheets.csv_sidecar import SidecarWriter
+from bulksync.sheets.csv_sidecar import SidecarWriter, cells_key
 from bulksync.sheets.layout import (
     RUN_CONTEXT_COLUMNS,
     TASK_ID_COLUMNS,
@@ -130,14 +130,16 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
             rows = _tasks_rows(grid.snapshot, grid.assignees, base)
         else:
             rows = _runs_rows(grid, grid.snapshot, base)
-        for row, ids in rows:
-            writer.writerow(row)
-            digests.row(row, ids)
+        for some, keys in rows:
+            writer.writerows(some)
+            if keys is None:
+                digests.rows(some)
+            else:
+                digests.keyed_rows(*keys, width=len(grid.columns) + 1)
         # Rows for runs to start: every cell empty (they have no base).
-        empty = [""] * (len(grid.columns) + 1)
-        for _ in range(grid.new_rows):
-            writer.writerow(empty)
-            digests.row(empty)
+        empty = [[""] * (len(grid.columns) + 1)] * grid.new_rows
+        writer.writerows(empty)
+        digests.rows(empty)
         checksum = digests.close(base.shared_json())
     # The placeholder is ASCII and as long as the checksum: replaced in place.
     at = len(codecs.BOM_UTF8) + len(header.encode()) - len(_NO_CHECKSUM) - len("\r\n")
@@ -147,9 +149,10 @@ def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
     return len(base)
 
 
-Rows = Iterator[tuple[list[str], list[str] | None]]
-"""Each data row's cells as written (the tie column's empty cell last), and its id
-cells' text in the tasks layout (None in the runs layout: ``SidecarWriter.row``)."""
+Rows = Iterator[tuple[list[list[str]], tuple[list[bytes], list[bytes]] | None]]
+"""Data rows a few at a time (a task's in the tasks layout, a run's in the runs layout),
+each row's cells as written (the tie column's empty cell last); in the tasks layout with
+each row's digest key and its id cells' (``SidecarWriter.keyed_rows``)."""
 
 _MAX_KEPT: Final = 1024
 """Texts kept per field type and options: values that repeat (dates, options, booleans)
@@ -285,7 +288,7 @@ def _runs_rows(grid: Grid, snapshot: Snapshot, base: BaseWriter) -> Rows:
                     locked if why is None else _unholdable(why),
                     value,
                 )
-        yield row, None
+        yield [row], None
         base.add_run(run.id, _run_document(in_base, base, snapshot.section_titles))
 
 
@@ -309,7 +312,8 @@ def _run_document(
 
 
 def _tasks_rows(snapshot: Snapshot, assignees: bool, base: BaseWriter) -> Rows:
-    """The tasks layout: a row per value, its cells in ``TASK_COLUMNS``' order."""
+    """The tasks layout: a row per value, its cells in ``TASK_COLUMNS``' order. Each
+    row's digest key is joined from pieces: the task's, the field's and the value's."""
     fields = _Fields(_about)
     keyed = ValueTexts.KEYED
     sections = snapshot.section_titles
@@ -320,7 +324,9 @@ def _tasks_rows(snapshot: Snapshot, assignees: bool, base: BaseWriter) -> Rows:
             locked = lock_reason(run, task)
             section = _context(sections.get(task.section_id or "", ""))
             title, task_id = _context(task.title), _context(task.id)
+            head, id_head = _piece(run_title, section, title), _piece(run_id, task_id)
             rows = _base_rows(tasks, task, sections)
+            cells, keys, id_keys = [], [], []
             for spec, value in task_values(task, assignees=assignees):
                 field = fields[spec]
                 texts = field.texts
@@ -328,28 +334,47 @@ def _tasks_rows(snapshot: Snapshot, assignees: bool, base: BaseWriter) -> Rows:
                 index = field.index
                 lock = locked if why is None else _unholdable(why)
                 rows.append([field.index_in(base) if index < 0 else index, lock, value])
-                label, kind, required, allowed, field_id = field.place
-                ids = [run_id, task_id, field_id]
-                yield (
-                    [run_title, section, title, label, kind, required, allowed, text, *ids, ""],
-                    ids,
-                )
+                label, kind, required, allowed, field_id, about, field_key = field.place
+                about_cells = [run_title, section, title, label, kind, required, allowed, text]
+                cells.append([*about_cells, run_id, task_id, field_id, ""])
+                id_key = id_head + field_key
+                keys.append(b"".join((head, about, text.encode(), b"\x00", id_key, b"\x00")))
+                id_keys.append(id_key)
+            yield cells, (keys, id_keys)
         base.add_run(run.id, tasks)
 
 
-def _about(spec: SharedSpec) -> tuple[str, str, str, str, str]:
-    """A field's Field, Type, Required, Allowed values and field_id cells (tasks layout:
-    ``layout.type_label``, ``layout.allowed_values``)."""
+def _piece(*cells: str) -> bytes:
+    """The part of a row's digest key that some of its cells make (``cells_key``)."""
+    return cells_key(cells) + b"\x00"
+
+
+class _About(NamedTuple):
+    """A field's Field, Type, Required and Allowed values cells and its field_id (tasks
+    layout: ``layout.type_label``, ``layout.allowed_values``), and their digest keys."""
+
+    label: str
+    kind: str
+    required: str
+    allowed: str
+    field_id: str
+    key: bytes
+    """The four cells' ``_piece``."""
+    field_key: bytes
+    """field_id's ``cells_key``."""
+
+
+def _about(spec: SharedSpec) -> _About:
     _, name, kind, label, required, options = spec
     codec = codec_for(kind)
-    required_cell = "yes" if required else ""
-    return (
+    cells = (
         _context(label),
         _context(codec.label),
-        required_cell,
+        "yes" if required else "",
         _context(codec.hint(options)),
-        _context(name),
     )
+    field_id = _context(name)
+    return _About(*cells, field_id=field_id, key=_piece(*cells), field_key=cells_key([field_id]))
 
 
 def _cell_rows(grid: Grid, base: BaseWriter) -> Rows:
@@ -368,7 +393,10 @@ def _cell_rows(grid: Grid, base: BaseWriter) -> Rows:
             else:
                 row.append(_context(cell.value))
         row.append("")  # the tie column
-        yield row, None if id_cols is None else [row[c] for c in id_cols]
+        if id_cols is None:
+            yield [row], None
+        else:
+            yield [row], ([cells_key(row)], [cells_key([row[c] for c in id_cols])])
 
 
 def _value_text(cell: Cell, base: BaseWriter) -> str:
