@@ -140,6 +140,11 @@ def editable_elements(task: Task) -> list[Element]:
     return [e for e in task.elements if not e.display_only and e.type in _WRITABLE]
 
 
+def editable_ids(task: Task) -> list[str]:
+    """The ids of ``editable_elements``, in its order."""
+    return [e.id for e in task.elements if not e.display_only and e.type in _WRITABLE]
+
+
 _WRITABLE: Final = frozenset(kind for kind in CODECS if is_writable(kind))
 """The types ``is_writable`` accepts (its codecs are fixed): a set, tested per element."""
 

@@ -54,7 +54,6 @@ from bulksync.sheets.meta import ExportMeta
 _blake2b = hashlib.blake2b
 DIGEST_SIZE: Final = 8
 _hasher: Final = functools.partial(_blake2b, digest_size=DIGEST_SIZE)
-_digest: Final = _blake2b.digest
 NO_DIGEST: Final = bytes(DIGEST_SIZE)
 """Written for a row that has no digest (a cell holds a NUL character): never matches."""
 Digests = bytes | bytearray
@@ -92,6 +91,20 @@ CHUNK: Final = 4096
 _LISTS: Final = ("digests", "ids", "cells")
 
 
+class _CellDigests(dict[str, bytes]):
+    """A cell's digest by its text, made once per text while values repeat (``n/a``,
+    ``TRUE``, an option, a date); ``KEEP`` of them at most, so that memory does not grow
+    with the rows."""
+
+    KEEP: Final = 4096
+
+    def __missing__(self, text: str) -> bytes:
+        found = _hasher(text.encode()).digest()
+        if len(self) < self.KEEP:
+            self[text] = found
+        return found
+
+
 class SidecarWriter:
     """Writes the sidecar as the CSV's rows are written: run documents as they come,
     a digest per row, and the rest once the rows are done."""
@@ -103,6 +116,7 @@ class SidecarWriter:
         self._ids = bytearray()
         self._cells = bytearray()
         self._width = 0
+        self._cell_digests = _CellDigests()
         handle.write('{"meta":' + json.dumps(meta.as_dict(), ensure_ascii=False) + _RUNS_OPEN)
 
     def emit(self, run_id: str, document: str) -> None:
@@ -113,12 +127,11 @@ class SidecarWriter:
     def rows(self, rows: Sequence[Sequence[str]]) -> None:
         """Data rows as written, each one's digest and each of its cells' (the runs
         layout)."""
-        digests = self._digests
+        digests, of_cell = self._digests, self._cell_digests.__getitem__
         for cells in rows:
             digests += row_digest(cells) or NO_DIGEST
             self._width = len(cells)
-            # A digest of each cell's text, made in C from cell to digest.
-            self._cells += b"".join(map(_digest, map(_hasher, map(str.encode, cells))))
+            self._cells += b"".join(map(of_cell, cells))
 
     def keyed_rows(self, keys: Sequence[bytes], id_keys: Sequence[bytes], width: int) -> None:
         """Data rows of ``width`` cells given by their keys (``cells_key`` of each row's

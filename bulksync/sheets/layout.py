@@ -25,7 +25,7 @@ from bulksync.snapshot import (
     FieldSpec,
     FieldValue,
     Snapshot,
-    editable_elements,
+    editable_ids,
     field_labels,
     task_fields,
 )
@@ -365,10 +365,10 @@ def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignee
     """Field ids that have a column, by template task id."""
     for run in snapshot.runs:
         for task in snapshot.tasks.get(run.id, ()):
-            elements = editable_elements(task)
-            values += len(elements) + per_task
+            ids = editable_ids(task)
+            values += len(ids) + per_task
             known = seen.get(task.template_task_id)
-            if known is not None and known.issuperset([e.id for e in elements]):
+            if known is not None and known.issuperset(ids):
                 continue  # completion and assignee were seen with the first task
             known = seen.setdefault(task.template_task_id, set())
             for field_id, kind, label in field_labels(task, assignees=assignees):
