@@ -16,7 +16,8 @@ nothing leaves the machine) and measures:
    ``--paced-window`` seconds, and bulksync's client kept to the same) to show that
    bulksync keeps to the computed floor, with no 429.
 3. **Local time and peak memory against the raw libraries**: export writing vs
-   xlsxwriter and the csv module writing the same cells (data and its hidden copy); dry
+   xlsxwriter writing the same cells (data, its hidden copy, the base snapshot's cells),
+   and the csv and json modules writing the same CSV and sidecar content; dry
    run (read, validate, diff; live state in memory) vs python-calamine and the csv module
    reading the same files; 0%, 1% and 10% edited; both layouts, xlsx and CSV. Peak RSS
    of each export and dry run process of part 1.
