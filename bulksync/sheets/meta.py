@@ -119,12 +119,6 @@ class BaseWriter:
         self._rows.append([index, spec.locked, field.value])
         self._count += 1
 
-    @property
-    def indexes(self) -> Mapping[SharedSpec, int]:
-        """The index of each spec that has one: look one up here, and make one with
-        ``index_of`` where it has none (a writer's loop, as ``add``)."""
-        return self._index
-
     def index_of(self, spec: SharedSpec) -> int:
         """The index of a field's spec among the shared ones (made the first time)."""
         index = self._index.get(spec)
