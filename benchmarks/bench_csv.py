@@ -16,7 +16,7 @@ Then, A B A B, medians of ``--repeat``:
 - write: ``write_export`` of the snapshot against the csv module writing the same cells
   and ``json`` the same sidecar content (``bench_team.raw_csv_write``, given the export's
   cells and its sidecar parsed: the same documents, of the same shape); and, as line
-  ``write (old)``, against the baseline before session 7, the csv module writing the
+  ``write (old)``, against the baseline before wt-csvw, the csv module writing the
   grid's cell values twice (``raw_csv_twice``), which wrote no sidecar.
 
 Each line gives wall-clock medians (as ``bench_team`` does) and the ratio of CPU-time
@@ -138,7 +138,7 @@ def measure(
 
 
 def raw_csv_twice(grid: Grid, rows: list[list[Cell]], work: Path) -> None:
-    """The write's baseline before session 7: the csv module writing the grid's cell
+    """The write's baseline before wt-csvw: the csv module writing the grid's cell
     values (not their text as exported) to a CSV and a copy of it; no sidecar."""
     with cycle_collector_paused():
         cells = [[c.title for c in grid.columns]]
