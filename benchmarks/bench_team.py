@@ -16,7 +16,8 @@ nothing leaves the machine) and measures:
    ``--paced-window`` seconds, and bulksync's client kept to the same) to show that
    bulksync keeps to the computed floor, with no 429.
 3. **Local time and peak memory against the raw libraries**: export writing vs
-   xlsxwriter and the csv module writing the same cells (data and its hidden copy); dry
+   xlsxwriter writing the same cells (data, its hidden copy, the base snapshot's cells),
+   and the csv and json modules writing the same CSV and sidecar content; dry
    run (read, validate, diff; live state in memory) vs python-calamine and the csv module
    reading the same files; 0%, 1% and 10% edited; both layouts, xlsx and CSV. Peak RSS
    of each export and dry run process of part 1.
@@ -53,7 +54,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -276,17 +277,37 @@ def raw_xlsx_write(
         _raw_xlsxwriter(dataclasses.replace(grid, rows=iter(rows)), path, base or ())
 
 
+class CsvContent(NamedTuple):
+    """What a CSV export holds, parsed: the cells of the CSV (text, as written) and the
+    content of its sidecar (metadata, each run's base document, the shared specs, the row
+    digests' lists): what a raw writer of the same file is given."""
+
+    cells: list[list[str]]
+    sidecar: dict[str, Any]
+
+
+def csv_content(path: Path) -> CsvContent:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        cells = list(csv.reader(handle))
+    return CsvContent(cells, json.loads(sidecar(path).read_text(encoding="utf-8")))
+
+
 def raw_csv_write(
-    grid: Grid, rows: list[list[Cell]], path: Path, base: list[list[str]] | None = None
+    grid: Grid, rows: list[list[Cell]], path: Path, base: CsvContent | None = None
 ) -> None:
-    """The same cells to a CSV and a copy of it, with the csv module (``base``, for the
-    xlsx writer's signature, is not used)."""
+    """The same file with the csv and json modules, given its content made already
+    (``csv_content`` of bulksync's export): the csv module writing the same cells, as
+    UTF-8 with a BOM (written as bulksync writes it: a BOM, then the "utf-8" codec, which
+    is faster than "utf-8-sig"), and ``json.dumps`` the same sidecar content, encoded as bulksync
+    encodes it (UTF-8 kept, no spaces). ``grid`` and ``rows`` (the xlsx writer's
+    signature) are not used."""
+    assert base is not None, "the raw CSV writer is given the export's content"
     with cycle_collector_paused():
-        cells = [[c.title for c in grid.columns]]
-        cells += [["" if c.na or c.value is None else c.value for c in row] for row in rows]
-        for target in (path, path.with_suffix(".copy.csv")):
-            with target.open("w", encoding="utf-8-sig", newline="") as handle:
-                csv.writer(handle).writerows(cells)
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            handle.write("\ufeff")  # what "utf-8-sig" writes, without its Python encoder
+            csv.writer(handle).writerows(base.cells)
+        with sidecar(path).open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(base.sidecar, ensure_ascii=False, separators=(",", ":")))
 
 
 def raw_csv_read(path: Path) -> None:
@@ -354,11 +375,11 @@ def _local(
         gc.freeze()  # the rows too: neither side made them
         for fmt, raw, name in RAW_WRITERS:
             ours = partial(write_export, snapshot, out / f"w.{fmt}", layout=layout)
-            base = None
-            if fmt == "xlsx":  # the raw writer writes the same base snapshot's cells
-                ours()
-                base = base_rows(out / f"w.{fmt}")
-                gc.freeze()  # neither side made it
+            # The raw writer writes the same base snapshot: the xlsx's metadata cells, or
+            # the CSV's cells and its sidecar's content.
+            ours()
+            base = (base_rows if fmt == "xlsx" else csv_content)(out / f"w.{fmt}")
+            gc.freeze()  # neither side made it
             theirs = partial(raw, grid, rows, out / f"raw.{fmt}", base)
             found.append(_compare("write", layout, fmt, 0.0, ours, theirs, name, repeat))
         for fmt in FORMATS:

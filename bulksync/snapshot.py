@@ -107,9 +107,42 @@ def task_fields(run: Run, task: Task, *, assignees: bool = True) -> Iterator[Fie
         yield _task_field(task, FieldKey(run.id, task.id, ASSIGNEE), locked)
 
 
+SharedSpec = tuple[str | None, str, str, str, bool, tuple[str, ...]]
+"""A field's spec without its run, task and lock: (template task id, field, kind, label,
+required, options), what the same field of every run of a template shares."""
+
+
+def task_values(task: Task, *, assignees: bool = True) -> Iterator[tuple[SharedSpec, JSON]]:
+    """What ``task_fields`` yields, as (shared spec, value) pairs: no ``FieldKey``,
+    ``FieldSpec`` and ``FieldValue`` made per value, for a writer that does its work once
+    per spec (the CSV's). The run, task and lock are the caller's."""
+    template_task_id = task.template_task_id
+    for element in task.elements:
+        if element.display_only or element.type not in _WRITABLE:
+            continue  # editable_elements
+        value = element.value
+        spec = (
+            template_task_id,
+            element.id,
+            element.type,
+            element.label,
+            element.required,
+            element.options,
+        )
+        yield spec, codec_for(element.type).empty() if value is None else value
+    yield (template_task_id, COMPLETION, COMPLETION, COMPLETION_LABEL, False, ()), task.completed
+    if assignees:
+        yield (template_task_id, ASSIGNEE, ASSIGNEE, ASSIGNEE_LABEL, False, ()), task.assignee
+
+
 def editable_elements(task: Task) -> list[Element]:
     """The elements of a task that ``task_fields`` makes a value of, in its order."""
     return [e for e in task.elements if not e.display_only and e.type in _WRITABLE]
+
+
+def editable_ids(task: Task) -> list[str]:
+    """The ids of ``editable_elements``, in its order."""
+    return [e.id for e in task.elements if not e.display_only and e.type in _WRITABLE]
 
 
 _WRITABLE: Final = frozenset(kind for kind in CODECS if is_writable(kind))

@@ -39,6 +39,7 @@ whole, as before; one without ``digests`` has every row read in full.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import weakref
@@ -52,11 +53,19 @@ from bulksync.sheets.meta import ExportMeta
 
 _blake2b = hashlib.blake2b
 DIGEST_SIZE: Final = 8
+_hasher: Final = functools.partial(_blake2b, digest_size=DIGEST_SIZE)
 NO_DIGEST: Final = bytes(DIGEST_SIZE)
 """Written for a row that has no digest (a cell holds a NUL character): never matches."""
 Digests = bytes | bytearray
 _RUNS_OPEN: Final = ',"runs":{\n'
 _TAIL: Final = '},"shared":'
+
+
+def cells_key(cells: Sequence[str]) -> bytes:
+    """What the digest of a row (or of its id cells) is made of: the cells' text joined by
+    NUL, as UTF-8. A writer may join the keys of a row's pieces (each piece's cells' key
+    followed by a NUL) instead: that is the same bytes."""
+    return "\x00".join(cells).encode()
 
 
 def row_digest(cells: Sequence[str]) -> bytes | None:
@@ -82,6 +91,20 @@ CHUNK: Final = 4096
 _LISTS: Final = ("digests", "ids", "cells")
 
 
+class _CellDigests(dict[str, bytes]):
+    """A cell's digest by its text, made once per text while values repeat (``n/a``,
+    ``TRUE``, an option, a date); ``KEEP`` of them at most, so that memory does not grow
+    with the rows."""
+
+    KEEP: Final = 4096
+
+    def __missing__(self, text: str) -> bytes:
+        found = _hasher(text.encode()).digest()
+        if len(self) < self.KEEP:
+            self[text] = found
+        return found
+
+
 class SidecarWriter:
     """Writes the sidecar as the CSV's rows are written: run documents as they come,
     a digest per row, and the rest once the rows are done."""
@@ -93,6 +116,7 @@ class SidecarWriter:
         self._ids = bytearray()
         self._cells = bytearray()
         self._width = 0
+        self._cell_digests = _CellDigests()
         handle.write('{"meta":' + json.dumps(meta.as_dict(), ensure_ascii=False) + _RUNS_OPEN)
 
     def emit(self, run_id: str, document: str) -> None:
@@ -100,17 +124,26 @@ class SidecarWriter:
         self._handle.write(("" if self._first else ",\n") + json.dumps(run_id) + ":" + document)
         self._first = False
 
-    def row(self, cells: Sequence[str], ids: Sequence[str] | None = None) -> None:
-        """A data row as written, and its id cells' text (the tasks layout); without
-        ``ids`` (the runs layout), each cell's digest as well."""
-        self._digests += row_digest(cells) or NO_DIGEST
-        self._width = len(cells)
-        if ids is not None:
+    def rows(self, rows: Sequence[Sequence[str]]) -> None:
+        """Data rows as written, each one's digest and each of its cells' (the runs
+        layout)."""
+        digests, of_cell = self._digests, self._cell_digests.__getitem__
+        for cells in rows:
+            digests += row_digest(cells) or NO_DIGEST
+            self._width = len(cells)
+            self._cells += b"".join(map(of_cell, cells))
+
+    def keyed_rows(self, keys: Sequence[bytes], id_keys: Sequence[bytes], width: int) -> None:
+        """Data rows of ``width`` cells given by their keys (``cells_key`` of each row's
+        cells), and by their id cells' keys (the tasks layout)."""
+        digests, ids = self._digests, self._ids
+        for key in keys:
+            # row_digest: a NUL inside a cell would make two different rows join alike.
+            digests += _hasher(key).digest() if key.count(0) == width - 1 else NO_DIGEST
+        for key in id_keys:
             # Only tells a row moved from one in place: no need to refuse a NUL.
-            self._ids += _blake2b("\x00".join(ids).encode(), digest_size=DIGEST_SIZE).digest()
-        else:
-            for cell in cells:
-                self._cells += _blake2b(cell.encode(), digest_size=DIGEST_SIZE).digest()
+            ids += _hasher(key).digest()
+        self._width = width
 
     def close(self, shared_json: str) -> str:
         """The last lines; returns the ``rows`` checksum that ties the CSV to it."""

@@ -1,4 +1,4 @@
-"""Writing an export to CSV and reading it back, as spreadsheet apps save it.
+"""A CSV export, as written (``csv_write``) and read back as spreadsheet apps save it.
 
 Written: UTF-8 with a BOM (so Excel opens it right), comma-separated, CRLF, one header
 row with the same columns as the xlsx sheet, ids included. The runs layout's header
@@ -12,14 +12,12 @@ text; reading removes one leading apostrophe from every cell. Read: with or with
 BOM; ``,`` ``;`` or tab, told from the header (``sniff_delimiter``); CRLF or LF; quoted
 line breaks;
 ``encoding`` for a legacy file (never guessed: a file that is not UTF-8 is an error that
-says what to do).
-"""
+says what to do)."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,147 +25,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from bulksync.codecs import CellValue, codec_for, unholdable
+from bulksync.codecs import CellValue
 from bulksync.errors import SheetError
-from bulksync.sheets.csv_sidecar import (
-    RowCheck,
-    RowsMoved,
-    Sidecar,
-    SidecarWriter,
-    read_sidecar,
-)
-from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS, TASK_ID_COLUMNS, Cell, Grid, Layout
-from bulksync.sheets.meta import (
-    BaseSnapshot,
-    BaseWriter,
-    ExportMeta,
-    Shared,
-    locked_as_unholdable,
-)
+from bulksync.sheets.csv_sidecar import RowCheck, RowsMoved, Sidecar, read_sidecar
+from bulksync.sheets.csv_write import ERROR_VALUES as ERROR_VALUES
+from bulksync.sheets.csv_write import TIE as TIE
+from bulksync.sheets.csv_write import guard as guard
+from bulksync.sheets.csv_write import sidecar as sidecar
+from bulksync.sheets.csv_write import write_csv as write_csv
+from bulksync.sheets.layout import RUN_CONTEXT_COLUMNS, TASK_ID_COLUMNS, Layout
+from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
 from bulksync.sheets.reading import NewRow, RowProblem, Sheet, Special, col_name
 from bulksync.sheets.runs_read import RunCells, check_column_keys, run_cells
 from bulksync.sheets.tasks_read import task_cells
 
-_LOOKS_TYPED = re.compile(
-    r"\s*[+-]?(\d[\d,. ]*|\.\d+)([eE][+-]?\d+)?%?\s*\Z"  # numbers, 1,234.5, 12%
-    r"|\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?\s*\Z"  # dates: 2026-01-31, 3/4, 03.04.2026
-    r"|\s*(true|false)\s*\Z",
-    re.IGNORECASE,
-)
-ERROR_VALUES: Final = frozenset(
-    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"}
-)
 _KEY = re.compile(r"\[([^\[\]]+)\]\s*\Z")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
-def sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".base.json")
-
-
-_GUARDED_START: Final = "=+-@\t\r'"
-"""A text starting with one of these is a formula (or loses it) in a spreadsheet."""
-
-
-def guard(text: str, *, as_text: bool) -> str:
-    """``text`` with a leading apostrophe where a spreadsheet would not keep it as text."""
-    if not text:
-        return text
-    if text[0] in _GUARDED_START or (
-        as_text and (_LOOKS_TYPED.match(text) or text.strip() in ERROR_VALUES)
-    ):
-        return "'" + text
-    return text
-
-
 def unguard(text: str) -> str:
     return text[1:] if text.startswith("'") else text
-
-
-def header_of(grid: Grid) -> list[str]:
-    if grid.layout is Layout.TASKS:
-        return [c.title for c in grid.columns]
-    return [f"{c.group} › {c.title} [{c.key}]" if c.kind else c.title for c in grid.columns]
-
-
-TIE: Final = re.compile(r"bulksync export ([0-9a-f]{12}) rows ([0-9a-f]{16})")
-"""The last header cell: the export id and a checksum of the rows as exported."""
-_NO_CHECKSUM: Final = "0" * 16
-
-
-def tie_cell(export_id: str, checksum: str) -> str:
-    return f"bulksync export {export_id} rows {checksum}"
-
-
-def write_csv(grid: Grid, meta: ExportMeta, path: Path) -> int:
-    """Write the grid and its sidecar; the sidecar is streamed run by run as well.
-
-    Sidecar (``csv_sidecar``): ``{"meta": {...}, "runs": {RUN_ID: document, ...},
-    "shared": {...}, "rows": CHECKSUM, "digests": …, "ids": …}``, a digest of each row as
-    written, by which reading skips the rows that are as exported. The CSV's last header
-    cell carries the export id and the same checksum (``TIE``), so that a CSV read beside
-    a sidecar of another export is refused: its values would be taken for edits. The
-    checksum is known once the rows are written; it then replaces a placeholder in the
-    header. Reading compares the two copies of the checksum (header and sidecar), never
-    the rows with it: edited, filled or appended rows keep the tie. A launch sheet's
-    empty rows for runs to start (``grid.new_rows``) come last, every cell empty.
-    """
-    head = io.StringIO()
-    titles = header_of(grid)
-    csv.writer(head, lineterminator="\r\n").writerow(
-        [guard(h, as_text=False) for h in titles] + [tie_cell(meta.export_id, _NO_CHECKSUM)]
-    )
-    header = head.getvalue()
-    id_cols = (
-        [titles.index(name) for name in TASK_ID_COLUMNS] if grid.layout is Layout.TASKS else None
-    )
-    with (
-        path.open("w", encoding="utf-8-sig", newline="") as handle,
-        sidecar(path).open("w", encoding="utf-8", newline="") as side,
-    ):
-        digests = SidecarWriter(side, meta)
-        base = BaseWriter(grid.context, digests.emit)
-        writer = csv.writer(handle, lineterminator="\r\n")
-        handle.write(header)
-        for row in grid.rows:
-            out = []
-            for cell in row:
-                if cell.field is not None:
-                    out.append(_value_text(cell, base))
-                elif cell.na:
-                    out.append("n/a")
-                else:  # a context cell or an id: guard(text, as_text=False), inline
-                    text = "" if cell.value is None else str(cell.value)
-                    out.append("'" + text if text and text[0] in _GUARDED_START else text)
-            out.append("")  # the tie column
-            writer.writerow(out)
-            digests.row(out, None if id_cols is None else [out[c] for c in id_cols])
-        # Rows for runs to start: every cell empty (they have no base).
-        empty = [""] * (len(grid.columns) + 1)
-        for _ in range(grid.new_rows):
-            writer.writerow(empty)
-            digests.row(empty)
-        rows = digests.close(base.shared_json())
-    # The placeholder is ASCII and as long as the checksum: replaced in place.
-    at = len(codecs.BOM_UTF8) + len(header.encode()) - len(_NO_CHECKSUM) - len("\r\n")
-    with path.open("r+b") as raw:
-        raw.seek(at)
-        raw.write(rows.encode())
-    return len(base)
-
-
-def _value_text(cell: Cell, base: BaseWriter) -> str:
-    """A value cell's text as written; its field goes to the base snapshot."""
-    field = cell.field
-    assert field is not None
-    codec = codec_for(field.spec.kind)
-    shown = field.value if cell.shows is None else cell.shows[0]
-    text = codec.to_text(shown, field.spec.options)
-    why = unholdable(cell.value, xml=False)
-    if why:
-        field = locked_as_unholdable(field, why)
-    base.add(field)
-    return guard(text, as_text=codec.csv_text)
 
 
 def read_csv(

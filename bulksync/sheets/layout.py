@@ -21,7 +21,14 @@ from typing import Any, Final, NamedTuple
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellValue, codec_for, is_writable
 from bulksync.errors import ConfigError
 from bulksync.model import JSON, Run
-from bulksync.snapshot import FieldSpec, FieldValue, Snapshot, field_labels, task_fields
+from bulksync.snapshot import (
+    FieldSpec,
+    FieldValue,
+    Snapshot,
+    editable_ids,
+    field_labels,
+    task_fields,
+)
 
 
 class Layout(StrEnum):
@@ -109,20 +116,29 @@ class Context:
         self._runs = {run.id: run for run in snapshot.runs} if snapshot else {}
 
     def of_run(self, run_id: str) -> dict[str, Any]:
+        """The run's context cells (``run_fields``), and its tasks' titles and sections."""
+        found = self.run_fields(run_id)
+        snapshot = self._snapshot
+        if snapshot is not None and run_id in self._runs:
+            sections = snapshot.section_titles
+            found["tasks"] = {
+                t.id: [t.title, sections.get(t.section_id or "", "")]
+                for t in snapshot.tasks.get(run_id, ())
+            }
+        return found
+
+    def run_fields(self, run_id: str) -> dict[str, Any]:
+        """What the run's own context cells show, without its tasks (``tasks`` empty)."""
         snapshot, run = self._snapshot, self._runs.get(run_id)
         if snapshot is None or run is None:
             return {"title": "", "status": "", "due_date": "", "started_by": "", "tasks": {}}
-        sections = snapshot.section_titles
         return {
             "title": run.title,
             "status": run.status,
             "due_date": due_date_of(run),
             "started_by": run.started_by or "",
             "read_at": snapshot.read_at.get(run_id, ""),
-            "tasks": {
-                t.id: [t.title, sections.get(t.section_id or "", "")]
-                for t in snapshot.tasks.get(run_id, ())
-            },
+            "tasks": {},
         }
 
 
@@ -144,6 +160,11 @@ class Grid:
     values: int = 0
     """The editable values the rows hold, counted in the pass that sized the grid (so
     that a snapshot read from disk is not read once more to count them)."""
+    snapshot: Snapshot | None = None
+    """What the rows are made of, for a writer that makes its cells from it itself (the
+    CSV's: text, with no ``Cell`` per cell); None for a grid given only as cells."""
+    assignees: bool = False
+    """Whether each task's assignee is a value of the rows (with ``snapshot``)."""
 
 
 TASK_COLUMNS = (
@@ -231,7 +252,15 @@ def tasks_grid(snapshot: Snapshot, *, assignees: bool = True) -> Grid:
                     ]
 
     return Grid(
-        Layout.TASKS, "Fields", TASK_COLUMNS, rows(), count, Context(snapshot), values=count
+        Layout.TASKS,
+        "Fields",
+        TASK_COLUMNS,
+        rows(),
+        count,
+        Context(snapshot),
+        values=count,
+        snapshot=snapshot,
+        assignees=assignees,
     )
 
 
@@ -289,6 +318,8 @@ def runs_grid(snapshot: Snapshot, *, assignees: bool = False, new_rows: int = 0)
         new_rows=new_rows,
         launch=launch,
         values=values,
+        snapshot=snapshot,
+        assignees=assignees,
     )
 
 
@@ -325,16 +356,26 @@ def _add_run_columns(columns: dict[str, Column], snapshot: Snapshot, *, assignee
     values the runs have.
 
     This pass keeps only column keys; each run's fields are made again as its row is
-    written, so memory does not grow with the number of runs.
+    written, so memory does not grow with the number of runs. A task whose fields all
+    have a column already (the field ids seen with its template task) is only counted.
     """
     values = 0
+    per_task = 2 if assignees else 1
+    seen: dict[str | None, set[str]] = {}
+    """Field ids that have a column, by template task id."""
     for run in snapshot.runs:
         for task in snapshot.tasks.get(run.id, ()):
+            ids = editable_ids(task)
+            values += len(ids) + per_task
+            known = seen.get(task.template_task_id)
+            if known is not None and known.issuperset(ids):
+                continue  # completion and assignee were seen with the first task
+            known = seen.setdefault(task.template_task_id, set())
             for field_id, kind, label in field_labels(task, assignees=assignees):
                 key = f"{task.template_task_id}:{field_id}"
-                values += 1
                 if key not in columns:
                     columns[key] = _column(key, label, task.title, kind)
+                known.add(field_id)
     return values
 
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from bulksync.errors import SheetError
 from bulksync.sheets.layout import Context
-from bulksync.snapshot import FieldKey, FieldSpec, FieldValue
+from bulksync.snapshot import FieldKey, FieldSpec, FieldValue, SharedSpec
 
 FORMAT_VERSION: Final = 5
 """2: the base snapshot per run, with shared specs; the mirror holds every cell.
@@ -93,7 +93,7 @@ class BaseWriter:
         self._emit = emit
         self._options: dict[tuple[str, ...], int] = {}
         self._specs: dict[tuple[Any, ...], int] = {}
-        self._index: dict[tuple[Any, ...], int] = {}
+        self._index: dict[SharedSpec, int] = {}
         """A spec's index by the spec's fields as they come, so that its shared form
         (options by index) is made once per spec, not once per value."""
         self._run: str | None = None
@@ -115,23 +115,33 @@ class BaseWriter:
         own = (spec.template_task_id, key.field, spec.kind, spec.label, spec.required, spec.options)
         index = self._index.get(own)
         if index is None:
-            index = self._index[own] = self._shared_index(spec)
+            index = self.index_of(own)
         self._rows.append([index, spec.locked, field.value])
         self._count += 1
 
-    def _shared_index(self, spec: FieldSpec) -> int:
-        options = -1
-        if spec.options:
-            options = self._options.setdefault(spec.options, len(self._options))
-        shared = (
-            spec.template_task_id,
-            spec.key.field,
-            spec.kind,
-            spec.label,
-            int(spec.required),
-            options,
-        )
+    def index_of(self, spec: SharedSpec) -> int:
+        """The index of a field's spec among the shared ones (made the first time)."""
+        index = self._index.get(spec)
+        if index is None:
+            index = self._index[spec] = self._shared_index(spec)
+        return index
+
+    def _shared_index(self, spec: SharedSpec) -> int:
+        template_task_id, name, kind, label, required, options = spec
+        options_at = -1
+        if options:
+            options_at = self._options.setdefault(options, len(self._options))
+        shared = (template_task_id, name, kind, label, int(required), options_at)
         return self._specs.setdefault(shared, len(self._specs))
+
+    def add_run(self, run_id: str, tasks: dict[str, list[Any]]) -> None:
+        """A run's document whole, for a writer that makes it itself (the CSV's): each task
+        as ``[title, section, template task id, rows]``, a row ``[index_of(spec), locked,
+        value]`` per value; the run's own fields come from the context
+        (``Context.run_fields``). A run with no value has no document."""
+        if tasks:
+            self._emit_run(run_id, self._context.run_fields(run_id), tasks)
+            self._count += sum(len(task[3]) for task in tasks.values())
 
     def _flush(self) -> None:
         if self._run is None:
@@ -142,6 +152,11 @@ class BaseWriter:
             task_id: [*titles.get(task_id, ("", ""))[:2], template_task_id, rows]
             for task_id, (template_task_id, rows) in self._tasks.items()
         }
+        self._emit_run(self._run, context, tasks)
+        self._tasks = {}
+        self._task = None
+
+    def _emit_run(self, run_id: str, context: Mapping[str, Any], tasks: dict[str, Any]) -> None:
         document = {
             "title": context["title"],
             "status": context["status"],
@@ -151,9 +166,7 @@ class BaseWriter:
         }
         if context.get("read_at"):
             document["read_at"] = context["read_at"]
-        self._emit(self._run, _compact(document))
-        self._tasks = {}
-        self._task = None
+        self._emit(run_id, _compact(document))
 
     def __len__(self) -> int:
         return self._count
@@ -166,8 +179,12 @@ class BaseWriter:
         return _compact(shared)
 
 
-_compact: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""``json.dumps(…, ensure_ascii=False, separators=(",", ":"))``, its encoder made once."""
+_compact: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+).encode
+"""``json.dumps(…, ensure_ascii=False, separators=(",", ":"))``, its encoder made once.
+A base document is a tree of lists and dicts made for it: no cycle to look for (the
+check costs a fifth of the encoding), and the same text."""
 
 
 class RunBase:
