@@ -83,7 +83,7 @@ def make_change(
         written=written,
         task_title=task_title,
         run_title=run_title,
-        spec=live.spec._replace(locked=None),
+        spec=live.spec if live.spec.locked is None else live.spec._replace(locked=None),
     )
 
 
