@@ -165,7 +165,7 @@ def decode(
         if codec.equal(value, compare_to):
             return Decoded(Read.SAME, value, [])
         _check_not_damaged(raw, codec, spec, compare_to, sheet, number_cell=number_cell)
-        value, note = codec.check(value, spec.options)
+        checked, note = codec.check(value, spec.options)
     except CellError as exc:
         if _as_exported(text_of(raw), codec, spec, compare_to):
             return Decoded(Read.SAME, compare_to, [])
@@ -179,8 +179,10 @@ def decode(
         for said in (codec.read_note(raw), note)
         if said
     ]
-    if codec.equal(value, compare_to):
-        return Decoded(Read.SAME, value, issues)
+    # Checking may normalise the value (trimmed, an option's case): compared again then.
+    if checked is not value and codec.equal(checked, compare_to):
+        return Decoded(Read.SAME, checked, issues)
+    value = checked
     if spec.required and codec.is_cleared(value):
         issues.append(
             Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
@@ -254,7 +256,7 @@ def edits(sheet: Sheet, options: ImportOptions) -> Edits:
     base_of = sheet.base
     touched = 0
     for cell in sheet.cells:
-        base = base_of[cell.key]
+        base = cell.base if cell.base is not None else base_of[cell.key]
         spec = base.spec
         locked = spec.locked
         if locked and locked.startswith(UNHOLDABLE):

@@ -116,6 +116,8 @@ class _RunRows:
             for template_task_id, sep, field_id in [key.partition(":")]
             if sep
         ]
+        self.column_at = {column[0]: column for column in self.columns}
+        """The value columns by index."""
         self.context_cols = [(keys.index(k), k) for k in RUN_ATTRIBUTES if k in keys]
         self.key_col = keys.index(ROW_KEY.key) if ROW_KEY.key in keys else None
         self.mirror: Sequence[Sequence[Any]] | None = None
@@ -251,7 +253,12 @@ class _RunRows:
         for col, name in self.context_cols:
             expected = str(getattr(run, RUN_ATTRIBUTES[name], "") or "")
             raw = self.cell_at(row, col)
-            shown = _due_date(raw) if name == "due_date" else as_shown(raw)
+            if name == "due_date":
+                shown = _due_date(raw)
+            elif raw == expected:
+                continue  # the text exported (most cells): no need to normalise either
+            else:
+                shown = as_shown(raw)
             if shown != as_shown(expected):
                 ref = f"{self.prefix}!{col_name(col)}{number}"
                 key = FieldKey(run_id, "", name)
@@ -263,8 +270,12 @@ class _RunRows:
         """The value columns to read: with the exported row, only the cells that differ."""
         if exported is None or len(row) != len(exported):
             return self.columns
-        differ = {i for i, (now, was) in enumerate(zip(row, exported, strict=True)) if now != was}
-        return [c for c in self.columns if c[0] in differ]
+        column_at = self.column_at
+        return [
+            column_at[i]
+            for i, (now, was) in enumerate(zip(row, exported, strict=True))
+            if now != was and i in column_at
+        ]
 
     def cells_unchecked(
         self,
@@ -290,8 +301,9 @@ class _RunRows:
         """A cell of a run in the base snapshot; n/a where the run has no such field."""
         assert run is not None
         key = FieldKey(run_id, run.task_of.get(template_task_id, ""), field_id)
-        if key in run:
-            self.cells.append(SheetCell(key, ref, raw))
+        base = run.get(key)
+        if base is not None:
+            self.cells.append(SheetCell(key, ref, raw, base=base))
         elif raw is not None and as_shown(raw) != "n/a":
             # n/a: the run has no such task or field; a value typed there is an error.
             self.problems.append(
