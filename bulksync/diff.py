@@ -266,14 +266,14 @@ def _check(
     no change (and an error) when it cannot be imported."""
     cell, base, value = edit.cell, edit.base, edit.value
     key, spec = cell.key, base.spec
-    shown = text_of(cell.raw)
     found = _live_of(edit, run)
     if isinstance(found, Issue):
-        return None, [replace(found, cell=cell.ref, key=key, value=shown)]
+        return None, [replace(found, cell=cell.ref, key=key, value=text_of(cell.raw))]
     task, live = found
     codec = codec_for(spec.kind)
     issues: list[Issue] = []
     if live.spec.options != spec.options:
+        shown = text_of(cell.raw)
         try:
             value, _ = codec.check(value, live.spec.options)
         except CellError as exc:

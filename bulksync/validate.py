@@ -202,14 +202,17 @@ def _check_not_damaged(
     """Raise the ``CellError`` of an edited cell that shows what a program did to its
     exported value rather than what a person typed: text garbled or lost by a character
     set, a text pandas read as missing, digits an app turned into a number."""
-    exported = codec.to_text(compare_to, spec.options)
     shown = text_of(raw)
-    if garbled(shown, exported):
-        raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
-    if lost_characters(shown, exported):
-        raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
-    if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
-        raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
+    # Each of these shows only in a cell with other characters than ASCII, a "?", or
+    # nothing: most edits need not know the exported text.
+    if not shown.isascii() or "?" in shown or (sheet.text_cells and raw in (None, "")):
+        exported = codec.to_text(compare_to, spec.options)
+        if garbled(shown, exported):
+            raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
+        if lost_characters(shown, exported):
+            raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
+        if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
+            raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
     converted = (number_cell or sheet.text_cells) and codec.converted(
         raw, compare_to, number_cell=number_cell
     )

@@ -234,7 +234,7 @@ class RunBase:
         self._last: tuple[str, dict[str, list[Any]]] = ("", {})
         """The task unpacked last, its rows by field: a run's fields are asked for a
         task at a time."""
-        self._made: dict[tuple[str, str], FieldValue] = {}
+        self._made: dict[FieldKey, FieldValue] = {}
 
     def _fields_of(self, task_id: str) -> dict[str, list[Any]]:
         last_task, found = self._last
@@ -256,7 +256,7 @@ class RunBase:
         )
 
     def __contains__(self, key: FieldKey) -> bool:
-        return (key.task_id, key.field) in self._made or key.field in self._fields_of(key.task_id)
+        return key in self._made or key.field in self._fields_of(key.task_id)
 
     def __len__(self) -> int:
         return sum(len(marshal.loads(packed)) for packed in self._packed.values())
@@ -267,8 +267,9 @@ class RunBase:
                 yield FieldKey(self.run_id, task_id, name)
 
     def get(self, key: FieldKey) -> FieldValue | None:
-        pair = (key.task_id, key.field)
-        made = self._made.get(pair)
+        """The field of ``key`` (a key of this run) as exported, or None if the run has
+        no such field."""
+        made = self._made.get(key)
         if made is not None:
             return made
         row = self._fields_of(key.task_id).get(key.field)
@@ -288,7 +289,7 @@ class RunBase:
             )
         except (ValueError, TypeError, IndexError) as exc:
             raise self._damaged(exc) from None
-        made = self._made[pair] = FieldValue(spec, value)
+        made = self._made[key] = FieldValue(spec, value)
         return made
 
 

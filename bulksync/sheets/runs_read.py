@@ -228,7 +228,7 @@ class _RunRows:
 
     def _first_of_known_run(self, run_id: str, run: RunBase | None, number: int) -> bool:
         """Whether the row's run is in the export and this is the first row of it."""
-        ref = f"{self.prefix}!{col_name(self.run_col)}{number}"
+        ref = f"{self.letters[self.run_col]}{number}"
         if self.checked and run is None:
             self.problems.append(
                 RowProblem(
