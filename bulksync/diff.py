@@ -67,10 +67,17 @@ def make_change(
     task_title: str,
     run_title: str,
 ) -> Change:
-    """The ``Change`` of a classified edit (of the import, or of an undo)."""
+    """The ``Change`` of a classified edit (of the import, or of an undo).
+
+    A plan holds a change per edited value, so what it holds is shared where it can
+    be: the field as it was exported (its strings shared by every run of the export)
+    when it is still the same in NextStep, and the exported value when the live one is
+    the same text."""
     written = outcome is Outcome.CHANGE or (
         outcome is Outcome.CONFLICT and on_conflict is OnConflict.MINE
     )
+    live_spec = live.spec if live.spec.locked is None else live.spec._replace(locked=None)
+    live_value = live.value
     return Change(
         key=key,
         cell=cell,
@@ -78,12 +85,12 @@ def make_change(
         label=spec.label,
         base=base,
         sheet=sheet,
-        live=live.value,
+        live=base if type(live_value) is str and live_value == base else live_value,
         outcome=outcome,
         written=written,
         task_title=task_title,
         run_title=run_title,
-        spec=live.spec if live.spec.locked is None else live.spec._replace(locked=None),
+        spec=spec if live_spec == spec else live_spec,
     )
 
 
@@ -337,7 +344,9 @@ def _build_patches(
         if not change.written:
             continue
         key = change.key
-        patch = patches.setdefault((key.run_id, key.task_id), Patch(key.run_id, key.task_id))
+        patch = patches.get((key.run_id, key.task_id))
+        if patch is None:
+            patch = patches[key.run_id, key.task_id] = Patch(key.run_id, key.task_id)
         patch.add(change)
     completes: list[tuple[str, str]] = []
     for run_id, run_patches in _completing(patches.values()).items():
