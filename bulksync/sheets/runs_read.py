@@ -8,6 +8,7 @@ its value cells read one by one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Final, NamedTuple
@@ -253,12 +254,9 @@ class _RunRows:
         for col, name in self.context_cols:
             expected = str(getattr(run, RUN_ATTRIBUTES[name], "") or "")
             raw = self.cell_at(row, col)
-            if name == "due_date":
-                shown = _due_date(raw)
-            elif raw == expected:
-                continue  # the text exported (most cells): no need to normalise either
-            else:
-                shown = as_shown(raw)
+            if raw == expected and (name != "due_date" or _ISO_DAY.fullmatch(expected)):
+                continue  # the text exported (most cells): it reads back as itself
+            shown = _due_date(raw) if name == "due_date" else as_shown(raw)
             if shown != as_shown(expected):
                 ref = f"{self.prefix}!{col_name(col)}{number}"
                 key = FieldKey(run_id, "", name)
@@ -316,6 +314,11 @@ class _RunRows:
                     as_shown(raw),
                 )
             )
+
+
+_ISO_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+"""A due date as the export writes it; one that reads as another date (``2026-1-5``)
+is compared as read."""
 
 
 def _due_date(raw: CellValue) -> str:
