@@ -72,7 +72,13 @@ def task_cells(
             exported = mirror[index] if mirror is not None and index < exported_rows else None
         number = first_row + index
         # A formula or error cell reads as its value (calamine): such a row is read whole.
-        in_place_now = reader.row(row, number, exported, look_all=number in special_rows)
+        look_all = number in special_rows
+        if exported is row and not look_all:
+            # As exported by a CSV's digest (most rows): counted, not read.
+            reader.as_exported += 1
+            in_place_now = True
+        else:
+            in_place_now = reader.row(row, number, exported, look_all=look_all)
         if in_place_now and index < exported_rows:  # rows past the mirror's: appended
             in_place[index] = 1
     if reader.moved and mirror is not None:
