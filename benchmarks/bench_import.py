@@ -1,11 +1,17 @@
 """Import dry-run cost (read, validate, three-way diff) against the raw reader, side by side.
 
-    python benchmarks/bench_import.py [--values 100000] [--repeat 3]
+    python benchmarks/bench_import.py [--values 100000] [--repeat 3] [--profile]
 
 For a workbook of about N values, in both layouts, and with 0%, 1% and 10% of the
 values edited: ``plan_import(read_sheet(path, only_edited=True), live)`` with live state
 given in memory, against python-calamine reading every sheet of the same file (the
-fastest raw reader; see bench_sheets.py for openpyxl). Target (issue 4): at most 2×.
+fastest raw reader; see bench_sheets.py for openpyxl). Target (issues 4 and 13): at
+most 2×.
+
+The two sides run A B A B, ``--repeat`` times each; each line gives the wall-clock
+medians and the ratio of the CPU-time medians (``time.process_time``), which a machine
+shared with other work disturbs less. ``--profile`` prints cProfile's top functions of
+bulksync's side of each job over 2×.
 
 An edited file is made as a person's edit would leave it: the data sheet of an export
 of the edited snapshot, in the workbook of the original export (same base and mirror).
@@ -14,18 +20,23 @@ of the edited snapshot, in the workbook of the original export (same base and mi
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
+import pstats
 import shutil
+import statistics
 import sys
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import python_calamine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_sheets import best, make_snapshot
+from bench_sheets import make_snapshot
 
 from bulksync.diff import plan_import
 from bulksync.model import Task
@@ -85,6 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--values", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--layouts", nargs="+", default=["runs", "tasks"])
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.10])
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     runs = args.values // 100
     snapshot = make_snapshot(runs, 100)
@@ -94,12 +108,12 @@ def main() -> None:
         return {run_id: live[run_id] for run_id in run_ids}  # type: ignore[attr-defined]
 
     work = Path(tempfile.mkdtemp())
-    print(f"{runs} runs × ~100 values; best of {args.repeat}; target ≤ 2.0×")
+    print(f"{runs} runs × ~100 values; medians of {args.repeat}, A B A B; target ≤ 2.0×")
     try:
-        for layout in (Layout.RUNS, Layout.TASKS):
+        for layout in map(Layout, args.layouts):
             original = work / f"{layout.value}.xlsx"
             write_export(snapshot, original, layout=layout, assignees=False)
-            for share in (0.0, 0.01, 0.10):
+            for share in args.shares:
                 path = original
                 if share:
                     other = work / f"{layout.value}_other.xlsx"
@@ -112,18 +126,47 @@ def main() -> None:
                     return plan_import(sheet, read_live, host="bench.invalid")
 
                 plan = ours()
-                t_ours = best(ours, args.repeat)
-                t_raw = best(lambda path=path: calamine_read(path), args.repeat)
+                (wall, raw_wall), (cpu, raw_cpu) = medians(
+                    ours, lambda path=path: calamine_read(path), args.repeat
+                )
                 summary = plan.summary()  # type: ignore[attr-defined]
                 print(
                     f"[{layout.value:5} layout, {share:4.0%} edited] "
-                    f"bulksync {t_ours:6.2f}s  raw calamine {t_raw:6.2f}s  "
-                    f"ratio {t_ours / t_raw:4.2f}×   "
+                    f"bulksync {wall:6.2f}s  raw calamine {raw_wall:6.2f}s  "
+                    f"ratio {wall / raw_wall:4.2f}× (wall), {cpu / raw_cpu:4.2f}× (CPU)   "
                     f"({summary['changes']:,} changes, {summary['requests']:,} PATCHes, "
-                    f"{summary['errors']} errors)"
+                    f"{summary['errors']} errors)",
+                    flush=True,
                 )
+                if args.profile and cpu / raw_cpu > 2:
+                    profile(ours)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def medians(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Both sides A B A B …: the wall-clock medians, and the CPU-time medians."""
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for func, taken, used in zip((ours, theirs), wall, cpu, strict=True):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            func()
+            taken.append(time.perf_counter() - started)
+            used.append(time.process_time() - cpu_started)
+    return (
+        (statistics.median(wall[0]), statistics.median(wall[1])),
+        (statistics.median(cpu[0]), statistics.median(cpu[1])),
+    )
+
+
+def profile(func: Callable[[], object]) -> None:
+    profiler = cProfile.Profile()
+    profiler.runcall(func)
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats("cumulative").print_stats(18)
 
 
 if __name__ == "__main__":

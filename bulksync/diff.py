@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from bulksync.baseurl import same_host
 from bulksync.codecs import ASSIGNEE, COMPLETION, CellError, Codec, codec_for, text_of
@@ -67,10 +68,17 @@ def make_change(
     task_title: str,
     run_title: str,
 ) -> Change:
-    """The ``Change`` of a classified edit (of the import, or of an undo)."""
+    """The ``Change`` of a classified edit (of the import, or of an undo).
+
+    A plan holds a change per edited value, so what it holds is shared where it can
+    be: the field as it was exported (its strings shared by every run of the export)
+    when it is still the same in NextStep, and the exported value when the live one is
+    the same text."""
     written = outcome is Outcome.CHANGE or (
         outcome is Outcome.CONFLICT and on_conflict is OnConflict.MINE
     )
+    live_spec = live.spec if live.spec.locked is None else live.spec._replace(locked=None)
+    live_value = live.value
     return Change(
         key=key,
         cell=cell,
@@ -78,12 +86,12 @@ def make_change(
         label=spec.label,
         base=base,
         sheet=sheet,
-        live=live.value,
+        live=base if type(live_value) is str and live_value == base else live_value,
         outcome=outcome,
         written=written,
         task_title=task_title,
         run_title=run_title,
-        spec=live.spec._replace(locked=None),
+        spec=spec if live_spec == spec else live_spec,
     )
 
 
@@ -170,9 +178,9 @@ does not hold every run's tasks at once."""
 
 def _checked(
     sheet: Sheet, read_live: LiveReader, options: ImportOptions, titles: _Titles
-) -> tuple[Edits, list[str], list[tuple[Change | None, list[Issue]]], dict[str, _LiveRun | None]]:
+) -> tuple[Edits, list[str], list[tuple[Change | None, list[Issue]]], dict[str, _RunDone | None]]:
     """The sheet's edits, the runs read, each edit checked against live state (in the
-    edits' order), and the live runs that a change completes a task of.
+    edits' order), and the state of each live run that a change completes a task of.
 
     With a base snapshot only the runs with edits are read, ``READ_BATCH`` at a time;
     without, every run of the sheet at once (its fields come from live state)."""
@@ -182,14 +190,14 @@ def _checked(
         found = edits_without_base(sheet, options, live)
         live_runs = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
         every = [_check(e, live_runs.get(e.cell.key.run_id), options, titles) for e in found.edits]
-        return found, runs, every, live_runs
+        return found, runs, every, {r: _done(run) for r, run in live_runs.items()}
     found = edits(sheet, options)
     of_run: dict[str, list[int]] = {}
     for index, edit in enumerate(found.edits):
         of_run.setdefault(edit.cell.key.run_id, []).append(index)
     runs = sorted(of_run)
     checked: list[tuple[Change | None, list[Issue]]] = [(None, [])] * len(found.edits)
-    completing: dict[str, _LiveRun | None] = {}
+    completing: dict[str, _RunDone | None] = {}
     for start in range(0, len(runs), READ_BATCH):
         batch = runs[start : start + READ_BATCH]
         live = read_live(batch)
@@ -198,7 +206,7 @@ def _checked(
             for index in of_run[run_id]:
                 checked[index] = _check(found.edits[index], run, options, titles)
                 if found.edits[index].cell.key.field == COMPLETION:
-                    completing[run_id] = run
+                    completing[run_id] = _done(run)
         # Reading leaves reference cycles (the HTTP client's responses) that only the
         # cycle collector frees, and planning pauses it: the batch's go now.
         gc.collect(0)
@@ -259,6 +267,28 @@ class _LiveRun:
         )
 
 
+class _RunDone(NamedTuple):
+    """Of a live run, what completing it depends on: kept, instead of the run's tasks
+    and values, for each run a change completes a task of until the plan is made."""
+
+    completed: bool
+    """NextStep has completed and locked the run."""
+    done: Mapping[str, bool]
+    """Each task, by id: completed or skipped."""
+    skipped: Mapping[str, bool]
+
+
+def _done(run: _LiveRun | None) -> _RunDone | None:
+    if run is None:
+        return None
+    tasks = run.tasks.values()
+    return _RunDone(
+        run.completed,
+        {t.id: t.completed or t.skipped for t in tasks},
+        {task_id: t.skipped for task_id, t in run.tasks.items()},
+    )
+
+
 def _check(
     edit: Edit, run: _LiveRun | None, options: ImportOptions, titles: _Titles
 ) -> tuple[Change | None, list[Issue]]:
@@ -266,14 +296,14 @@ def _check(
     no change (and an error) when it cannot be imported."""
     cell, base, value = edit.cell, edit.base, edit.value
     key, spec = cell.key, base.spec
-    shown = text_of(cell.raw)
     found = _live_of(edit, run)
     if isinstance(found, Issue):
-        return None, [replace(found, cell=cell.ref, key=key, value=shown)]
+        return None, [replace(found, cell=cell.ref, key=key, value=text_of(cell.raw))]
     task, live = found
     codec = codec_for(spec.kind)
     issues: list[Issue] = []
     if live.spec.options != spec.options:
+        shown = text_of(cell.raw)
         try:
             value, _ = codec.check(value, live.spec.options)
         except CellError as exc:
@@ -325,19 +355,21 @@ def build_patches(
 ) -> tuple[list[Patch], list[tuple[str, str]]]:
     """The written changes grouped into PATCHes, in the order they must be sent, and
     (run id, run id) of each run they complete; ``live`` is each run's tasks."""
-    runs = {run_id: _LiveRun.of(tasks) for run_id, tasks in live.items()}
+    runs = {run_id: _done(_LiveRun.of(tasks)) for run_id, tasks in live.items()}
     return _build_patches(changes, runs, _Titles(BaseSnapshot()))
 
 
 def _build_patches(
-    changes: Iterable[Change], runs: Mapping[str, _LiveRun | None], titles: _Titles
+    changes: Iterable[Change], runs: Mapping[str, _RunDone | None], titles: _Titles
 ) -> tuple[list[Patch], list[tuple[str, str]]]:
     patches: dict[tuple[str, str], Patch] = {}
     for change in changes:
         if not change.written:
             continue
         key = change.key
-        patch = patches.setdefault((key.run_id, key.task_id), Patch(key.run_id, key.task_id))
+        patch = patches.get((key.run_id, key.task_id))
+        if patch is None:
+            patch = patches[key.run_id, key.task_id] = Patch(key.run_id, key.task_id)
         patch.add(change)
     completes: list[tuple[str, str]] = []
     for run_id, run_patches in _completing(patches.values()).items():
@@ -355,14 +387,14 @@ def _completing(patches: Iterable[Patch]) -> dict[str, list[Patch]]:
     return completing
 
 
-def _mark_run_completion(run: _LiveRun | None, run_patches: list[Patch]) -> bool:
+def _mark_run_completion(run: _RunDone | None, run_patches: list[Patch]) -> bool:
     """Whether the run ends up with every task completed or skipped; if so, its last
     completing patch is marked as the one that completes it."""
     if run is None or run.completed:
         return False
-    done = {t.id: t.completed or t.skipped for t in run.tasks.values()}
+    done = dict(run.done)
     for p in run_patches:
-        done[p.task_id] = bool(p.completed) or run.tasks[p.task_id].skipped
+        done[p.task_id] = bool(p.completed) or run.skipped[p.task_id]
     last = [p for p in run_patches if p.completed]
     if done and all(done.values()) and last:
         last[-1].completes_run = True

@@ -73,7 +73,7 @@ class Change:
         return replace(self, live=live)
 
 
-@dataclass
+@dataclass(slots=True)
 class Patch:
     """One PATCH request: a task's changed fields, completion and assignee."""
 

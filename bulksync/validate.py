@@ -165,7 +165,7 @@ def decode(
         if codec.equal(value, compare_to):
             return Decoded(Read.SAME, value, [])
         _check_not_damaged(raw, codec, spec, compare_to, sheet, number_cell=number_cell)
-        value, note = codec.check(value, spec.options)
+        checked, note = codec.check(value, spec.options)
     except CellError as exc:
         if _as_exported(text_of(raw), codec, spec, compare_to):
             return Decoded(Read.SAME, compare_to, [])
@@ -179,8 +179,10 @@ def decode(
         for said in (codec.read_note(raw), note)
         if said
     ]
-    if codec.equal(value, compare_to):
-        return Decoded(Read.SAME, value, issues)
+    # Checking may normalise the value (trimmed, an option's case): compared again then.
+    if checked is not value and codec.equal(checked, compare_to):
+        return Decoded(Read.SAME, checked, issues)
+    value = checked
     if spec.required and codec.is_cleared(value):
         issues.append(
             Issue.of(IssueCode.REQUIRED_CLEARED, cell.ref, cell.key, "", label=spec.label)
@@ -200,14 +202,17 @@ def _check_not_damaged(
     """Raise the ``CellError`` of an edited cell that shows what a program did to its
     exported value rather than what a person typed: text garbled or lost by a character
     set, a text pandas read as missing, digits an app turned into a number."""
-    exported = codec.to_text(compare_to, spec.options)
     shown = text_of(raw)
-    if garbled(shown, exported):
-        raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
-    if lost_characters(shown, exported):
-        raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
-    if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
-        raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
+    # Each of these shows only in a cell with other characters than ASCII, a "?", or
+    # nothing: most edits need not know the exported text.
+    if not shown.isascii() or "?" in shown or (sheet.text_cells and raw in (None, "")):
+        exported = codec.to_text(compare_to, spec.options)
+        if garbled(shown, exported):
+            raise CellError(IssueCode.MOJIBAKE, garbled_message(exported))
+        if lost_characters(shown, exported):
+            raise CellError(IssueCode.MOJIBAKE, lost_message(exported))
+        if sheet.text_cells and raw in (None, "") and exported in READ_AS_MISSING:
+            raise CellError(IssueCode.READ_AS_MISSING, _missing_message(exported))
     converted = (number_cell or sheet.text_cells) and codec.converted(
         raw, compare_to, number_cell=number_cell
     )
@@ -254,7 +259,7 @@ def edits(sheet: Sheet, options: ImportOptions) -> Edits:
     base_of = sheet.base
     touched = 0
     for cell in sheet.cells:
-        base = base_of[cell.key]
+        base = cell.base if cell.base is not None else base_of[cell.key]
         spec = base.spec
         locked = spec.locked
         if locked and locked.startswith(UNHOLDABLE):

@@ -458,3 +458,47 @@ def test_row_problems_are_errors_at_their_cell(tmp_path):
 
 def test_a_sheet_as_exported_has_no_row_problems(tmp_path):
     assert row_issues(read_sheet(exported(tmp_path))) == []
+
+
+# -- the same check many times -----------------------------------------------------------
+
+
+def test_each_email_cell_gets_its_own_answer_when_addresses_repeat(tmp_path):
+    """An address is checked once per distinct text (``codecs.email``): each cell still
+    gets the answer of its own text, at its own cell, however the texts repeat."""
+    runs = [f"run_{n}" for n in range(5)]
+    shot = snapshot()
+    shot = dataclasses.replace(
+        shot,
+        runs=tuple(dataclasses.replace(shot.runs[0], id=r, title=f"Run {r}") for r in runs),
+        tasks={r: (dataclasses.replace(task(), run_id=r),) for r in runs},
+    )
+    path = tmp_path / "export.csv"
+    write_export(shot, path, layout=Layout.TASKS)
+    typed = {
+        "run_0": "ana at example",
+        "run_1": "bea@@example.com",
+        "run_2": "ana at example",
+        "run_3": "cy@example.com",
+        "run_4": "bea@@example.com",
+    }
+    rows = csv_rows(path)
+    cells = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if row[10] == "el_mail":
+            row[7] = typed[row[8]]
+            cells[row[8]] = f"export.csv!H{number}"
+    write_csv_rows(path, rows)
+    found = read(read_sheet(path))
+    issues = {i.cell: i for i in found.issues}
+    assert sorted(issues) == sorted(cells[r] for r in ("run_0", "run_1", "run_2", "run_4"))
+    for run_id in ("run_0", "run_1", "run_2", "run_4"):
+        issue = issues[cells[run_id]]
+        assert issue.code is IssueCode.NOT_AN_EMAIL
+        assert issue.value == typed[run_id]
+        assert issue.message.startswith(f"Mail: {typed[run_id]!r} is not an email address: ")
+    assert "@-sign" in issues[cells["run_0"]].message
+    assert "invalid characters: '@'" in issues[cells["run_1"]].message
+    assert issues[cells["run_1"]].message == issues[cells["run_4"]].message
+    [edit] = found.edits
+    assert (edit.cell.ref, edit.value) == (cells["run_3"], "cy@example.com")

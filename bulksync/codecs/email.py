@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -22,8 +23,21 @@ class EmailCodec(TextCodec):
         if value is None:
             return value, None
         text = str(value).strip()
-        try:
-            email_validator.validate_email(text, check_deliverability=False)
-        except email_validator.EmailNotValidError as exc:
-            raise CellError("not_an_email", f"{text!r} is not an email address: {exc}") from None
+        problem = _not_an_email(text)
+        if problem is not None:
+            raise CellError("not_an_email", f"{text!r} is not an email address: {problem}")
         return text, None
+
+
+@functools.lru_cache(maxsize=4096)
+def _not_an_email(text: str) -> str | None:
+    """Why ``text`` is not an email address (email_validator's words), or None.
+
+    The answer depends on the text alone, and a sheet often holds one address many
+    times (a person's, in each of their runs): each distinct text is checked once.
+    """
+    try:
+        email_validator.validate_email(text, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return str(exc)
+    return None

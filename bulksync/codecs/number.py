@@ -34,6 +34,12 @@ class NumberCodec(Codec):
             return value
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
+    def equal(self, a: JSON, b: JSON) -> bool:
+        if isinstance(a, str) or isinstance(b, str):
+            # Not the shortcut for one value: a text "nan" reads as NaN, unequal to itself.
+            return bool(self.canonical(a) == self.canonical(b))
+        return super().equal(a, b)
+
     def holds(self, value: JSON) -> bool:
         return value is None or (
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -12,6 +12,7 @@ sidecar ``FILE.csv.base.json`` beside a CSV.
 from __future__ import annotations
 
 import json
+import marshal
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -188,12 +189,20 @@ check costs a fifth of the encoding), and the same text."""
 
 
 class RunBase:
-    """One run's part of the base snapshot, indexed a task at a time when first asked."""
+    """One run's part of the base snapshot: its context, and its values a task at a time.
+
+    Each task's rows are kept packed (``marshal``: one bytes object a task) and
+    unpacked when one of its fields is first asked for. A base snapshot keeps many
+    runs parsed (``BaseSnapshot.KEEP_PARSED``), and as parsed JSON each value would be
+    a list of its own: several times the memory of its text, and hundreds of thousands
+    of objects for the cycle collector to walk each time it runs. The fields asked for
+    are kept, made once.
+    """
 
     __slots__ = (
-        "_by_task",
+        "_last",
         "_made",
-        "_raw",
+        "_packed",
         "_shared",
         "_where",
         "due_date",
@@ -230,25 +239,31 @@ class RunBase:
         """task id → (title, section title)"""
         self.task_of: dict[str, str] = {}
         """template task id → task id"""
-        self._raw: dict[str, list[list[Any]]] = {}
+        raw: dict[str, list[Any]] = {}
         for document in documents:
             for task_id, (title, section, template_task_id, rows) in document["tasks"].items():
                 self.tasks[task_id] = (title, section)
                 if template_task_id is not None:
                     self.task_of.setdefault(template_task_id, task_id)
-                self._raw.setdefault(task_id, []).extend(rows)
-        self._by_task: dict[str, dict[str, list[Any]]] = {}
-        self._made: dict[tuple[str, str], FieldValue] = {}
+                raw.setdefault(task_id, []).extend(rows)
+        self._packed = {task_id: marshal.dumps(rows) for task_id, rows in raw.items()}
+        """task id → its rows ``[spec index, locked, value]``, packed"""
+        self._last: tuple[str, dict[str, list[Any]]] = ("", {})
+        """The task unpacked last, its rows by field: a run's fields are asked for a
+        task at a time."""
+        self._made: dict[FieldKey, FieldValue] = {}
 
     def _fields_of(self, task_id: str) -> dict[str, list[Any]]:
-        found = self._by_task.get(task_id)
-        if found is None:
+        last_task, found = self._last
+        if last_task != task_id or not last_task:
+            packed = self._packed.get(task_id)
             field_of = self._shared.field_of
             try:
-                found = {field_of[row[0]]: row for row in self._raw.get(task_id, ())}
+                rows = marshal.loads(packed) if packed is not None else ()
+                found = {field_of[row[0]]: row for row in rows}
             except (IndexError, TypeError) as exc:
                 raise self._damaged(exc) from None
-            self._by_task[task_id] = found
+            self._last = (task_id, found)
         return found
 
     def _damaged(self, exc: Exception) -> SheetError:
@@ -258,19 +273,20 @@ class RunBase:
         )
 
     def __contains__(self, key: FieldKey) -> bool:
-        return key.field in self._fields_of(key.task_id)
+        return key in self._made or key.field in self._fields_of(key.task_id)
 
     def __len__(self) -> int:
-        return sum(len(rows) for rows in self._raw.values())
+        return sum(len(marshal.loads(packed)) for packed in self._packed.values())
 
     def keys(self) -> Iterator[FieldKey]:
-        for task_id in self._raw:
+        for task_id in self._packed:
             for name in self._fields_of(task_id):
                 yield FieldKey(self.run_id, task_id, name)
 
     def get(self, key: FieldKey) -> FieldValue | None:
-        pair = (key.task_id, key.field)
-        made = self._made.get(pair)
+        """The field of ``key`` (a key of this run) as exported, or None if the run has
+        no such field."""
+        made = self._made.get(key)
         if made is not None:
             return made
         row = self._fields_of(key.task_id).get(key.field)
@@ -280,7 +296,7 @@ class RunBase:
             index, locked, value = row
             tt_id, name, kind, label, required, options = self._shared.specs[index]
             spec = FieldSpec(
-                FieldKey(self.run_id, key.task_id, name),
+                key if key.run_id == self.run_id else FieldKey(self.run_id, key.task_id, name),
                 tt_id,
                 kind,
                 label,
@@ -290,7 +306,7 @@ class RunBase:
             )
         except (ValueError, TypeError, IndexError) as exc:
             raise self._damaged(exc) from None
-        made = self._made[pair] = FieldValue(spec, value)
+        made = self._made[key] = FieldValue(spec, value)
         return made
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final, NamedTuple
 
 from bulksync.codecs import CellValue, garbled, lost_characters, nfc, text_of
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta
-from bulksync.snapshot import FieldKey
+from bulksync.snapshot import FieldKey, FieldValue
 
 
 class SheetCell(NamedTuple):
@@ -30,6 +30,10 @@ class SheetCell(NamedTuple):
     template_task_id: str | None = None
     """Set only when reading without a base snapshot: the runs layout's column names a
     template task, and which task of the run that is becomes known from live state."""
+    base: FieldValue | None = None
+    """The field as exported (its spec and value), where the reader found the cell in
+    the base snapshot: what checking the cell compares with, without looking it up in
+    the base snapshot again (which may have let go of the run's parsed document)."""
 
 
 class NewRow(NamedTuple):

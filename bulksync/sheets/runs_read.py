@@ -8,6 +8,7 @@ its value cells read one by one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Final, NamedTuple
@@ -117,6 +118,8 @@ class _RunRows:
             for template_task_id, sep, field_id in [key.partition(":")]
             if sep
         ]
+        self.column_at = {column[0]: column for column in self.columns}
+        """The value columns by index."""
         self.context_cols = [(keys.index(k), k) for k in RUN_ATTRIBUTES if k in keys]
         self.key_col = keys.index(ROW_KEY.key) if ROW_KEY.key in keys else None
         self.mirror: Sequence[Sequence[Any]] | None = None
@@ -227,7 +230,7 @@ class _RunRows:
 
     def _first_of_known_run(self, run_id: str, run: RunBase | None, number: int) -> bool:
         """Whether the row's run is in the export and this is the first row of it."""
-        ref = f"{self.prefix}!{col_name(self.run_col)}{number}"
+        ref = f"{self.letters[self.run_col]}{number}"
         if self.checked and run is None:
             self.problems.append(
                 RowProblem(
@@ -252,6 +255,8 @@ class _RunRows:
         for col, name in self.context_cols:
             expected = str(getattr(run, RUN_ATTRIBUTES[name], "") or "")
             raw = self.cell_at(row, col)
+            if raw == expected and (name != "due_date" or _ISO_DAY.fullmatch(expected)):
+                continue  # the text exported (most cells): it reads back as itself
             shown = _due_date(raw) if name == "due_date" else as_shown(raw)
             if shown != as_shown(expected):
                 ref = f"{self.prefix}!{col_name(col)}{number}"
@@ -268,7 +273,8 @@ class _RunRows:
         differ = columns_differing(row, exported)
         if differ is None:
             return self.columns
-        return [c for c in self.columns if c[0] in differ]
+        column_at = self.column_at
+        return [column_at[i] for i in sorted(differ) if i in column_at]
 
     def cells_unchecked(
         self,
@@ -294,8 +300,9 @@ class _RunRows:
         """A cell of a run in the base snapshot; n/a where the run has no such field."""
         assert run is not None
         key = FieldKey(run_id, run.task_of.get(template_task_id, ""), field_id)
-        if key in run:
-            self.cells.append(SheetCell(key, ref, raw))
+        base = run.get(key)
+        if base is not None:
+            self.cells.append(SheetCell(key, ref, raw, base=base))
         elif raw is not None and as_shown(raw) != "n/a":
             # n/a: the run has no such task or field; a value typed there is an error.
             self.problems.append(
@@ -308,6 +315,11 @@ class _RunRows:
                     as_shown(raw),
                 )
             )
+
+
+_ISO_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+"""A due date as the export writes it; one that reads as another date (``2026-1-5``)
+is compared as read."""
 
 
 def _due_date(raw: CellValue) -> str:

@@ -19,7 +19,7 @@ from bulksync.sheets.layout import (
     allowed_values,
     type_label,
 )
-from bulksync.sheets.meta import BaseSnapshot
+from bulksync.sheets.meta import BaseSnapshot, RunBase
 from bulksync.sheets.reading import (
     CellAt,
     RowProblem,
@@ -72,7 +72,13 @@ def task_cells(
             exported = mirror[index] if mirror is not None and index < exported_rows else None
         number = first_row + index
         # A formula or error cell reads as its value (calamine): such a row is read whole.
-        in_place_now = reader.row(row, number, exported, look_all=number in special_rows)
+        look_all = number in special_rows
+        if exported is row and not look_all:
+            # As exported by a CSV's digest (most rows): counted, not read.
+            reader.as_exported += 1
+            in_place_now = True
+        else:
+            in_place_now = reader.row(row, number, exported, look_all=look_all)
         if in_place_now and index < exported_rows:  # rows past the mirror's: appended
             in_place[index] = 1
     if reader.moved and mirror is not None:
@@ -198,7 +204,8 @@ class _TaskRows:
         """A row that may hold an edit: its ids known and read once, its context right."""
         ref = f"{self.prefix}!{self.value_letter}{number}"
         what = f"The value of run {key.run_id}, task {key.task_id}"
-        if self.checked and key not in self.base:
+        found = self._base_field(key) if self.checked else None
+        if self.checked and found is None:
             self.unknown.add(key)
             self.problems.append(
                 RowProblem(
@@ -221,15 +228,24 @@ class _TaskRows:
             self.moved[key] = ref
         # A row whose context does not match its ids may hold another field's value:
         # its value is not read.
-        if not self.checked or self._context_fits(self.base[key], row, number):
+        if found is None:  # no base snapshot: the field is found in live state
             self.cells.append(SheetCell(key, ref, value))
+        elif self._context_fits(*found, row, number):
+            self.cells.append(SheetCell(key, ref, value, base=found[1]))
 
-    def _context_fits(self, field: FieldValue, row: Sequence[Any], number: int) -> bool:
+    def _base_field(self, key: FieldKey) -> tuple[RunBase, FieldValue] | None:
+        """The run and the field of ``key`` in the base snapshot, or None if it has none."""
+        run = self.base.run(key.run_id)
+        if run is None:
+            return None
+        field = run.get(key)
+        return None if field is None else (run, field)
+
+    def _context_fits(
+        self, run: RunBase, field: FieldValue, row: Sequence[Any], number: int
+    ) -> bool:
         """Whether the row's context cells show what the export showed for its ids."""
         spec = field.spec
-        run = self.base.run(spec.key.run_id)
-        if run is None:
-            return True
         task = run.tasks.get(spec.key.task_id, ("", ""))
         expected = {
             "run": run.title,
