@@ -21,6 +21,7 @@ from bulksync.plans import ApplyResult, CanaryReport, Plan, Result
 from bulksync.report import (
     plan_html,
     plan_json,
+    plan_json_pieces,
     plan_text,
     printable,
     start_results_text,
@@ -145,7 +146,7 @@ def _show_plan(
     limit, window = client.limiter.limit, client.limiter.window
     _write_reports(plan, reports, client, dry_run=dry_run)
     if as_json and dry_run:
-        click.echo(plan_json(plan))
+        _echo_json(plan)
         return
     # Applying with --json: the plan for people on stderr, the JSON (with the
     # results) on stdout once done.
@@ -282,7 +283,7 @@ def _say_applied(plan: Plan, result: ApplyResult, client: NextStepClient, *, as_
         err=as_json,
     )
     if as_json:
-        click.echo(plan_json(plan, result))
+        _echo_json(plan, result)
     _say_started(result, as_json=as_json)
     for value in result.sent:
         if value.result not in (Result.APPLIED, Result.ALREADY_DONE):
@@ -309,3 +310,11 @@ def _say_started(result: ApplyResult, *, as_json: bool) -> None:
         err=as_json,
     )
     say(start_results_text(result), err=True)
+
+
+def _echo_json(plan: Plan, result: ApplyResult | None = None) -> None:
+    """The JSON report on stdout, written as it is made (a large plan's text is never
+    held whole)."""
+    for piece in plan_json_pieces(plan, result):
+        click.echo(piece, nl=False)
+    click.echo()

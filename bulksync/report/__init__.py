@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bulksync.errors import StorageError
 from bulksync.report.html import plan_html
-from bulksync.report.json import plan_json
+from bulksync.report.json import plan_json, plan_json_pieces
 from bulksync.report.terminal import (
     duration,
     estimate_text,
@@ -31,6 +31,7 @@ __all__ = [
     "pace_note",
     "plan_html",
     "plan_json",
+    "plan_json_pieces",
     "plan_text",
     "printable",
     "progress_bar",
