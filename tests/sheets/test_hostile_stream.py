@@ -1,0 +1,74 @@
+"""Hostile inputs for the streaming xlsx reader (issue 13): workbooks it reads otherwise
+than python-calamine, in ways a person importing them would notice.
+
+Each test is a finding, most severe first (an edit silently dropped, then a value read
+wrongly, then a crash); a test marked xfail fails on the code as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from bulksync.sheets import read_sheet
+from tests.apps import ONB, bulk, dry_run, export  # noqa: F401 (bulk: a fixture)
+from tests.sheets.test_xlsx_stream import calamine_rows, odd_workbook, streamed_rows
+
+
+def rezip(source: Path, target: Path, change: Callable[[str, bytes], bytes | None]) -> Path:
+    """A copy of the workbook with some members' bytes changed (None: kept)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for name in old.namelist():
+            data = old.read(name)
+            changed = change(name, data)
+            new.writestr(name, data if changed is None else changed)
+    return target
+
+
+def edit_cell(path: Path, target: Path, ref: str, value: object) -> None:
+    """One cell of the Runs sheet edited with openpyxl (which keeps inline strings)."""
+    book = openpyxl.load_workbook(path)
+    book["Runs"][ref] = value
+    book.save(target)
+
+
+def with_prefix(name: str, data: bytes) -> bytes | None:
+    """A worksheet written with a prefix for the main namespace (``<x:c r="A1">``), as
+    the Open XML SDK writes when a tool builds its elements that way."""
+    if not name.startswith("xl/worksheets/"):
+        return None
+    xml = re.sub(rb"<(/?)(?![?!])([A-Za-z])", rb"<\1x:\2", data)
+    return xml.replace(b'xmlns="', b'xmlns:x="', 1)
+
+
+def style_first(name: str, data: bytes) -> bytes | None:
+    """A worksheet whose cells give their style before their reference
+    (``<c s="4" r="A1">``): the attributes in another order, the same XML."""
+    if not name.startswith("xl/worksheets/"):
+        return None
+    return re.sub(rb'<c r="([A-Z]+\d+)" s="(\d+)"', rb'<c s="\2" r="\1"', data)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="XmlRow.at finds a cell only by the bytes '<c r=\"H4\"': a prefixed or reordered "
+    "cell reads empty, every run looks deleted and the edit is dropped",
+)
+@pytest.mark.parametrize("shape", [with_prefix, style_first], ids=["x_prefix", "s_before_r"])
+def test_an_edit_in_a_workbook_whose_cells_are_spelled_otherwise_is_seen(bulk, tmp_path, shape):
+    path = export(bulk, "runs.xlsx", "--template", "tpl_onboarding", "--layout", "runs")
+    edited = tmp_path / "edited.xlsx"
+    edit_cell(path, edited, "H4", "Noah Mueller")
+    plain = read_sheet(edited, only_edited=True)
+    assert [(c.ref, c.raw) for c in plain.cells] == [("Runs!H4", "Noah Mueller")]
+    assert calamine_rows(rezip(edited, tmp_path / "shaped.xlsx", shape), "Runs")[3][7] == (
+        "Noah Mueller"
+    )
+    sheet = read_sheet(tmp_path / "shaped.xlsx", only_edited=True)
+    assert [(c.ref, c.raw) for c in sheet.cells] == [("Runs!H4", "Noah Mueller")]
+    assert sheet.row_problems == ()
