@@ -14,7 +14,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import python_calamine
 
+from bulksync.errors import SheetError
 from bulksync.sheets import read_sheet
 from tests.apps import ONB, bulk, dry_run, export  # noqa: F401 (bulk: a fixture)
 from tests.sheets.test_xlsx_stream import calamine_rows, odd_workbook, streamed_rows
@@ -87,3 +89,50 @@ def test_an_edit_whose_text_holds_what_looks_like_a_style_attribute_is_seen(bulk
     assert calamine_rows(edited, "Runs")[3][7] == 'Noah s="1" Müller'
     sheet = read_sheet(edited, only_edited=True)
     assert [(c.ref, c.raw) for c in sheet.cells] == [("Runs!H4", 'Noah s="1" Müller')]
+
+
+def replace_in_runs(old: bytes, new: bytes) -> Callable[[str, bytes], bytes | None]:
+    """A change to the Runs sheet's XML (an openpyxl save of a runs export: sheet2)."""
+
+    def change(name: str, data: bytes) -> bytes | None:
+        if name != "xl/worksheets/sheet2.xml":
+            return None
+        assert old in data, old
+        return data.replace(old, new, 1)
+
+    return change
+
+
+H4 = b'<c r="H4" s="22" t="inlineStr"><is><t>Noah Mueller</t></is></c>'
+
+
+@pytest.fixture
+def edited_runs(bulk, tmp_path) -> Path:
+    """A runs export with Runs!H4 (run_onb_011's legal name) edited by openpyxl."""
+    path = export(bulk, "runs.xlsx", "--template", "tpl_onboarding", "--layout", "runs")
+    edited = tmp_path / "edited.xlsx"
+    edit_cell(path, edited, "H4", "Noah Mueller")
+    assert H4 in zipfile.ZipFile(edited).read("xl/worksheets/sheet2.xml")
+    return edited
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a t=\"s\" index past the shared strings (or with none) reads as empty: the "
+    "import plans clearing the field, where calamine refuses the file",
+)
+def test_a_cell_pointing_past_the_shared_strings_does_not_clear_the_field(
+    bulk, edited_runs, tmp_path
+):
+    broken = rezip(
+        edited_runs,
+        tmp_path / "broken.xlsx",
+        replace_in_runs(H4, b'<c r="H4" s="22" t="s"><v>7</v></c>'),
+    )
+    with pytest.raises(python_calamine.CalamineError):
+        calamine_rows(broken, "Runs")
+    try:
+        sheet = read_sheet(broken, only_edited=True)
+    except SheetError:
+        return  # refused, as calamine does: nothing is cleared
+    assert ("Runs!H4", None) not in [(c.ref, c.raw) for c in sheet.cells]
