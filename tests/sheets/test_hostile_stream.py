@@ -18,7 +18,7 @@ import python_calamine
 
 from bulksync.errors import SheetError
 from bulksync.sheets import read_sheet
-from tests.apps import ONB, bulk, dry_run, export  # noqa: F401 (bulk: a fixture)
+from tests.apps import export
 from tests.sheets.test_xlsx_stream import calamine_rows, odd_workbook, streamed_rows
 
 
