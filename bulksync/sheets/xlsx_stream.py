@@ -322,7 +322,7 @@ def _common_values(parts: list[bytes], book: Book) -> list[Any]:
             elif kind == b"s":
                 value = book.strings[int(v)]
             elif kind == b"b":
-                value = v == b"1"
+                value = v.strip() in (b"1", b"true")  # as cell_value reads it
             else:  # t="str" (a formula's text), or t="e" (an error: "")
                 value = unescape(v.decode("utf-8")) if kind == b"str" else ""
         elif text is not None:
