@@ -7,6 +7,7 @@ wrongly, then a crash); a test marked xfail fails on the code as it is.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import zipfile
 from collections.abc import Callable
@@ -143,3 +144,51 @@ def test_a_boolean_saved_as_true_reads_as_calamine_reads_it(tmp_path):
     # in a row read whole, True in a cell read alone).
     path = odd_workbook(tmp_path, '<row r="1"><c r="A1" t="b"><v>true</v></c></row>')
     assert streamed_rows(path, "Sheet") == calamine_rows(path, "Sheet") == [[True]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason='openpyxl\'s iso_dates cells (t="d"): a date reads as a datetime at midnight, a '
+    "time as its text, where calamine gives date and time",
+)
+def test_iso_date_cells_openpyxl_writes_read_as_calamine_reads_them(tmp_path):
+    book = openpyxl.Workbook()
+    book.iso_dates = True  # <c t="d"><v>2024-03-01</v></c>
+    book.active.append([dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 10, 30), dt.time(10, 30)])
+    path = tmp_path / "iso.xlsx"
+    book.save(path)
+    expected = [[dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 10, 30), dt.time(10, 30)]]
+    assert calamine_rows(path, "Sheet") == expected
+    mine = streamed_rows(path, "Sheet")
+    assert mine == expected and [type(v) for v in mine[0]] == [type(v) for v in expected[0]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cells are placed by their order in the row, not by reference: a cell before "
+    "one to its left is dropped (values[col:] = [value] cuts it)",
+)
+def test_cells_out_of_column_order_keep_every_value(tmp_path):
+    rows = '<row r="1"><c r="C1"><v>3</v></c><c r="A1"><v>1</v></c></row>'
+    path = odd_workbook(tmp_path, rows)
+    assert calamine_rows(path, "Sheet") == [[1.0, "", 3.0]]
+    assert streamed_rows(path, "Sheet") == [[1.0, "", 3.0]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a <row> without r= is taken as the row after the last, though its cells' "
+    "references say otherwise: rows after a gap move up (and rows out of order stay so)",
+)
+@pytest.mark.parametrize(
+    "rows",
+    [
+        '<row><c r="A1"><v>1</v></c></row><row><c r="A3"><v>3</v></c></row>',
+        '<row r="3"><c r="A3"><v>3</v></c></row><row r="1"><c r="A1"><v>1</v></c></row>',
+    ],
+    ids=["no_r_with_a_gap", "out_of_order"],
+)
+def test_rows_are_placed_by_their_cells_references(tmp_path, rows):
+    path = odd_workbook(tmp_path, rows)
+    assert calamine_rows(path, "Sheet") == [[1.0], [], [3.0]]
+    assert streamed_rows(path, "Sheet") == [[1.0], [], [3.0]]
