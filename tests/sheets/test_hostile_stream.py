@@ -192,3 +192,36 @@ def test_rows_are_placed_by_their_cells_references(tmp_path, rows):
     path = odd_workbook(tmp_path, rows)
     assert calamine_rows(path, "Sheet") == [[1.0], [], [3.0]]
     assert streamed_rows(path, "Sheet") == [[1.0], [], [3.0]]
+
+
+def damaged_member(source: Path, target: Path) -> Path:
+    """The workbook with 50 bytes of the Runs sheet's deflated XML zeroed: the zip's
+    directory is whole, the member does not inflate (a damaged download or disk)."""
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as archive:
+        info = archive.getinfo("xl/worksheets/sheet2.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 2000
+    data[start : start + 50] = bytes(50)
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a row expat cannot parse (a bad character reference) or a member that does "
+    "not inflate escapes read_xlsx as ParseError / zlib.error: the CLI's internal error",
+)
+@pytest.mark.parametrize("damage", ["char_reference", "entity", "deflate"])
+def test_a_damaged_workbook_is_a_sheet_error_not_a_crash(bulk, edited_runs, tmp_path, damage):
+    target = tmp_path / f"{damage}.xlsx"
+    if damage == "deflate":
+        damaged_member(edited_runs, target)
+    else:
+        bad = b"&#99999999999;" if damage == "char_reference" else b"&bogus;"
+        rezip(edited_runs, target, replace_in_runs(b"<t>Noah Mueller</t>", b"<t>Noah %s</t>" % bad))
+    with pytest.raises(python_calamine.CalamineError):
+        calamine_rows(target, "Runs")
+    with pytest.raises(SheetError):
+        read_sheet(target, only_edited=True)
+    result = bulk("import", str(target), "--dry-run", "--json")
+    assert "Internal error" not in result.output
