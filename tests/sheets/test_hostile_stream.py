@@ -225,3 +225,19 @@ def test_a_damaged_workbook_is_a_sheet_error_not_a_crash(bulk, edited_runs, tmp_
         read_sheet(target, only_edited=True)
     result = bulk("import", str(target), "--dry-run", "--json")
     assert "Internal error" not in result.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a worksheet whose XML stops mid-row reads as the rows before the cut, no error: "
+    "the rows after look deleted and their edits are dropped (calamine refuses the file)",
+)
+def test_a_worksheet_cut_short_is_refused(edited_runs, tmp_path):
+    def cut(name: str, data: bytes) -> bytes | None:
+        return data[: len(data) // 2] if name == "xl/worksheets/sheet2.xml" else None
+
+    target = rezip(edited_runs, tmp_path / "cut.xlsx", cut)
+    with pytest.raises(python_calamine.CalamineError):
+        calamine_rows(target, "Runs")
+    with pytest.raises(SheetError):
+        read_sheet(target, only_edited=True)
