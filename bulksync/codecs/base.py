@@ -183,7 +183,7 @@ class Codec:
         return nfc(str(value).replace("\r\n", "\n").replace("\r", "\n"))
 
     def equal(self, a: JSON, b: JSON) -> bool:
-        if a == b and type(a) is type(b):
+        if type(a) is type(b) and type(a) in _SCALARS and a == b:
             return True  # one value (most comparisons): its spellings are alike too
         return bool(self.canonical(a) == self.canonical(b))
 
@@ -228,3 +228,7 @@ class Codec:
         value that stays as exported is never written, so it never blocks an import.
         """
         return value, None
+
+
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+"""Types whose equal values spell alike: a list's items may not (``[False] == [0]``)."""

@@ -13,7 +13,7 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as DefusedET
 
-from bulksync.sheets.xlsx_formats import MAIN, as_date, rich_text, unescape
+from bulksync.sheets.xlsx_formats import MAIN, Damaged, as_date, place, rich_text, unescape
 
 if TYPE_CHECKING:
     from bulksync.sheets.xlsx_stream import Book, _Sheet
@@ -40,9 +40,7 @@ def general_values(body: bytes, sheet: _Sheet) -> list[Any]:
         col = _col(m[1]) if m[1] else col + 1
         value = cell_value(m[3], m[2], m[5], book)
         if value != "":
-            if len(values) < col:
-                values.extend([""] * (col - len(values)))
-            values[col:] = [value]
+            place(values, col, value)
     if end != len(body) and body[end:].strip():
         return values_expat(body, sheet)
     return values
@@ -69,16 +67,13 @@ def cell_value(kind: bytes | None, style: bytes | None, inner: bytes | None, boo
         try:
             return book.strings[int(text)]
         except (ValueError, IndexError):
-            return ""
+            raise Damaged(f"a cell refers to shared string {text!r}, which is not there") from None
     if kind == b"str":
         return unescape(text.decode("utf-8"))
     if kind == b"b":
         return text.strip() in (b"1", b"true")
     if kind == b"d":
-        try:
-            return dt.datetime.fromisoformat(text.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            return unescape(text.decode("utf-8"))
+        return _iso(text)
     return ""  # an error (t="e"), or a type no writer uses
 
 
@@ -107,6 +102,18 @@ _V: Final = re.compile(rb"<v>(.*?)</v>", re.S)
 _IS: Final = re.compile(rb"<is>(.*?)</is>", re.S)
 
 
+def _iso(text: bytes) -> Any:
+    """A ``t="d"`` cell (ISO 8601) as calamine gives it: a date, a time, or a date and
+    time; text that is none of them, as text."""
+    iso = text.decode("utf-8", "replace").strip()
+    for parse in (dt.date.fromisoformat, dt.time.fromisoformat, dt.datetime.fromisoformat):
+        try:
+            return parse(iso)
+        except ValueError:
+            continue
+    return unescape(iso)
+
+
 def values_expat(body: bytes, sheet: _Sheet) -> list[Any]:
     """A row's values read by a real XML parser (defused): the shapes the regular
     expressions do not take."""
@@ -120,9 +127,7 @@ def values_expat(body: bytes, sheet: _Sheet) -> list[Any]:
         col = _col(letters[0].encode()) if letters else col + 1
         value = _element_value(cell, book)
         if value != "":
-            if len(values) < col:
-                values.extend([""] * (col - len(values)))
-            values[col:] = [value]
+            place(values, col, value)
     return values
 
 

@@ -16,6 +16,21 @@ class Unsupported(Exception):
     """The workbook holds something the streaming reader leaves to calamine."""
 
 
+class Damaged(Exception):
+    """The workbook cannot be read as it is (calamine refuses it too): a shared string
+    that is not there, rows out of order, a worksheet cut short."""
+
+
+def place(values: list[Any], col: int, value: Any) -> None:
+    """Put a cell's value in its column of a row's values, however the cells are
+    ordered (a later cell never cuts an earlier one)."""
+    if col < len(values):
+        values[col] = value
+    else:
+        values.extend([""] * (col - len(values)))
+        values.append(value)
+
+
 def date_styles(styles: Element | None) -> frozenset[int]:
     """The cell styles (``s=`` indexes) whose number format is a date or time, as
     calamine tells them; a duration format is refused (calamine gives a timedelta)."""
@@ -71,7 +86,7 @@ def rich_text(si: bytes) -> str:
     breaks at its ends."""
     if si.startswith(b"<t>") and si.endswith(b"</t>") and b"<" not in si[3:-4]:
         return unescape(si[3:-4].decode("utf-8"), trim=True)
-    if b"<rPh" in si:
+    if b"rPh" in si:
         si = _RPH.sub(b"", si)
     return "".join(_t_text(m[1], m[2]) for m in _T.finditer(si))
 
@@ -118,9 +133,9 @@ def as_date(number: float) -> Any:
 
 _EPOCH: Final = dt.datetime(1899, 12, 30)
 _EPOCH_BEFORE_MARCH: Final = dt.datetime(1899, 12, 31)
-_T: Final = re.compile(rb"<t\b([^>]*?)(?:/>|>(.*?)</t>)", re.S)
+_T: Final = re.compile(rb"<(?:[\w.-]+:)?t\b([^>]*?)(?:/>|>(.*?)</(?:[\w.-]+:)?t>)", re.S)
 XML_SPACE: Final = " \t\n\r"
-_RPH: Final = re.compile(rb"<rPh\b.*?</rPh>", re.S)
+_RPH: Final = re.compile(rb"<(?:[\w.-]+:)?rPh\b.*?</(?:[\w.-]+:)?rPh>", re.S)
 _ENTITY: Final = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _NAMED: Final = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _XSTRING: Final = re.compile(r"_x([0-9A-Fa-f]{4})_")

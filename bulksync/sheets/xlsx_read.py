@@ -15,6 +15,7 @@ import re
 import tempfile
 import weakref
 import zipfile
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ from bulksync.sheets.reading import RowProblem, Sheet, col_name
 from bulksync.sheets.runs_read import check_column_keys, run_cells
 from bulksync.sheets.tasks_read import task_cells
 from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, OLD_META_SHEET, header_rows
-from bulksync.sheets.xlsx_formats import Unsupported
+from bulksync.sheets.xlsx_formats import Damaged, Unsupported
 from bulksync.sheets.xlsx_special import special_cells
 from bulksync.sheets.xlsx_stream import Book, XmlRow
 
@@ -67,7 +68,14 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
         except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
             raise SheetError(f"{where} cannot be read as an xlsx workbook: {exc}") from None
         # The base's spool lives as long as the sheet's base snapshot (_SpooledDocuments).
-        return _read(source, path, where, only_edited=only_edited, spool=_Spool())
+        try:
+            return _read(source, path, where, only_edited=only_edited, spool=_Spool())
+        except (Damaged, ParseError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
+            raise SheetError(
+                f"{where} is damaged and cannot be read ({exc or type(exc).__name__}). Open "
+                "it in your spreadsheet app and save it again (or use the copy you saved "
+                "before), or export again and redo the edits."
+            ) from None
 
 
 def _read(source: _Source, path: Path, where: str, *, only_edited: bool, spool: _Spool) -> Sheet:
@@ -156,25 +164,35 @@ class _Spool:
     def __init__(self) -> None:
         self.handle = tempfile.SpooledTemporaryFile(self.IN_MEMORY, prefix="bulksync-")  # noqa: SIM115 (closed by close)
         self.end = 0
+        self._pending = bytearray()
         self._window = b""
         self._window_at = 0
 
     def put(self, data: bytes) -> tuple[int, int]:
+        """Append ``data``; where it is. Writes go to the file a mebibyte at a time."""
+        if self._window_at >= 0:
+            self._window, self._window_at = b"", -1  # writing: no window until a read
+        self._pending += data
+        at, self.end = self.end, self.end + len(data)
+        if len(self._pending) >= self.WINDOW:
+            self._flush()
+        return at, len(data)
+
+    def _flush(self) -> None:
         try:
-            if self._window_at >= 0:
-                self.handle.seek(self.end)
-                self._window, self._window_at = b"", -1  # writing: no window until a read
-            self.handle.write(data)
+            self.handle.seek(self.end - len(self._pending))
+            self.handle.write(self._pending)
         except OSError as exc:
             raise StorageError(
                 f"bulksync could not keep its working copy of the sheet in "
                 f"{tempfile.gettempdir()} ({exc.strerror or exc}). Make room there, or set "
                 "TMPDIR to a folder with room, and import again."
             ) from None
-        at, self.end = self.end, self.end + len(data)
-        return at, len(data)
+        self._pending = bytearray()
 
     def get(self, at: int, length: int) -> bytes:
+        if self._pending:
+            self._flush()
         start = at - self._window_at
         if self._window_at < 0 or start < 0 or start + length > len(self._window):
             self.handle.seek(at)

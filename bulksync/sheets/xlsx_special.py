@@ -13,6 +13,7 @@ import decimal
 import math
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Final
 from xml.etree.ElementTree import Element, ParseError
@@ -32,7 +33,15 @@ def special_cells(path: Path, sheet_name: str) -> dict[str, Special]:
                 return {}
             with archive.open(member) as xml:
                 return _scan(xml, sheet_name)
-    except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        OSError,
+        ParseError,
+        ValueError,
+        zlib.error,
+        EOFError,
+    ) as exc:
         # defusedxml refuses entity tricks with a ValueError: the file is not one to trust.
         raise SheetError(
             f"{path}: the {sheet_name} sheet's XML cannot be read safely ({exc}). Open the "

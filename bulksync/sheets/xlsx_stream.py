@@ -35,9 +35,11 @@ from defusedxml import ElementTree as DefusedET
 from bulksync.sheets.xlsx_cellxml import CELL, cell_value, general_values
 from bulksync.sheets.xlsx_formats import (
     MAIN,
+    Damaged,
     Unsupported,
     as_date,
     date_styles,
+    place,
     rich_text,
     unescape,
 )
@@ -81,7 +83,11 @@ class Book:
             number = 0
             sheet = _Sheet(self)
             for row_number, body in _row_bodies(xml, sheet):
-                row_number = row_number or number + 1
+                row_number = row_number or _row_of_cells(body) or number + 1
+                if row_number <= number:
+                    raise Damaged(
+                        f"the {sheet_name} sheet's row {row_number} comes after row {number}"
+                    )
                 while number + 1 < row_number:
                     number += 1
                     pending.append(XmlRow(b"", number, sheet))
@@ -99,6 +105,8 @@ class _Sheet:
     def __init__(self, book: Book) -> None:
         self.book = book
         self.declarations = f'xmlns="{MAIN}"'.encode()
+        self.empty = False
+        """Whether its ``<sheetData/>`` holds no row."""
 
 
 class XmlRow(Sequence[Any]):
@@ -109,7 +117,7 @@ class XmlRow(Sequence[Any]):
     row is as long as its last cell that holds a value.
     """
 
-    __slots__ = ("_key", "_values", "body", "number", "sheet")
+    __slots__ = ("_key", "_referenced", "_values", "body", "number", "sheet")
 
     def __init__(self, body: bytes, number: int, sheet: _Sheet) -> None:
         self.body = body
@@ -117,6 +125,14 @@ class XmlRow(Sequence[Any]):
         self.sheet = sheet
         self._key: bytes | None = None
         self._values: list[Any] | None = None
+        self._referenced: bool | None = None
+
+    @property
+    def referenced(self) -> bool:
+        """Whether a cell of this row can be found by its reference (``_referenced``)."""
+        if self._referenced is None:
+            self._referenced = _referenced(self.body)
+        return self._referenced
 
     @property
     def key(self) -> bytes:
@@ -135,7 +151,7 @@ class XmlRow(Sequence[Any]):
     def at(self, col: int) -> Any:
         """The value in one column ("" if none): of a row not parsed yet, only that
         cell is, found by its reference."""
-        if self._values is None and b' r="' in self.body:
+        if self._values is None and self.referenced:
             start = self.body.find(b'<c r="%s%d"' % (_letters(col), self.number))
             if start < 0:
                 return ""
@@ -187,6 +203,18 @@ class XmlRow(Sequence[Any]):
         return f"XmlRow({self.number}, {self.values!r})"
 
 
+def _row_of_cells(body: bytes) -> int:
+    found = _REF.search(body)
+    return int(found[2]) if found else 0
+
+
+def _referenced(body: bytes) -> bool:
+    """Whether every cell of the row is spelled ``<c r="…"`` (a cell can be found by
+    its reference, and one not found is not there)."""
+    cells = body.count(b"<c")
+    return cells > 0 and cells == body.count(b'<c r="') and b":c " not in body
+
+
 def _by_letters(mine: list[bytes], theirs: list[bytes]) -> set[int] | None:
     """``columns_differing`` of rows with different numbers of cells."""
     cells = []
@@ -226,6 +254,8 @@ def _members(archive: zipfile.ZipFile, book: Element) -> dict[str, str]:
 
 
 def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
+    """The workbook's shared strings, in order (an empty ``<si/>`` counts), read a
+    piece at a time."""
     try:
         xml = archive.open("xl/sharedStrings.xml")
     except KeyError:
@@ -235,13 +265,22 @@ def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
         carry = b""
         while chunk := xml.read(_PIECE):
             data = carry + chunk
-            end = data.rfind(b"</si>")
-            if end < 0:
-                carry = data
-                continue
-            strings.extend(rich_text(m[1]) for m in _SI.finditer(data, 0, end + 5))
-            carry = data[end + 5 :]
+            end = _last_item_end(data)
+            strings.extend(rich_text(m[1] or b"") for m in _SI.finditer(data, 0, end))
+            carry = data[end:]
+        strings.extend(rich_text(m[1] or b"") for m in _SI.finditer(carry))
     return strings
+
+
+def _last_item_end(data: bytes) -> int:
+    """Where the last whole ``<si>`` item of ``data`` ends (0 if none does)."""
+    end = len(data)
+    while (at := data.rfind(b"si>", 0, end)) >= 0:
+        tag = data.rfind(b"<", 0, at)
+        if _SI_END.fullmatch(data, tag, at + 3) or data[at - 1 : at] == b"/":
+            return at + 3
+        end = at
+    return 0
 
 
 def _row_bodies(xml: IO[bytes], sheet: _Sheet) -> Iterator[tuple[int, bytes]]:
@@ -259,6 +298,7 @@ def _row_bodies(xml: IO[bytes], sheet: _Sheet) -> Iterator[tuple[int, bytes]]:
                 carry = data
                 continue
             head = data[: found.start()]
+            sheet.empty = found[0].endswith(b"/>")
             sheet.declarations = b" ".join(m[0] for m in _XMLNS.finditer(head))
             end_tag = b"</%srow>" % (found[1] or b"")
             open_tag = b"<%srow" % (found[1] or b"")
@@ -267,6 +307,8 @@ def _row_bodies(xml: IO[bytes], sheet: _Sheet) -> Iterator[tuple[int, bytes]]:
         carry = pieces.pop()
         for piece in pieces:
             yield from _rows_of(piece, open_tag)
+    if end_tag and b"sheetData>" not in carry and not sheet.empty:
+        raise Damaged("a worksheet's XML stops before its end")
 
 
 def _rows_of(piece: bytes, open_tag: bytes) -> Iterator[tuple[int, bytes]]:
@@ -337,8 +379,7 @@ def _common_values(parts: list[bytes], book: Book) -> list[Any]:
         if len(values) == col:
             values.append(value)
         else:
-            values.extend([""] * (col - len(values)))
-            values[col:] = [value]
+            place(values, col, value)
     return values
 
 
@@ -364,11 +405,13 @@ def _col(letters: bytes) -> int:
 
 
 _UTF8: Final = re.compile(rb"<\?xml[^>]*encoding=[\"'](?:utf-8|UTF-8)[\"']|<\?xml(?![^>]*encoding)")
-_STYLE: Final = re.compile(rb' s="\d+"')
+_STYLE: Final = re.compile(rb' s="\d+"(?=[^<>]*>)')
+"""A cell's style number: in a start tag, before its ``>`` (text typed as `` s="1"`` is
+followed by a ``<`` first: writers save a ``>`` in text as ``&gt;``)."""
 _SHEET_DATA: Final = re.compile(rb"<([\w.-]+:)?sheetData\b[^>]*>")
 _XMLNS: Final = re.compile(rb"""\bxmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')""")
 _ROW_NUMBER: Final = re.compile(rb'\br="(\d+)"')
-_REF: Final = re.compile(rb'r="([A-Z]{1,3})\d+"')
+_REF: Final = re.compile(rb'r="([A-Z]{1,3})(\d+)"')
 _COMMON_CELL: Final = re.compile(
     rb'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="(s|b|str|e)"| t="inlineStr")?(?:/>|'
     rb"><v>([^<]*)</v></c>|><is><t>([^<]*)</t></is></c>|"
@@ -377,4 +420,5 @@ _COMMON_CELL: Final = re.compile(
 """A cell of the shapes xlsxwriter, LibreOffice and Excel write for plain values, split
 out of a row in one call (``re.split``): an empty cell, a ``<v>`` value, an inline
 string."""
-_SI: Final = re.compile(rb"<si>(.*?)</si>", re.S)
+_SI: Final = re.compile(rb"<(?:[\w.-]+:)?si\b[^>/]*(?:/>|>(.*?)</(?:[\w.-]+:)?si>)", re.S)
+_SI_END: Final = re.compile(rb"</(?:[\w.-]+:)?si>|<(?:[\w.-]+:)?si\b[^>]*/>")
