@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import pickle
 import re
-import tempfile
-import weakref
 import zipfile
 import zlib
-from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
@@ -29,7 +26,7 @@ from xml.etree.ElementTree import ParseError
 import python_calamine
 
 from bulksync.codecs import CellValue
-from bulksync.errors import SheetError, StorageError
+from bulksync.errors import SheetError
 from bulksync.sheets.csvfile import TIE
 from bulksync.sheets.layout import Layout
 from bulksync.sheets.meta import BaseSnapshot, ExportMeta, Shared
@@ -39,6 +36,7 @@ from bulksync.sheets.tasks_read import task_cells
 from bulksync.sheets.xlsx import BASE_SHEET, META_SHEET, OLD_META_SHEET, header_rows
 from bulksync.sheets.xlsx_formats import Damaged, Unsupported
 from bulksync.sheets.xlsx_special import special_cells
+from bulksync.sheets.xlsx_spool import Spool, SpooledDocuments, SpooledRows
 from bulksync.sheets.xlsx_stream import Book, XmlRow
 
 
@@ -52,7 +50,7 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
     Nothing proportional to the sheet is held (issue 13): rows stream from the XML
     (``xlsx_stream``), a row equal to its mirror row is told from its bytes, and the
     mirror and each run's base JSON wait in an unlinked temporary file
-    (``_Spool``) until asked for. A workbook the streaming reader leaves to calamine
+    (``Spool``) until asked for. A workbook the streaming reader leaves to calamine
     (the 1904 calendar, a duration format) is read by calamine, a sheet at a time.
     """
     where = str(path)
@@ -60,16 +58,16 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise SheetError(f"{where} cannot be read as an xlsx workbook: {exc}") from None
-    with archive, closing(_Spool()) as mirror_spool:
+    with archive, closing(Spool()) as mirror_spool:
         try:
             source: _Source = _Streamed(Book(archive), mirror_spool)
         except Unsupported:
             source = _Calamine(path, where)
         except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
             raise SheetError(f"{where} cannot be read as an xlsx workbook: {exc}") from None
-        # The base's spool lives as long as the sheet's base snapshot (_SpooledDocuments).
+        # The base's spool lives as long as the sheet's base snapshot (SpooledDocuments).
         try:
-            return _read(source, path, where, only_edited=only_edited, spool=_Spool())
+            return _read(source, path, where, only_edited=only_edited, spool=Spool())
         except (Damaged, ParseError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
             raise SheetError(
                 f"{where} is damaged and cannot be read ({exc or type(exc).__name__}). Open "
@@ -78,7 +76,7 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
             ) from None
 
 
-def _read(source: _Source, path: Path, where: str, *, only_edited: bool, spool: _Spool) -> Sheet:
+def _read(source: _Source, path: Path, where: str, *, only_edited: bool, spool: Spool) -> Sheet:
     names = source.names
     # A file of sheet format 3 or older names it _bulksync: read, its version is refused.
     meta_name = next((n for n in (META_SHEET, OLD_META_SHEET) if n in names), None)
@@ -121,7 +119,7 @@ class _Source:
 
 
 class _Streamed(_Source):
-    def __init__(self, book: Book, spool: _Spool) -> None:
+    def __init__(self, book: Book, spool: Spool) -> None:
         self.book = book
         self.names = list(book.members)
         self.spool = spool
@@ -130,7 +128,7 @@ class _Streamed(_Source):
         return self.book.rows(name)
 
     def mirror(self, rows: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
-        return _SpooledRows(rows, self.spool)  # type: ignore[arg-type]
+        return SpooledRows(rows, self.spool)  # type: ignore[arg-type]
 
 
 class _Calamine(_Source):
@@ -150,111 +148,6 @@ def _calamine_book(path: Path, where: str) -> python_calamine.CalamineWorkbook:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     except (python_calamine.CalamineError, OSError, ValueError) as exc:
         raise SheetError(f"{where} cannot be read as an xlsx workbook: {exc}") from None
-
-
-class _Spool:
-    """A temporary file that parts of a sheet wait in: written in one go, then read
-    back by (offset, length), mostly in order, through a window of the file read at a
-    time. It stays in memory up to ``IN_MEMORY`` bytes (a sheet of a few hundred runs
-    never touches the disk), then moves to an unlinked file of the temporary folder."""
-
-    IN_MEMORY: Final = 2 << 20
-    WINDOW: Final = 1 << 20
-
-    def __init__(self) -> None:
-        self.handle = tempfile.SpooledTemporaryFile(self.IN_MEMORY, prefix="bulksync-")  # noqa: SIM115 (closed by close)
-        self.end = 0
-        self._pending = bytearray()
-        self._window = b""
-        self._window_at = 0
-
-    def put(self, data: bytes) -> tuple[int, int]:
-        """Append ``data``; where it is. Writes go to the file a mebibyte at a time."""
-        if self._window_at >= 0:
-            self._window, self._window_at = b"", -1  # writing: no window until a read
-        self._pending += data
-        at, self.end = self.end, self.end + len(data)
-        if len(self._pending) >= self.WINDOW:
-            self._flush()
-        return at, len(data)
-
-    def _flush(self) -> None:
-        try:
-            self.handle.seek(self.end - len(self._pending))
-            self.handle.write(self._pending)
-        except OSError as exc:
-            raise StorageError(
-                f"bulksync could not keep its working copy of the sheet in "
-                f"{tempfile.gettempdir()} ({exc.strerror or exc}). Make room there, or set "
-                "TMPDIR to a folder with room, and import again."
-            ) from None
-        self._pending = bytearray()
-
-    def get(self, at: int, length: int) -> bytes:
-        if self._pending:
-            self._flush()
-        start = at - self._window_at
-        if self._window_at < 0 or start < 0 or start + length > len(self._window):
-            self.handle.seek(at)
-            self._window, self._window_at = self.handle.read(max(length, self.WINDOW)), at
-            start = 0
-        return self._window[start : start + length]
-
-    def close(self) -> None:
-        with suppress(OSError):
-            self.handle.close()
-
-
-class _SpooledRows(Sequence[XmlRow]):
-    """The hidden mirror's rows, their bytes in the spool, read back when asked for."""
-
-    def __init__(self, rows: Iterable[XmlRow], spool: _Spool) -> None:
-        self._spool = spool
-        self._at = array("q")
-        self._numbers = array("q")
-        self._sheet = None
-        for row in rows:
-            at, length = spool.put(row.body)
-            self._at.extend((at, length))
-            self._numbers.append(row.number)
-            self._sheet = row.sheet
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
-    @overload
-    def __getitem__(self, index: int) -> XmlRow: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[XmlRow]: ...
-    def __getitem__(self, index: int | slice) -> XmlRow | list[XmlRow]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        number = self._numbers[index]
-        if index < 0:
-            index += len(self)
-        body = self._spool.get(self._at[2 * index], self._at[2 * index + 1])
-        return XmlRow(body, number, self._sheet)  # type: ignore[arg-type]
-
-
-class _SpooledDocuments(Mapping[str, Sequence[bytes]]):
-    """Each run's base JSON (its parts, as UTF-8) in the spool, by run id."""
-
-    def __init__(self, spool: _Spool) -> None:
-        self._spool = spool
-        self._parts: dict[str, list[tuple[int, int]]] = {}
-        weakref.finalize(self, spool.close)  # the file goes with the last reference
-
-    def add(self, run_id: str, part: bytes) -> None:
-        self._parts.setdefault(run_id, []).append(self._spool.put(part))
-
-    def __getitem__(self, run_id: str) -> Sequence[bytes]:
-        return [self._spool.get(at, length) for at, length in self._parts[run_id]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parts)
-
-    def __len__(self) -> int:
-        return len(self._parts)
 
 
 def sheet_rows(sheet: python_calamine.CalamineSheet) -> Iterator[list[Any]]:
@@ -296,13 +189,13 @@ class PackedRows(Sequence[list[Any]]):
 
 
 def _read_meta(
-    rows: Iterable[Sequence[Any]], where: str, spool: _Spool
+    rows: Iterable[Sequence[Any]], where: str, spool: Spool
 ) -> tuple[ExportMeta, BaseSnapshot]:
     """The export's metadata and base snapshot, from the hidden metadata sheet's rows
     (``meta, JSON``; ``run, RUN_ID, chunk, …``; ``shared, chunk, …``) as they stream."""
     # Each run's JSON as UTF-8: as text, one accented letter makes a str of 2 bytes a
     # character, and the base of a large export is mostly text.
-    documents = _SpooledDocuments(spool)
+    documents = SpooledDocuments(spool)
     meta_raw: Any = None
     shared_raw = None
     index_column = _IndexColumn()
