@@ -31,16 +31,14 @@ import argparse
 import cProfile
 import csv
 import pstats
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from bench_sheets import medians
 from bench_team import (
     LOCAL_TARGET,
     csv_content,
@@ -146,24 +144,6 @@ def raw_csv_twice(grid: Grid, rows: list[list[Cell]], work: Path) -> None:
         for target in (work / "old.csv", work / "old.copy.csv"):
             with target.open("w", encoding="utf-8-sig", newline="") as handle:
                 csv.writer(handle).writerows(cells)
-
-
-def medians(
-    ours: Callable[[], object], theirs: Callable[[], object], repeat: int
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """``bench_team.medians`` (A B A B …), with the CPU-time medians beside the wall's."""
-    wall: tuple[list[float], list[float]] = ([], [])
-    cpu: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for func, taken, used in zip((ours, theirs), wall, cpu, strict=True):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            func()
-            taken.append(time.perf_counter() - started)
-            used.append(time.process_time() - cpu_started)
-    return (
-        (statistics.median(wall[0]), statistics.median(wall[1])),
-        (statistics.median(cpu[0]), statistics.median(cpu[1])),
-    )
 
 
 def profile(func: partial[object]) -> None:

@@ -24,10 +24,8 @@ import cProfile
 import dataclasses
 import pstats
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +34,7 @@ import python_calamine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_sheets import make_snapshot
+from bench_sheets import make_snapshot, medians
 
 from bulksync.diff import plan_import
 from bulksync.model import Task
@@ -142,24 +140,6 @@ def main() -> None:
                     profile(ours)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def medians(
-    ours: Callable[[], object], theirs: Callable[[], object], repeat: int
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Both sides A B A B …: the wall-clock medians, and the CPU-time medians."""
-    wall: tuple[list[float], list[float]] = ([], [])
-    cpu: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for func, taken, used in zip((ours, theirs), wall, cpu, strict=True):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            func()
-            taken.append(time.perf_counter() - started)
-            used.append(time.process_time() - cpu_started)
-    return (
-        (statistics.median(wall[0]), statistics.median(wall[1])),
-        (statistics.median(cpu[0]), statistics.median(cpu[1])),
-    )
 
 
 def profile(func: Callable[[], object]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -282,6 +283,25 @@ def main() -> None:
     print(
         f"\npeak traced memory of the write: {len(small.runs)} runs {m_small:.1f} MiB, "
         f"{len(snapshot.runs)} runs {m_big:.1f} MiB (the snapshot itself is not counted)"
+    )
+
+
+def medians(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Both sides A B A B …: the wall-clock medians, and the CPU-time medians (bench_csv,
+    bench_import)."""
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for func, taken, used in zip((ours, theirs), wall, cpu, strict=True):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            func()
+            taken.append(time.perf_counter() - started)
+            used.append(time.process_time() - cpu_started)
+    return (
+        (statistics.median(wall[0]), statistics.median(wall[1])),
+        (statistics.median(cpu[0]), statistics.median(cpu[1])),
     )
 
 
