@@ -296,3 +296,21 @@ def test_cells_of_odd_shapes_stream_as_calamine_reads_them(tmp_path, prefix):
     rows += "<row><c><v>8</v></c><c><v>9</v></c></row>"  # no r: the next row, the next column
     path = odd_workbook(tmp_path, rows, prefix=prefix)
     assert assert_same_rows(path) >= len(ODD_CELLS)
+
+
+@pytest.mark.parametrize("layout", list(Layout))
+def test_an_export_saved_on_the_1904_calendar_is_read_by_calamine_as_no_change(
+    bulk, tmp_path, layout
+):
+    """Mac Excel's old default calendar: the streaming reader leaves the workbook to
+    calamine, whose dates are right on either calendar."""
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    path = export(bulk, "e.xlsx", "--template", "tpl_onboarding", "--layout", layout.value)
+    book = openpyxl.load_workbook(path)
+    book.epoch = CALENDAR_MAC_1904
+    saved = tmp_path / "mac.xlsx"
+    book.save(saved)
+    with zipfile.ZipFile(saved) as archive, pytest.raises(Unsupported):
+        Book(archive)
+    assert read_sheet(saved, only_edited=True).cells == ()
