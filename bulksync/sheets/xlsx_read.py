@@ -67,7 +67,11 @@ def read_xlsx(path: Path, *, only_edited: bool = False) -> Sheet:
             raise SheetError(f"{where} cannot be read as an xlsx workbook: {exc}") from None
         # The base's spool lives as long as the sheet's base snapshot (SpooledDocuments).
         try:
-            return _read(source, path, where, only_edited=only_edited, spool=Spool())
+            try:
+                return _read(source, path, where, only_edited=only_edited, spool=Spool())
+            except Unsupported:  # found only in a sheet's XML (its encoding): calamine's
+                calamine = _Calamine(path, where)
+                return _read(calamine, path, where, only_edited=only_edited, spool=Spool())
         except (Damaged, ParseError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
             raise SheetError(
                 f"{where} is damaged and cannot be read ({exc or type(exc).__name__}). Open "

@@ -15,6 +15,10 @@ a time) or ``datetime.time`` (under one day), with Excel's 1900 calendar. A work
 reader does not take whole is left to calamine (``Unsupported``): one with the 1904
 calendar, a duration format (``[h]:mm``), or XML that is not UTF-8.
 
+A workbook that cannot be read as it is (a shared string that is not there, rows out of
+order, a worksheet cut short) raises ``Damaged``: ``xlsx_read`` says so, as calamine
+refuses such a file, and never reads it partly.
+
 A cell's XML is matched with regular expressions, the fast way for the common shapes
 (``<c r="B7" s="3" t="inlineStr"><is><t>text</t></is></c>``, ``<v>`` values, shared
 strings); a row that holds anything else (a comment, CDATA, an unusual attribute order)

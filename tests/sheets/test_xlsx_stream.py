@@ -314,3 +314,20 @@ def test_an_export_saved_on_the_1904_calendar_is_read_by_calamine_as_no_change(
     with zipfile.ZipFile(saved) as archive, pytest.raises(Unsupported):
         Book(archive)
     assert read_sheet(saved, only_edited=True).cells == ()
+
+
+def test_a_worksheet_declared_in_another_encoding_is_read_by_calamine(bulk, tmp_path):
+    """The streaming reader takes UTF-8 only; a worksheet that declares another encoding
+    (found only once its XML is read) is read by calamine instead, with no traceback."""
+    path = export(bulk, "e.xlsx", "--template", "tpl_onboarding")
+    latin = tmp_path / "latin.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(latin, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"', 1)
+            target.writestr(item, data)
+    with zipfile.ZipFile(latin) as archive, pytest.raises(Unsupported):
+        list(Book(archive).rows("Runs"))
+    sheet = read_sheet(latin, only_edited=True)  # calamine's reading, whatever it finds
+    assert sheet.meta.sheet == "Runs"
