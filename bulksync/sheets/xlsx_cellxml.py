@@ -38,7 +38,11 @@ def general_values(body: bytes, sheet: _Sheet) -> list[Any]:
             return values_expat(body, sheet)
         end = m.end()
         col = _col(m[1]) if m[1] else col + 1
-        value = cell_value(m[3], m[2], m[5], book)
+        try:
+            value = cell_value(m[3], m[2], m[5], book)
+        except Damaged as exc:
+            exc.column = m[1].decode() if m[1] else ""
+            raise
         if value != "":
             place(values, col, value)
     if end != len(body) and body[end:].strip():
@@ -125,7 +129,11 @@ def values_expat(body: bytes, sheet: _Sheet) -> list[Any]:
         ref = cell.get("r")
         letters = re.match(r"[A-Z]+", ref) if ref else None
         col = _col(letters[0].encode()) if letters else col + 1
-        value = _element_value(cell, book)
+        try:
+            value = _element_value(cell, book)
+        except Damaged as exc:
+            exc.column = letters[0] if letters else ""
+            raise
         if value != "":
             place(values, col, value)
     return values

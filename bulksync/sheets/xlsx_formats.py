@@ -20,6 +20,9 @@ class Damaged(Exception):
     """The workbook cannot be read as it is (calamine refuses it too): a shared string
     that is not there, rows out of order, a worksheet cut short."""
 
+    column = ""
+    """The column letters of the cell at fault, where one is."""
+
 
 def place(values: list[Any], col: int, value: Any) -> None:
     """Put a cell's value in its column of a row's values, however the cells are

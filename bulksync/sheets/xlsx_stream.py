@@ -85,7 +85,7 @@ class Book:
         with self.archive.open(member) as xml:
             pending: list[XmlRow] = []
             number = 0
-            sheet = _Sheet(self)
+            sheet = _Sheet(self, sheet_name)
             for row_number, body in _row_bodies(xml, sheet):
                 row_number = row_number or _row_of_cells(body) or number + 1
                 if row_number <= number:
@@ -106,8 +106,9 @@ class _Sheet:
     """What parsing a row of one worksheet needs: the book, and the namespace
     declarations of the worksheet's root (for expat, when a row goes to it)."""
 
-    def __init__(self, book: Book) -> None:
+    def __init__(self, book: Book, name: str) -> None:
         self.book = book
+        self.name = name
         self.declarations = f'xmlns="{MAIN}"'.encode()
         self.empty = False
         """Whether its ``<sheetData/>`` holds no row."""
@@ -149,7 +150,11 @@ class XmlRow(Sequence[Any]):
     @property
     def values(self) -> list[Any]:
         if self._values is None:
-            self._values = _values(self.body, self.sheet)
+            try:
+                self._values = _values(self.body, self.sheet)
+            except Damaged as exc:
+                where = f"{exc.column}{self.number}" if exc.column else f"row {self.number}"
+                raise Damaged(f"{self.sheet.name}!{where}: {exc}") from None
         return self._values
 
     def at(self, col: int) -> Any:
@@ -161,7 +166,11 @@ class XmlRow(Sequence[Any]):
                 return ""
             found = CELL.match(self.body, start)
             if found is not None and not found[4]:
-                return cell_value(found[3], found[2], found[5], self.sheet.book)
+                try:
+                    return cell_value(found[3], found[2], found[5], self.sheet.book)
+                except Damaged as exc:
+                    ref = f"{self.sheet.name}!{_letters(col).decode()}{self.number}"
+                    raise Damaged(f"{ref}: {exc}") from None
         values = self.values
         return values[col] if col < len(values) else ""
 

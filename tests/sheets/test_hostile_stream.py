@@ -249,3 +249,14 @@ def test_shared_strings_read_as_calamine_reads_them(tmp_path, change):
     book.close()
     path = rezip(tmp_path / "s.xlsx", tmp_path / "changed.xlsx", change)
     assert streamed_rows(path, "S") == calamine_rows(path, "S")
+
+
+def test_a_missing_shared_string_is_refused_naming_its_cell(bulk, edited_runs, tmp_path):
+    broken = rezip(
+        edited_runs,
+        tmp_path / "broken.xlsx",
+        replace_in_runs(H4, b'<c r="H4" s="22" t="s"><v>7</v></c>'),
+    )
+    with pytest.raises(SheetError) as refused:
+        read_sheet(broken, only_edited=True)
+    assert "Runs!H4" in str(refused.value) and "save it again" in str(refused.value)
