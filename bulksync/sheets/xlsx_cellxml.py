@@ -7,6 +7,7 @@ cells does not take."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import TYPE_CHECKING, Any, Final
 from xml.etree.ElementTree import Element
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from bulksync.sheets.xlsx_stream import Book, _Sheet
 
 
-def _col(letters: bytes) -> int:
+@functools.lru_cache(maxsize=1024)
+def column_index(letters: bytes) -> int:
+    """The 0-based column of a cell reference's letters (b"A" → 0, b"AB" → 27)."""
     n = 0
     for ch in letters:
         n = n * 26 + ch - 64
@@ -37,7 +40,7 @@ def general_values(body: bytes, sheet: _Sheet) -> list[Any]:
         if m.start() != end or m[4]:
             return values_expat(body, sheet)
         end = m.end()
-        col = _col(m[1]) if m[1] else col + 1
+        col = column_index(m[1]) if m[1] else col + 1
         try:
             value = cell_value(m[3], m[2], m[5], book)
         except Damaged as exc:
@@ -128,7 +131,7 @@ def values_expat(body: bytes, sheet: _Sheet) -> list[Any]:
     for cell in root.iter(f"{{{MAIN}}}c"):
         ref = cell.get("r")
         letters = re.match(r"[A-Z]+", ref) if ref else None
-        col = _col(letters[0].encode()) if letters else col + 1
+        col = column_index(letters[0].encode()) if letters else col + 1
         try:
             value = _element_value(cell, book)
         except Damaged as exc:

@@ -27,7 +27,6 @@ is parsed by expat, defused (no DTD, no entities), so no shape is misread, only 
 
 from __future__ import annotations
 
-import functools
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -36,7 +35,8 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as DefusedET
 
-from bulksync.sheets.xlsx_cellxml import CELL, cell_value, general_values
+from bulksync.sheets.reading import col_name
+from bulksync.sheets.xlsx_cellxml import CELL, cell_value, column_index, general_values
 from bulksync.sheets.xlsx_formats import (
     MAIN,
     Damaged,
@@ -161,7 +161,7 @@ class XmlRow(Sequence[Any]):
         """The value in one column ("" if none): of a row not parsed yet, only that
         cell is, found by its reference."""
         if self._values is None and self.referenced:
-            start = self.body.find(b'<c r="%s%d"' % (_letters(col), self.number))
+            start = self.body.find(b'<c r="%s%d"' % (col_name(col).encode(), self.number))
             if start < 0:
                 return ""
             found = CELL.match(self.body, start)
@@ -169,7 +169,7 @@ class XmlRow(Sequence[Any]):
                 try:
                     return cell_value(found[3], found[2], found[5], self.sheet.book)
                 except Damaged as exc:
-                    ref = f"{self.sheet.name}!{_letters(col).decode()}{self.number}"
+                    ref = f"{self.sheet.name}!{col_name(col)}{self.number}"
                     raise Damaged(f"{ref}: {exc}") from None
         values = self.values
         return values[col] if col < len(values) else ""
@@ -207,7 +207,7 @@ class XmlRow(Sequence[Any]):
                     ref = _REF.match(cell)
                     if ref is None:
                         return None
-                    found.add(_column(ref[1]))
+                    found.add(column_index(ref[1]))
         return found
 
     __hash__ = None  # type: ignore[assignment]
@@ -242,7 +242,7 @@ def _by_letters(mine: list[bytes], theirs: list[bytes]) -> set[int] | None:
             return None  # something before the first cell: not a row of plain cells
         cells.append(by_letters)
     now, was = cells
-    return {_column(k) for k in now.keys() | was.keys() if now.get(k) != was.get(k)}
+    return {column_index(k) for k in now.keys() | was.keys() if now.get(k) != was.get(k)}
 
 
 def _parse(archive: zipfile.ZipFile, member: str) -> Element | None:
@@ -388,33 +388,12 @@ def _common_values(parts: list[bytes], book: Book) -> list[Any]:
             continue
         if value == "":
             continue
-        col = _column(letters)
+        col = column_index(letters)
         if len(values) == col:
             values.append(value)
         else:
             place(values, col, value)
     return values
-
-
-@functools.lru_cache(maxsize=1024)
-def _column(letters: bytes) -> int:
-    return _col(letters)
-
-
-def _letters(col: int) -> bytes:
-    name = b""
-    col += 1
-    while col:
-        col, rest = divmod(col - 1, 26)
-        name = bytes((65 + rest,)) + name
-    return name
-
-
-def _col(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n - 1
 
 
 _UTF8: Final = re.compile(rb"<\?xml[^>]*encoding=[\"'](?:utf-8|UTF-8)[\"']|<\?xml(?![^>]*encoding)")

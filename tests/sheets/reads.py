@@ -7,11 +7,15 @@ use this.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bulksync.codecs import CellError, codec_for
+from bulksync.fetch import fetch_snapshot
 from bulksync.model import JSON
+from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import Sheet, SheetCell
 from bulksync.sheets.meta import UNHOLDABLE
-from bulksync.snapshot import FieldKey
+from bulksync.snapshot import FieldKey, Snapshot
 
 
 def decoded(sheet: Sheet) -> tuple[dict[FieldKey, JSON], list[tuple[SheetCell, CellError]]]:
@@ -35,3 +39,15 @@ def decoded(sheet: Sheet) -> tuple[dict[FieldKey, JSON], list[tuple[SheetCell, C
         except CellError as exc:
             errors.append((cell, exc))
     return values, errors
+
+
+def onboarding_snapshot(folder: Path) -> Snapshot:
+    """Every run of the sample sandbox's onboarding template, with the template, read
+    from a sandbox whose state lives in ``folder``."""
+    sandbox = open_sandbox(folder / "s.db")
+    with sandbox_client(sandbox) as client:
+        found = fetch_snapshot(
+            client, template_id="tpl_onboarding", status=None, with_template=True
+        )
+    sandbox.store.close()
+    return found

@@ -17,25 +17,18 @@ import pytest
 import python_calamine
 
 from bulksync.diff import plan_import
-from bulksync.fetch import fetch_snapshot
 from bulksync.issues import IssueCode
 from bulksync.model import Task
-from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import Layout, read_sheet, write_export
 from bulksync.sheets.meta import BaseSnapshot, Shared
 from bulksync.sheets.xlsx_read import sheet_rows  # the calamine fallback
 from bulksync.snapshot import FieldKey, Snapshot
+from tests.sheets.reads import onboarding_snapshot
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Snapshot:
-    sandbox = open_sandbox(tmp_path_factory.mktemp("sandbox") / "s.db")
-    with sandbox_client(sandbox) as client:
-        found = fetch_snapshot(
-            client, template_id="tpl_onboarding", status=None, with_template=True
-        )
-    sandbox.store.close()
-    return found
+    return onboarding_snapshot(tmp_path_factory.mktemp("sandbox"))
 
 
 def many(snapshot: Snapshot, runs: int) -> Snapshot:

@@ -28,11 +28,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulksync.fetch import fetch_snapshot
 from bulksync.model import Element
-from bulksync.sandbox import open_sandbox, sandbox_client
 from bulksync.sheets import Layout, write_export
 from bulksync.snapshot import Snapshot
+from tests.sheets.reads import onboarding_snapshot
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -74,13 +73,7 @@ def _odd(snapshot: Snapshot) -> Snapshot:
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory) -> Snapshot:
-    sandbox = open_sandbox(tmp_path_factory.mktemp("sandbox") / "s.db")
-    with sandbox_client(sandbox) as client:
-        found = fetch_snapshot(
-            client, template_id="tpl_onboarding", status=None, with_template=True
-        )
-    sandbox.store.close()
-    return _odd(found)
+    return _odd(onboarding_snapshot(tmp_path_factory.mktemp("sandbox")))
 
 
 def _color(color: Any) -> str | None:
