@@ -170,6 +170,10 @@ def _plan(sheet: Sheet, read_live: LiveReader, host: str, options: ImportOptions
     )
 
 
+_Checked = tuple[Change | None, tuple[Issue, ...]]
+"""An edit checked against live state: its change (None when it cannot be imported),
+and what the checks found."""
+
 READ_BATCH = 200
 """Runs read from live state at a time while planning: what is kept of a batch once its
 edits are checked is their changes, so planning an edit of every run of a large sheet
@@ -178,7 +182,7 @@ does not hold every run's tasks at once."""
 
 def _checked(
     sheet: Sheet, read_live: LiveReader, options: ImportOptions, titles: _Titles
-) -> tuple[Edits, list[str], list[tuple[Change | None, list[Issue]]], dict[str, _RunDone | None]]:
+) -> tuple[Edits, list[str], list[_Checked], dict[str, _RunDone | None]]:
     """The sheet's edits, the runs read, each edit checked against live state (in the
     edits' order), and the state of each live run that a change completes a task of.
 
@@ -196,7 +200,7 @@ def _checked(
     for index, edit in enumerate(found.edits):
         of_run.setdefault(edit.cell.key.run_id, []).append(index)
     runs = sorted(of_run)
-    checked: list[tuple[Change | None, list[Issue]]] = [(None, [])] * len(found.edits)
+    checked: list[_Checked] = [(None, ())] * len(found.edits)
     completing: dict[str, _RunDone | None] = {}
     for start in range(0, len(runs), READ_BATCH):
         batch = runs[start : start + READ_BATCH]
@@ -236,6 +240,9 @@ class _Titles:
         self.base = base
         self._runs: dict[str, str] = {}
         """Run titles found so far: the base keeps few runs parsed."""
+        self._tasks: dict[str, str] = {}
+        """Each task title read live, once: every run of a template has the same ones,
+        and a change keeps its task's (issue 13: a plan of 20,000 changes)."""
 
     def run(self, run_id: str) -> str:
         title = self._runs.get(run_id)
@@ -246,7 +253,7 @@ class _Titles:
 
     def task(self, key: FieldKey, live: Task | None) -> str:
         if live is not None:
-            return live.title
+            return self._tasks.setdefault(live.title, live.title)
         run = self.base.run(key.run_id)
         return run.tasks.get(key.task_id, ("", ""))[0] if run is not None else ""
 
@@ -289,27 +296,25 @@ def _done(run: _LiveRun | None) -> _RunDone | None:
     )
 
 
-def _check(
-    edit: Edit, run: _LiveRun | None, options: ImportOptions, titles: _Titles
-) -> tuple[Change | None, list[Issue]]:
+def _check(edit: Edit, run: _LiveRun | None, options: ImportOptions, titles: _Titles) -> _Checked:
     """The edit checked against live state and classified, and what the checks found;
     no change (and an error) when it cannot be imported."""
     cell, base, value = edit.cell, edit.base, edit.value
     key, spec = cell.key, base.spec
     found = _live_of(edit, run)
     if isinstance(found, Issue):
-        return None, [replace(found, cell=cell.ref, key=key, value=text_of(cell.raw))]
+        return None, (replace(found, cell=cell.ref, key=key, value=text_of(cell.raw)),)
     task, live = found
     codec = codec_for(spec.kind)
-    issues: list[Issue] = []
+    issues: tuple[Issue, ...] = ()  # a list per edit would be held until the plan is made
     if live.spec.options != spec.options:
         shown = text_of(cell.raw)
         try:
             value, _ = codec.check(value, live.spec.options)
         except CellError as exc:
             removed = Issue.of(IssueCode.OPTION_REMOVED, label=spec.label, reason=exc.message)
-            return None, [replace(removed, cell=cell.ref, key=key, value=shown)]
-        issues.append(Issue.of(IssueCode.OPTIONS_CHANGED, cell.ref, key, shown, label=spec.label))
+            return None, (replace(removed, cell=cell.ref, key=key, value=shown),)
+        issues = (Issue.of(IssueCode.OPTIONS_CHANGED, cell.ref, key, shown, label=spec.label),)
     change = make_change(
         key=key,
         cell=cell.ref,

@@ -109,10 +109,7 @@ def make_plan(*creates: Start, patches: int = 0, runs_read: int = 0, **kw: objec
         "has_base": True,
         "on_conflict": OnConflict.SKIP,
         "changes": changes,
-        "patches": tuple(
-            Patch(c.key.run_id, c.key.task_id, {"el_onb_pronouns": c.sheet}, changes=[c])
-            for c in changes
-        ),
+        "patches": tuple(Patch(c.key.run_id, c.key.task_id, changes=[c]) for c in changes),
         "runs_read": runs_read,
         "creates": creates,
         "template_id": TEMPLATE if creates else None,

@@ -19,8 +19,7 @@ from bulksync.fetch import LiveState
 from bulksync.launch import StartResultKind
 from bulksync.plans import ApplyResult, CanaryReport, Plan, Result
 from bulksync.report import (
-    plan_html,
-    plan_json,
+    plan_html_pieces,
     plan_json_pieces,
     plan_text,
     printable,
@@ -186,11 +185,14 @@ def _write_reports(
         if report.suffix.lower() == ".xlsx":
             annotate_workbook(Path(plan.path), plan, result, out=report)
             continue
+        # Written as made: a plan's report may be tens of megabytes (issue 13).
         if report.suffix.lower() == ".json":
-            text = plan_json(plan, result)
+            pieces = plan_json_pieces(plan, result)
         else:
-            text = plan_html(plan, result, rate_limit=limit, window=window, dry_run=dry_run)
-        write_report(report, text)
+            pieces = plan_html_pieces(
+                plan, result, rate_limit=limit, window=window, dry_run=dry_run
+            )
+        write_report(report, pieces)
 
 
 def _apply(

@@ -7,10 +7,11 @@ bars); ``text``, ``html`` and ``json`` each render an import plan in one format;
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from bulksync.errors import StorageError
-from bulksync.report.html import plan_html
+from bulksync.report.html import plan_html, plan_html_pieces
 from bulksync.report.json import plan_json, plan_json_pieces
 from bulksync.report.terminal import (
     duration,
@@ -30,6 +31,7 @@ __all__ = [
     "estimate_text",
     "pace_note",
     "plan_html",
+    "plan_html_pieces",
     "plan_json",
     "plan_json_pieces",
     "plan_text",
@@ -44,11 +46,14 @@ __all__ = [
 ]
 
 
-def write_report(path: Path, text: str) -> None:
-    """Write a report file (HTML or JSON); one that cannot be written is a StorageError."""
+def write_report(path: Path, text: str | Iterable[str]) -> None:
+    """Write a report file (HTML or JSON), whole or in pieces as they are made; one that
+    cannot be written is a StorageError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:
+            out.writelines([text] if isinstance(text, str) else text)
+            out.write("\n")
     except OSError as exc:
         raise StorageError(
             f"Cannot write the report {path}: {exc.strerror or exc}. Free some space, or "

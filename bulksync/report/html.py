@@ -6,6 +6,7 @@ repository root and installed as the package ``bulksync.templates``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 
 import jinja2
@@ -30,6 +31,21 @@ def plan_html(
     dry_run: bool = True,
 ) -> str:
     """A self-contained HTML page of the plan, for a reviewer who never opens a terminal."""
+    return "".join(
+        plan_html_pieces(plan, result, rate_limit=rate_limit, window=window, dry_run=dry_run)
+    )
+
+
+def plan_html_pieces(
+    plan: Plan,
+    result: ApplyResult | None = None,
+    *,
+    rate_limit: int,
+    window: float,
+    dry_run: bool = True,
+) -> Iterator[str]:
+    """``plan_html``'s page in pieces as the template makes it, for writing as it is made:
+    the page of a plan of 20,000 changes is some 20 MB of text (issue 13)."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
         autoescape=True,
@@ -42,7 +58,7 @@ def plan_html(
     # Without runs to start, the page says "N PATCH request(s)" as it always has.
     rows = start_rows(plan, result)
     sends = requests_phrase(plan) if plan.start_work else f"{plan.requests} PATCH request(s)"
-    return page.render(
+    return page.generate(
         plan=plan,
         results=None if result is None else result_dicts(result),
         summary=plan.summary(),

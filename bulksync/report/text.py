@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich.cells import cell_len
 
@@ -43,8 +44,8 @@ def plan_text(
     are sent despite errors, and the report says so."""
     out = _heading(plan, dry_run=dry_run)
     changes, *others = [
-        (title, _table(headers, rows, most) if rows else "")
-        for title, headers, rows in _sections(plan, skip_invalid=skip_invalid)
+        (title, _rows_table(headers, items, row, most) if items else "")
+        for title, headers, items, row in _sections(plan, skip_invalid=skip_invalid)
     ]
     starts = (STARTS_TITLE, _starts_block(plan.creates, most))
     for title, body in [changes, starts, *others]:
@@ -81,8 +82,9 @@ def _heading(plan: Plan, *, dry_run: bool) -> list[str]:
 
 def _sections(
     plan: Plan, *, skip_invalid: bool
-) -> list[tuple[str, Sequence[str], list[tuple[str, ...]]]]:
-    """Each table of the report: its title, its headers and its rows (maybe none)."""
+) -> list[tuple[str, Sequence[str], Sequence[Any], Callable[[Any], tuple[str, ...]]]]:
+    """Each table of the report: its title, its headers, its items (maybe none) and how
+    an item makes a row: only the rows shown are made (a plan may hold 20,000 changes)."""
     if skip_invalid:
         errors = "Errors (not written: --skip-invalid sends the valid values only)"
     else:
@@ -92,24 +94,32 @@ def _sections(
     else:
         note = "not written; --on-conflict mine would write the sheet value"
     return [
-        ("Changes (live value → sheet value)", CHANGE_HEADERS, _change_rows(plan.changes)),
+        ("Changes (live value → sheet value)", CHANGE_HEADERS, plan.changes, _change_row),
         (
             f"Conflicts: changed in the sheet and in NextStep since the export ({note})",
             CONFLICT_HEADERS,
-            [_conflict_row(c) for c in plan.conflicts],
+            plan.conflicts,
+            _conflict_row,
         ),
         (
             "Already done in NextStep (nothing to send)",
             CHANGE_HEADERS,
-            _change_rows(plan.already_done),
+            plan.already_done,
+            _change_row,
         ),
-        (
-            errors,
-            PROBLEM_HEADERS,
-            [_problem_row(p) for p in plan.errors],
-        ),
-        ("Warnings", PROBLEM_HEADERS, [_problem_row(p) for p in plan.warnings]),
+        (errors, PROBLEM_HEADERS, plan.errors, _problem_row),
+        ("Warnings", PROBLEM_HEADERS, plan.warnings, _problem_row),
     ]
+
+
+def _rows_table(
+    headers: Sequence[str],
+    items: Sequence[Any],
+    row: Callable[[Any], tuple[str, ...]],
+    most: int | None,
+) -> str:
+    shown = items if most is None else items[:most]
+    return _indent(render_table(headers, [row(i) for i in shown])) + _more(len(items) - len(shown))
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], most: int | None) -> str:
@@ -182,10 +192,6 @@ def _sending(plan: Plan, rate_limit: int, window: float, *, skip_invalid: bool) 
 CHANGE_HEADERS = ("CELL", "RUN", "TASK", "FIELD", "BEFORE", "AFTER")
 PROBLEM_HEADERS = ("CELL", "RUN", "FIELD", "CODE", "MESSAGE")
 CONFLICT_HEADERS = ("CELL", "RUN", "TASK", "FIELD", "EXPORTED", "LIVE", "SHEET")
-
-
-def _change_rows(changes: Sequence[Change]) -> list[tuple[str, ...]]:
-    return [_change_row(c) for c in changes]
 
 
 def _conflict_row(c: Change) -> tuple[str, ...]:
