@@ -2,6 +2,7 @@
 
     python benchmarks/bench_dryrun_memory.py [--runs 200 1000 10000] [--layouts runs tasks]
                                              [--formats xlsx csv] [--shares 0 0.01 0.1]
+                                             [--report json|html|text]
 
 For each number of runs a team is generated (``team.py``: varied values, the same for the
 same ``--seed``) and served over loopback HTTP with the rate limit lifted; each layout and
@@ -46,6 +47,8 @@ from bulksync.sandbox import SANDBOX_API_KEY
 from bulksync.sheets import Layout, write_export
 
 TEMPLATE = "tpl_onboarding"
+REPORTS = {"json": ["--json"], "html": ["--report", "report.html"], "text": []}
+"""How the dry run reports, by ``--report``: the HTML file is written beside the sheet."""
 
 CALAMINE_CHILD = (
     REPORTS_PEAK
@@ -130,6 +133,12 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.10])
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--calamine", action="store_true", help="measure calamine alone too")
+    parser.add_argument(
+        "--report",
+        choices=sorted(REPORTS),
+        default="json",
+        help="the dry run's report: --json on stdout (default), an HTML file, the terminal's",
+    )
     parser.add_argument("--work", type=Path, help="keep the teams and files here")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
@@ -148,9 +157,9 @@ def main() -> None:
             files = make_files(team, layouts, args.formats, args.shares, args.seed)
             for (layout, fmt, share), path in files.items():
                 rss, wall, out = bulksync_rss(
-                    team, ["import", str(path), "--dry-run", "--json"], path.parent
+                    team, ["import", str(path), "--dry-run", *REPORTS[args.report]], path.parent
                 )
-                changes = json.loads(out)["summary"]["changes"] if out else -1
+                changes = json.loads(out)["summary"]["changes"] if args.report == "json" else -1
                 name = (layout.value, fmt, f"{share:.0%}")
                 ratio = rss / first.setdefault(name, rss)
                 figures.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ class Patch:
 
     run_id: str
     task_id: str
+    _: KW_ONLY  # the rest by name: ``elements`` was the third field once (issue 13)
     completed: bool | None = None
     assignee: JSON = None
     sets_assignee: bool = False

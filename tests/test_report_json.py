@@ -11,9 +11,12 @@ text and nested lists, before and after applying.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,3 +165,46 @@ def test_a_report_file_written_in_pieces_holds_the_whole_report(tmp_path: Path) 
     write_report(path, plan_json_pieces(plan))
     assert path.read_text(encoding="utf-8") == plan_json(plan) + "\n"
     assert json.loads(path.read_text(encoding="utf-8"))["summary"]["changes"] == 40
+
+
+def test_a_report_cut_short_leaves_the_earlier_report_whole(tmp_path: Path) -> None:
+    """Ctrl-C while a large report is being written: the report of the earlier run is
+    still there, whole, and no part file is left behind."""
+    from bulksync.report import write_report
+
+    plan = make_plan(ANA, BEN, patches=400, runs_read=400)
+    path = tmp_path / "plan.json"
+    write_report(path, plan_json_pieces(plan))
+    earlier = path.read_text(encoding="utf-8")
+
+    def cut_short() -> Iterator[str]:
+        pieces = plan_json_pieces(plan)
+        yield next(pieces)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_report(path, cut_short())
+    assert path.read_text(encoding="utf-8") == earlier
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_a_report_to_a_full_device_is_a_storage_error_and_the_device_stays(
+    tmp_path: Path,
+) -> None:
+    from bulksync.errors import StorageError
+    from bulksync.report import write_report
+
+    link = tmp_path / "review.json"
+    link.symlink_to("/dev/full")  # every write: ENOSPC
+    before = os.stat("/dev/full")
+    with pytest.raises(StorageError, match="No space left on device"):
+        write_report(link, plan_json_pieces(make_plan(ANA, patches=2)))
+    assert link.is_symlink()
+    assert os.stat("/dev/full").st_rdev == before.st_rdev
+
+
+def test_a_patch_takes_its_fields_by_name() -> None:
+    """``elements`` was once Patch's third field: given that way, it is refused, never
+    taken for the completion."""
+    with pytest.raises(TypeError):
+        Patch("run_1", "tsk_1", {"el_onb_band": 3})  # type: ignore[misc]

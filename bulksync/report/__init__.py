@@ -7,6 +7,7 @@ bars); ``text``, ``html`` and ``json`` each render an import plan in one format;
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -48,14 +49,25 @@ __all__ = [
 
 def write_report(path: Path, text: str | Iterable[str]) -> None:
     """Write a report file (HTML or JSON), whole or in pieces as they are made; one that
-    cannot be written is a StorageError."""
+    cannot be written is a StorageError.
+
+    The pieces go to a temporary file beside ``path`` that replaces it once complete, so
+    a report cut short (Ctrl-C, a full disk) never replaces an earlier one; a path that
+    is not a plain file (a device, a pipe, a link) is written to as it is."""
+    plain = not path.is_symlink() and (path.is_file() or not path.exists())
+    part = path.with_name(f".{path.name}.part") if plain else path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as out:
+        with part.open("w", encoding="utf-8") as out:
             out.writelines([text] if isinstance(text, str) else text)
             out.write("\n")
+        if part != path:
+            os.replace(part, path)
     except OSError as exc:
         raise StorageError(
             f"Cannot write the report {path}: {exc.strerror or exc}. Free some space, or "
             "give another --report path."
         ) from None
+    finally:
+        if part != path:
+            part.unlink(missing_ok=True)
