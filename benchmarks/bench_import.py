@@ -1,6 +1,6 @@
 """Import dry-run cost (read, validate, three-way diff) against the raw reader, side by side.
 
-    python benchmarks/bench_import.py [--values 100000] [--repeat 3] [--profile]
+    python benchmarks/bench_import.py [--values 100000] [--repeat 3] [--profile [--sort tottime]]
 
 For a workbook of about N values, in both layouts, and with 0%, 1% and 10% of the
 values edited: ``plan_import(read_sheet(path, only_edited=True), live)`` with live state
@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--layouts", nargs="+", default=["runs", "tasks"])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.01, 0.10])
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--sort", default="cumulative", help="the profile's order: cumulative, tottime, …"
+    )
     args = parser.parse_args()
     runs = args.values // 100
     snapshot = make_snapshot(runs, 100)
@@ -137,16 +140,16 @@ def main() -> None:
                     flush=True,
                 )
                 if args.profile and cpu / raw_cpu > 2:
-                    profile(ours)
+                    profile(ours, args.sort)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def profile(func: Callable[[], object]) -> None:
+def profile(func: Callable[[], object], order: str = "cumulative") -> None:
     profiler = cProfile.Profile()
     profiler.runcall(func)
     stats = pstats.Stats(profiler, stream=sys.stderr)
-    stats.sort_stats("cumulative").print_stats(18)
+    stats.sort_stats(order).print_stats(18)
 
 
 if __name__ == "__main__":

@@ -157,13 +157,14 @@ class _RunRows:
         if not self._first_of_known_run(run_id, run, number):
             return
         self.seen[run_id] = number
-        if run is not None:
-            self._compare_context(row, number, run_id, run)
         in_place = exported is not None and as_shown(self.cell_at(exported, self.run_col)) == run_id
         # Compared with the exported row only when the row is the run's, and read as is.
         same_run = exported if in_place and not look_all else None
+        differ = None if same_run is None else columns_differing(row, same_run)
+        if run is not None:
+            self._compare_context(row, number, run_id, run, differ)
         read = self.cells_of_run if self.checked else self.cells_unchecked
-        for col, template_task_id, field_id in self._changed_columns(row, same_run):
+        for col, template_task_id, field_id in self._changed_columns(differ):
             raw = self.cell_at(row, col)
             if same_run is not None and raw == self.cell_at(same_run, col):
                 continue  # as exported
@@ -249,10 +250,15 @@ class _RunRows:
             return False
         return True
 
-    def _compare_context(self, row: Sequence[Any], number: int, run_id: str, run: RunBase) -> None:
+    def _compare_context(
+        self, row: Sequence[Any], number: int, run_id: str, run: RunBase, differ: set[int] | None
+    ) -> None:
         """The run's context cells (title, status, due date, started by), against the
-        export."""
+        export; of a row told apart from its exported row (``differ``: the columns that
+        are not as exported, None if unknown), only the cells not as exported."""
         for col, name in self.context_cols:
+            if differ is not None and col not in differ:
+                continue  # as exported, so as the base has it: the export wrote both
             expected = str(getattr(run, RUN_ATTRIBUTES[name], "") or "")
             raw = self.cell_at(row, col)
             if raw == expected and (name != "due_date" or _ISO_DAY.fullmatch(expected)):
@@ -263,14 +269,10 @@ class _RunRows:
                 key = FieldKey(run_id, "", name)
                 self.problems.append(context_problem(ref, name, expected, shown, key))
 
-    def _changed_columns(
-        self, row: Sequence[Any], exported: Sequence[Any] | None
-    ) -> Sequence[ValueColumn]:
-        """The value columns to read: with the exported row, only the cells that differ
-        (a streamed xlsx row tells them from its cells' bytes, none decoded)."""
-        if exported is None:
-            return self.columns
-        differ = columns_differing(row, exported)
+    def _changed_columns(self, differ: set[int] | None) -> Sequence[ValueColumn]:
+        """The value columns to read: of a row told apart from its exported row, only
+        the cells that differ (a streamed xlsx row tells them from its cells' bytes,
+        none decoded); else all."""
         if differ is None:
             return self.columns
         column_at = self.column_at

@@ -102,6 +102,9 @@ def unescape(text: str, *, trim: bool = False) -> str:
     """XML's character references, then (``trim``) the spaces, tabs and line breaks
     at both ends cut, then OOXML's ``_xHHHH_`` escapes: calamine's order."""
     if "&" in text:
+        found = _ENTITY.findall(text)
+        if len(found) != text.count("&"):  # XML writes every other & as &amp;
+            raise Damaged("an & that starts no character reference (an undefined entity)")
         text = _ENTITY.sub(_entity, text)
     if trim:
         text = text.strip(XML_SPACE)
@@ -112,10 +115,13 @@ def unescape(text: str, *, trim: bool = False) -> str:
 
 def _entity(match: re.Match[str]) -> str:
     name = match[1]
-    if name.startswith("#x"):
-        return chr(int(name[2:], 16))
-    if name.startswith("#"):
-        return chr(int(name[1:]))
+    try:
+        if name.startswith("#x"):
+            return chr(int(name[2:], 16))
+        if name.startswith("#"):
+            return chr(int(name[1:]))
+    except (ValueError, OverflowError):
+        raise Damaged(f"&{name}; is no character") from None
     return _NAMED[name]
 
 

@@ -20,7 +20,7 @@ import xlsxwriter
 
 from bulksync.errors import SheetError
 from bulksync.sheets import read_sheet
-from bulksync.sheets.xlsx_formats import Damaged
+from bulksync.sheets.xlsx_formats import Damaged, unescape
 from tests.apps import export
 from tests.sheets.test_xlsx_stream import calamine_rows, odd_workbook, streamed_rows
 
@@ -198,6 +198,20 @@ def test_a_damaged_workbook_is_a_sheet_error_not_a_crash(bulk, edited_runs, tmp_
         read_sheet(target, only_edited=True)
     result = bulk("import", str(target), "--dry-run", "--json")
     assert "Internal error" not in result.output
+
+
+@pytest.mark.parametrize("text", ["Noah &bogus;", "Noah & Co", "&#99999999999;", "&#x110000;"])
+def test_a_cell_decoded_on_its_own_refuses_what_xml_refuses(text):
+    """A cell decoded alone (of a row with edits, only the cells unlike the hidden copy's
+    are) is held to the rules the whole row's parse follows: a bare & or a reference
+    to no character is damage, never read as the letters."""
+    with pytest.raises(Damaged):
+        unescape(text)
+
+
+def test_character_references_still_read_as_their_characters():
+    written = "Fish &amp; Chips &lt;3 &#233;t&#xE9; &quot;q&apos;"
+    assert unescape(written) == "Fish & Chips <3 été \"q'"
 
 
 def test_a_worksheet_cut_short_is_refused(edited_runs, tmp_path):
