@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from typing import Any, Final
 from xml.etree.ElementTree import Element
 
@@ -95,17 +96,36 @@ def rich_text(si: bytes) -> str:
 
 
 def _t_text(attrs: bytes, text: bytes | None) -> str:
-    return unescape((text or b"").decode("utf-8"), trim=b"preserve" not in attrs)
+    raw = (text or b"").decode("utf-8")
+    trim = b"preserve" not in attrs
+    if "<![CDATA[" not in raw:
+        return unescape(raw, trim=trim)
+    # A CDATA section's text is as written (no references); calamine reads it so too.
+    parts = _CDATA.split(raw)
+    joined = "".join(part if odd else _references(part) for odd, part in _alternate(parts))
+    return _trimmed(joined, trim=trim)
+
+
+def _alternate(parts: list[str]) -> Iterator[tuple[bool, str]]:
+    return ((index % 2 == 1, part) for index, part in enumerate(parts))
 
 
 def unescape(text: str, *, trim: bool = False) -> str:
     """XML's character references, then (``trim``) the spaces, tabs and line breaks
     at both ends cut, then OOXML's ``_xHHHH_`` escapes: calamine's order."""
+    return _trimmed(_references(text), trim=trim)
+
+
+def _references(text: str) -> str:
     if "&" in text:
         found = _ENTITY.findall(text)
         if len(found) != text.count("&"):  # XML writes every other & as &amp;
             raise Damaged("an & that starts no character reference (an undefined entity)")
         text = _ENTITY.sub(_entity, text)
+    return text
+
+
+def _trimmed(text: str, *, trim: bool) -> str:
     if trim:
         text = text.strip(XML_SPACE)
     if "_x" in text:
@@ -145,6 +165,7 @@ _EPOCH_BEFORE_MARCH: Final = dt.datetime(1899, 12, 31)
 _T: Final = re.compile(rb"<(?:[\w.-]+:)?t\b([^>]*?)(?:/>|>(.*?)</(?:[\w.-]+:)?t>)", re.S)
 XML_SPACE: Final = " \t\n\r"
 _RPH: Final = re.compile(rb"<(?:[\w.-]+:)?rPh\b.*?</(?:[\w.-]+:)?rPh>", re.S)
+_CDATA: Final = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 _ENTITY: Final = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _NAMED: Final = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _XSTRING: Final = re.compile(r"_x([0-9A-Fa-f]{4})_")

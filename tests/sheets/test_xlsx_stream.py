@@ -331,3 +331,30 @@ def test_a_worksheet_declared_in_another_encoding_is_read_by_calamine(bulk, tmp_
         list(Book(archive).rows("Runs"))
     sheet = read_sheet(latin, only_edited=True)  # calamine's reading, whatever it finds
     assert sheet.meta.sheet == "Runs"
+
+
+def test_shared_strings_with_cdata_stream_as_calamine_reads_them(tmp_path):
+    """CDATA in the shared strings (no writer here makes it; an XML tool may): its text
+    is as written, a & in it included, and cut at both ends like any <t> text."""
+    plain = tmp_path / "sst.xlsx"
+    book = xlsxwriter.Workbook(str(plain))
+    sheet = book.add_worksheet("Sheet")
+    for ref, text in (("A1", "x"), ("A2", "y"), ("A3", "z")):
+        sheet.write(ref, text)
+    book.close()
+    items = {
+        "<si><t>x</t></si>": "<si><t><![CDATA[ a & <b> ]]></t></si>",
+        "<si><t>y</t></si>": "<si><t>pre <![CDATA[&amp;]]> &amp; post</t></si>",
+        "<si><t>z</t></si>": "<si><r><t>one</t></r><r><t><![CDATA[ two]]></t></r></si>",
+    }
+    path = tmp_path / "cdata.xlsx"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "xl/sharedStrings.xml":
+                for old, new in items.items():
+                    assert old.encode() in data
+                    data = data.replace(old.encode(), new.encode())
+            target.writestr(name, data)
+    assert streamed_rows(path, "Sheet") == calamine_rows(path, "Sheet")
+    assert streamed_rows(path, "Sheet")[0] == ["a & <b>"]
