@@ -135,14 +135,23 @@ def _trimmed(text: str, *, trim: bool) -> str:
 
 def _entity(match: re.Match[str]) -> str:
     name = match[1]
-    try:
-        if name.startswith("#x"):
-            return chr(int(name[2:], 16))
-        if name.startswith("#"):
-            return chr(int(name[1:]))
-    except (ValueError, OverflowError):
-        raise Damaged(f"&{name}; is no character") from None
-    return _NAMED[name]
+    if not name.startswith("#"):
+        return _NAMED[name]
+    code = int(name[2:], 16) if name.startswith("#x") else int(name[1:])
+    if not _xml_char(code):
+        raise Damaged(f"&{name}; is a reference to a character XML does not allow")
+    return chr(code)
+
+
+def _xml_char(code: int) -> bool:
+    """XML 1.0's ``Char``: what a character reference may name (expat and calamine
+    refuse the rest: NUL, other control characters, surrogates, U+FFFE and U+FFFF)."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
 
 
 def as_date(number: float) -> Any:

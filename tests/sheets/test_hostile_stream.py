@@ -184,13 +184,18 @@ def damaged_member(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("damage", ["char_reference", "entity", "deflate"])
+@pytest.mark.parametrize("damage", ["char_reference", "entity", "nul", "surrogate", "deflate"])
 def test_a_damaged_workbook_is_a_sheet_error_not_a_crash(bulk, edited_runs, tmp_path, damage):
     target = tmp_path / f"{damage}.xlsx"
     if damage == "deflate":
         damaged_member(edited_runs, target)
     else:
-        bad = b"&#99999999999;" if damage == "char_reference" else b"&bogus;"
+        bad = {
+            "char_reference": b"&#99999999999;",
+            "entity": b"&bogus;",
+            "nul": b"&#x0;",  # read as a NUL by the cell's own decoding once
+            "surrogate": b"&#xD800;",  # once a traceback writing the report
+        }[damage]
         rezip(edited_runs, target, replace_in_runs(b"<t>Noah Mueller</t>", b"<t>Noah %s</t>" % bad))
     with pytest.raises(python_calamine.CalamineError):
         calamine_rows(target, "Runs")
@@ -200,7 +205,13 @@ def test_a_damaged_workbook_is_a_sheet_error_not_a_crash(bulk, edited_runs, tmp_
     assert "Internal error" not in result.output
 
 
-@pytest.mark.parametrize("text", ["Noah &bogus;", "Noah & Co", "&#99999999999;", "&#x110000;"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("Noah &bogus;", "Noah & Co", "&#99999999999;", "&#x110000;"),
+        *("a&#x0;b", "&#1;", "&#xD800;", "&#xFFFE;", "&#65535;"),
+    ],
+)
 def test_a_cell_decoded_on_its_own_refuses_what_xml_refuses(text):
     """A cell decoded alone (of a row with edits, only the cells unlike the hidden copy's
     are) is held to the rules the whole row's parse follows: a bare & or a reference
@@ -210,8 +221,8 @@ def test_a_cell_decoded_on_its_own_refuses_what_xml_refuses(text):
 
 
 def test_character_references_still_read_as_their_characters():
-    written = "Fish &amp; Chips &lt;3 &#233;t&#xE9; &quot;q&apos;"
-    assert unescape(written) == "Fish & Chips <3 été \"q'"
+    written = "Fish &amp; Chips &lt;3 &#233;t&#xE9; &quot;q&apos; &#9;&#x1F600;&#xFFFD;"
+    assert unescape(written) == "Fish & Chips <3 été \"q' \t\U0001f600\ufffd"
 
 
 def test_a_worksheet_cut_short_is_refused(edited_runs, tmp_path):
