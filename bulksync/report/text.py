@@ -44,7 +44,7 @@ def plan_text(
     are sent despite errors, and the report says so."""
     out = _heading(plan, dry_run=dry_run)
     changes, *others = [
-        (title, _rows_table(headers, items, row, most) if items else "")
+        (title, _table(headers, items, most, row) if items else "")
         for title, headers, items, row in _sections(plan, skip_invalid=skip_invalid)
     ]
     starts = (STARTS_TITLE, _starts_block(plan.creates, most))
@@ -112,19 +112,16 @@ def _sections(
     ]
 
 
-def _rows_table(
+def _table(
     headers: Sequence[str],
     items: Sequence[Any],
-    row: Callable[[Any], tuple[str, ...]],
     most: int | None,
+    row: Callable[[Any], Sequence[object]] = tuple,
 ) -> str:
+    """The first ``most`` items (None: all) as rows (``row`` makes one of an item: only
+    the rows shown are made), and how many more there are."""
     shown = items if most is None else items[:most]
     return _indent(render_table(headers, [row(i) for i in shown])) + _more(len(items) - len(shown))
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], most: int | None) -> str:
-    shown = rows if most is None else rows[:most]
-    return _indent(render_table(headers, shown)) + _more(len(rows) - len(shown))
 
 
 def _more(hidden: int) -> str:

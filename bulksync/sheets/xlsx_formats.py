@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any, Final
 from xml.etree.ElementTree import Element
 
@@ -102,12 +101,8 @@ def _t_text(attrs: bytes, text: bytes | None) -> str:
         return unescape(raw, trim=trim)
     # A CDATA section's text is as written (no references); calamine reads it so too.
     parts = _CDATA.split(raw)
-    joined = "".join(part if odd else _references(part) for odd, part in _alternate(parts))
+    joined = "".join(part if i % 2 else _references(part) for i, part in enumerate(parts))
     return _trimmed(joined, trim=trim)
-
-
-def _alternate(parts: list[str]) -> Iterator[tuple[bool, str]]:
-    return ((index % 2 == 1, part) for index, part in enumerate(parts))
 
 
 def unescape(text: str, *, trim: bool = False) -> str:

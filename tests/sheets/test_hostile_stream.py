@@ -84,16 +84,21 @@ def test_an_edit_whose_text_holds_what_looks_like_a_style_attribute_is_seen(bulk
     assert [(c.ref, c.raw) for c in sheet.cells] == [("Runs!H4", 'Noah s="1" Müller')]
 
 
-def replace_in_runs(old: bytes, new: bytes) -> Callable[[str, bytes], bytes | None]:
-    """A change to the Runs sheet's XML (an openpyxl save of a runs export: sheet2)."""
+def replace_in(member: str, old: bytes, new: bytes) -> Callable[[str, bytes], bytes | None]:
+    """A change to one part of the workbook: ``old`` (which must be there) made ``new``."""
 
     def change(name: str, data: bytes) -> bytes | None:
-        if name != "xl/worksheets/sheet2.xml":
+        if name != member:
             return None
         assert old in data, old
         return data.replace(old, new, 1)
 
     return change
+
+
+def replace_in_runs(old: bytes, new: bytes) -> Callable[[str, bytes], bytes | None]:
+    """A change to the Runs sheet's XML (an openpyxl save of a runs export: sheet2)."""
+    return replace_in("xl/worksheets/sheet2.xml", old, new)
 
 
 H4 = b'<c r="H4" s="22" t="inlineStr"><is><t>Noah Mueller</t></is></c>'
@@ -237,13 +242,7 @@ def test_a_worksheet_cut_short_is_refused(edited_runs, tmp_path):
 
 
 def shared_strings_as(old: bytes, new: bytes) -> Callable[[str, bytes], bytes | None]:
-    def change(name: str, data: bytes) -> bytes | None:
-        if name != "xl/sharedStrings.xml":
-            return None
-        assert old in data, old
-        return data.replace(old, new, 1)
-
-    return change
+    return replace_in("xl/sharedStrings.xml", old, new)
 
 
 def prefixed_strings(name: str, data: bytes) -> bytes | None:
